@@ -1,0 +1,51 @@
+"""Audit trail: every write records who did what to which entity, and what changed (PIPL)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+from steward.kit.db import JSONB, utcnow
+from steward.kit.ids import new_id
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "steward_audit"
+    __table_args__ = (sa.Index("ix_steward_audit_entity", "entity", "entity_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
+    )
+    actor: str
+    tenant: str = Field(index=True)
+    action: str
+    entity: str
+    entity_id: str
+    changes: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONB, nullable=False))
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor: str,
+    tenant: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEntry(
+            actor=actor,
+            tenant=tenant,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            changes=changes or {},
+        )
+    )

@@ -1,0 +1,152 @@
+"""JWT bearer authentication (OIDC-style) and the principal it yields.
+
+Tokens are verified for signature, issuer, audience and expiry. A real IdP is used through its
+JWKS URL (RS256/ES256); local development uses an HMAC dev secret and :func:`mint_dev_token`.
+Claims: ``sub``, ``tenant`` (division code), ``roles`` and, for unit-bound users, ``unit``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import jwt
+from steward.kit.errors import Forbidden, Unauthenticated
+from steward.kit.settings import ServiceSettings
+
+
+class Role(StrEnum):
+    PLATFORM_ADMIN = "platform_admin"
+    TENANT_ADMIN = "tenant_admin"
+    DISPATCHER = "dispatcher"
+    SPECIALIST = "specialist"
+    LIAISON = "liaison"
+    STEWARD = "steward"
+    AGENT = "agent"
+    LEADER = "leader"
+    SUPERVISOR = "supervisor"
+    ENTERPRISE_CONTACT = "enterprise_contact"
+    AUDITOR = "auditor"
+    AGENCY = "agency"
+    SERVICE = "service"
+
+
+KNOWN_ROLES = frozenset(r.value for r in Role)
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    tenant: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    unit: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def has(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+    def require(self, *roles: str) -> None:
+        if not self.has(*roles):
+            raise Forbidden(f"requires one of the roles: {', '.join(roles)}", code="role_required")
+
+    @property
+    def is_enterprise(self) -> bool:
+        """Enterprise contacts see only their own projects, whatever else they hold."""
+        return Role.ENTERPRISE_CONTACT in self.roles and not self.has(
+            Role.PLATFORM_ADMIN, Role.TENANT_ADMIN, Role.DISPATCHER, Role.SUPERVISOR
+        )
+
+
+class TokenVerifier:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self.algorithms = list(settings.jwt_algorithms)
+        self.secret = settings.jwt_dev_secret.get_secret_value() if settings.jwt_dev_secret else None
+        self.jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+            alg = header.get("alg", "")
+            if alg not in self.algorithms:
+                raise Unauthenticated(f"token algorithm {alg!r} not accepted", code="invalid_token")
+            if alg.startswith("HS"):
+                if not self.secret:
+                    raise Unauthenticated("HMAC tokens are not accepted here", code="invalid_token")
+                key: Any = self.secret
+            elif self.jwks is not None:
+                key = self.jwks.get_signing_key_from_jwt(token).key
+            else:
+                raise Unauthenticated("no JWKS configured for asymmetric tokens", code="invalid_token")
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("token expired", code="token_expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid token: {exc}", code="invalid_token") from exc
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    tenant = claims.get("tenant")
+    roles = claims.get("roles") or []
+    if not isinstance(tenant, str) or not tenant:
+        raise Unauthenticated("token has no tenant claim", code="invalid_token")
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise Unauthenticated("token roles claim must be a list of strings", code="invalid_token")
+    unit = claims.get("unit")
+    return Principal(
+        subject=str(claims["sub"]),
+        tenant=tenant,
+        roles=frozenset(r for r in roles if r in KNOWN_ROLES),
+        unit=str(unit) if unit else None,
+        claims=claims,
+    )
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated("missing bearer token", code="missing_token")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("authorization must be 'Bearer <token>'", code="missing_token")
+    return token.strip()
+
+
+def mint_dev_token(
+    *,
+    secret: str,
+    subject: str,
+    tenant: str,
+    roles: list[str],
+    unit: str | None = None,
+    ttl_seconds: int = 3600,
+    issuer: str = "steward-dev",
+    audience: str = "steward",
+) -> str:
+    """An HS256 token for local development and tests (never accepted where no dev secret is set)."""
+    unknown = sorted(set(roles) - KNOWN_ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles: {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_ROLES))}")
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "tenant": tenant,
+        "roles": roles,
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    if unit:
+        claims["unit"] = unit
+    return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,0 +1,196 @@
+"""The event bus: NATS JetStream through FastStream.
+
+- One stream for events (``steward.events.>``, file storage, explicit duplicate window and limits)
+  and one for dead letters (``steward.dlq.<consumer>``).
+- Publishing sets ``Nats-Msg-Id`` to the event id (FastStream's ``message_id`` is not that header).
+- Consumers are durable pull consumers with manual acks: a handler that raises is NACKed with a
+  backoff (never dropped), and after ``max_deliver`` attempts the message goes to the consumer's
+  dead-letter subject and is acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats.js.api as js_api
+import structlog
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+from steward.events.envelope import CloudEvent
+from steward.kit import metrics
+from steward.kit.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+EventHandler = Callable[[CloudEvent], Awaitable[None]]
+
+DLQ_STREAM = "STEWARD_DLQ"
+DLQ_PREFIX = "steward.dlq"
+
+
+class EventBus:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.broker = NatsBroker(settings.nats_url, graceful_timeout=settings.shutdown_grace_seconds)
+        self.events_stream = JStream(
+            name=settings.events_stream, subjects=[f"{settings.events_subject_prefix}.>"], declare=False
+        )
+        self._client: Client | None = None
+        self._js: JetStreamContext | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def connect(self) -> None:
+        self._client = await self.broker.connect()
+        self._js = self._client.jetstream()
+        await self.ensure_streams()
+
+    async def start(self) -> None:
+        """Connect, declare streams, start subscribers."""
+        if self._client is None:
+            await self.connect()
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        self._client = None
+        self._js = None
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self._client.is_connected
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("event bus is not connected")
+        return self._js
+
+    async def ensure_streams(self) -> None:
+        s = self.settings
+        await _ensure_stream(
+            self.js,
+            js_api.StreamConfig(
+                name=s.events_stream,
+                subjects=[f"{s.events_subject_prefix}.>"],
+                storage=js_api.StorageType.FILE,
+                retention=js_api.RetentionPolicy.LIMITS,
+                duplicate_window=s.events_duplicate_window_seconds,
+                max_age=s.events_max_age_days * 86400.0,
+                max_bytes=s.events_max_bytes,
+                discard=js_api.DiscardPolicy.OLD,
+            ),
+        )
+        await _ensure_stream(
+            self.js,
+            js_api.StreamConfig(
+                name=DLQ_STREAM,
+                subjects=[f"{DLQ_PREFIX}.>"],
+                storage=js_api.StorageType.FILE,
+                max_age=90 * 86400.0,
+                duplicate_window=s.events_duplicate_window_seconds,
+            ),
+        )
+
+    # -- publishing ------------------------------------------------------------------------
+    async def publish_event(self, *, subject: str, body: bytes, msg_id: str, headers: dict[str, str]) -> None:
+        """Publish to JetStream and wait for the stream's ack; duplicates are dropped by the stream."""
+        await self.js.publish(
+            subject,
+            body,
+            timeout=5.0,
+            stream=self.settings.events_stream,
+            headers={**headers, "Nats-Msg-Id": msg_id, "content-type": "application/cloudevents+json"},
+        )
+
+    # -- consuming -------------------------------------------------------------------------
+    def subscribe(
+        self,
+        subject: str,
+        *,
+        consumer: str,
+        handler: EventHandler,
+        batch_size: int = 32,
+        max_deliver: int | None = None,
+        ack_wait: float = 30.0,
+    ) -> None:
+        """A durable pull consumer named ``consumer`` on ``subject`` with manual acks and a DLQ."""
+        limit = max_deliver or self.settings.consumer_max_deliver
+        service = self.settings.service_name
+
+        async def _consume(body: bytes, msg: NatsMessage) -> None:
+            delivered = msg.raw_message.metadata.num_delivered if msg.raw_message.metadata else 1
+            try:
+                event = CloudEvent.model_validate_json(body)
+            except ValueError as exc:
+                await self._dead_letter(consumer, msg, f"undecodable event: {exc}")
+                await msg.ack()
+                metrics.EVENTS_CONSUMED.labels(service, consumer, "invalid").inc()
+                return
+            try:
+                await handler(event)
+            except Exception as exc:
+                if delivered >= limit:
+                    await self._dead_letter(consumer, msg, f"{type(exc).__name__}: {exc}")
+                    await msg.ack()
+                    metrics.EVENTS_CONSUMED.labels(service, consumer, "dead_lettered").inc()
+                    log.error("bus.dead_lettered", consumer=consumer, event_id=event.id, error=str(exc))
+                else:
+                    await msg.nack(delay=min(30.0, 0.2 * 2**delivered))
+                    metrics.EVENTS_CONSUMED.labels(service, consumer, "retry").inc()
+                    log.warning(
+                        "bus.handler_failed",
+                        consumer=consumer,
+                        event_id=event.id,
+                        attempt=delivered,
+                        error=str(exc),
+                    )
+                return
+            await msg.ack()
+            metrics.EVENTS_CONSUMED.labels(service, consumer, "ok").inc()
+
+        self.broker.subscriber(
+            subject,
+            stream=self.events_stream,
+            durable=consumer,
+            pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
+            ack_policy=AckPolicy.MANUAL,
+            config=js_api.ConsumerConfig(
+                durable_name=consumer,
+                ack_policy=js_api.AckPolicy.EXPLICIT,
+                ack_wait=ack_wait,
+                max_deliver=-1,
+                deliver_policy=js_api.DeliverPolicy.ALL,
+            ),
+        )(_consume)
+
+    async def _dead_letter(self, consumer: str, msg: NatsMessage, reason: str) -> None:
+        raw = msg.raw_message
+        headers: dict[str, Any] = dict(raw.headers or {})
+        headers.pop("Nats-Msg-Id", None)
+        headers.update({"Steward-Dlq-Reason": reason[:500], "Steward-Dlq-Subject": raw.subject})
+        await self.js.publish(f"{DLQ_PREFIX}.{consumer}", raw.data, headers=headers, stream=DLQ_STREAM)
+
+
+async def _ensure_stream(js: JetStreamContext, config: js_api.StreamConfig) -> None:
+    try:
+        info = await js.stream_info(config.name or "")
+    except NotFoundError:
+        await js.add_stream(config)
+        return
+    current = info.config
+    if (current.subjects, current.duplicate_window, current.max_age, current.max_bytes) != (
+        config.subjects,
+        config.duplicate_window,
+        config.max_age,
+        config.max_bytes,
+    ):
+        await js.update_stream(config)
+
+
+def decode_event(body: bytes) -> CloudEvent:
+    return CloudEvent.model_validate(json.loads(body))

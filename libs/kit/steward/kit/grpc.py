@@ -1,0 +1,156 @@
+"""grpc.aio bootstrap: health service, reflection, OpenTelemetry and metrics interceptors,
+domain-error mapping, bearer-token auth from metadata, and client channels with retries."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from steward.kit import metrics
+from steward.kit.auth import Principal, TokenVerifier, bearer_token
+from steward.kit.errors import DomainError
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    async def intercept_service(
+        self, continuation: Any, handler_call_details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = handler_call_details.method
+        inner = handler.unary_unary
+        service = self.service
+
+        async def _wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            start = time.perf_counter()
+            code = "OK"
+            try:
+                return await inner(request, context)
+            except BaseException:
+                code = (
+                    (context.code() or grpc.StatusCode.UNKNOWN).name
+                    if hasattr(context, "code")
+                    else "UNKNOWN"
+                )
+                raise
+            finally:
+                metrics.GRPC_LATENCY.labels(service, method, code).observe(time.perf_counter() - start)
+
+        return grpc.unary_unary_rpc_method_handler(
+            _wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _otel_interceptors() -> list[grpc.aio.ServerInterceptor]:
+    try:
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor
+    except ImportError:  # pragma: no cover - optional at runtime
+        return []
+    return [aio_server_interceptor()]
+
+
+class GrpcServer:
+    """A grpc.aio server with the standard health service and reflection."""
+
+    def __init__(
+        self, *, service: str, host: str, port: int, interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    ):
+        self.server = grpc.aio.server(
+            interceptors=[*_otel_interceptors(), MetricsInterceptor(service), *interceptors],
+            options=[("grpc.so_reuseport", 0)],
+        )
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._services: list[str] = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
+        self.bound_port = self.server.add_insecure_port(f"{host}:{port}")
+        self.address = f"{host}:{self.bound_port}"
+
+    def add(self, register: Callable[[grpc.aio.Server], None], full_service_name: str) -> None:
+        register(self.server)
+        self._services.append(full_service_name)
+
+    async def start(self) -> None:
+        reflection.enable_server_reflection([*self._services, reflection.SERVICE_NAME], self.server)
+        await self.server.start()
+        for name in self._services:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+def principal_of(context: grpc.aio.ServicerContext, verifier: TokenVerifier) -> Principal:
+    metadata = dict(context.invocation_metadata() or ())
+    value = metadata.get("authorization")
+    return verifier.verify(bearer_token(value if isinstance(value, str) else None))
+
+
+def grpc_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Map :class:`DomainError` to its gRPC status; anything else becomes INTERNAL (and is logged)."""
+
+    @functools.wraps(fn)
+    async def _wrapped(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
+        try:
+            return await fn(self, request, context)
+        except DomainError as exc:
+            await context.abort(exc.grpc_code, exc.message, trailing_metadata=(("error-code", exc.code),))
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("grpc.unhandled", method=fn.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return _wrapped
+
+
+# -- clients ----------------------------------------------------------------------------------
+_RETRY_POLICY = {
+    "methodConfig": [
+        {
+            "name": [{}],
+            "retryPolicy": {
+                "maxAttempts": 4,
+                "initialBackoff": "0.1s",
+                "maxBackoff": "2s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ]
+}
+
+
+def client_channel(target: str) -> grpc.aio.Channel:
+    """An insecure (in-cluster; mTLS is the mesh's job) channel that retries UNAVAILABLE with backoff."""
+    return grpc.aio.insecure_channel(
+        target,
+        options=[
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", json.dumps(_RETRY_POLICY)),
+            ("grpc.keepalive_time_ms", 30000),
+        ],
+    )
+
+
+def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)

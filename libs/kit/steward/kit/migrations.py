@@ -1,0 +1,59 @@
+"""Alembic helpers: every service keeps one migration history in ``services/<svc>/migrations``.
+
+A service's ``migrations/env.py`` calls :func:`run_env`; ``python -m steward.<svc> migrate`` calls
+:func:`upgrade`. Concurrent migrators (several replicas, a Helm hook) serialise on an advisory lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+_LOCK_ID = 0x5733A2D
+
+
+def alembic_config(script_location: Path, url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(script_location: Path, url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(script_location, url), revision)
+
+
+def run_env(target_metadata: sa.MetaData) -> None:
+    """Body of a service's ``migrations/env.py`` (online, async engine, advisory lock)."""
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url, "sqlalchemy.url is not set"
+
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=target_metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    def _run(connection: Connection) -> None:
+        connection.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": _LOCK_ID})
+        try:
+            context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            connection.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _LOCK_ID})
+
+    async def _main() -> None:
+        engine = create_async_engine(url)
+        async with engine.connect() as conn:
+            await conn.run_sync(_run)
+            await conn.commit()
+        await engine.dispose()
+
+    asyncio.run(_main())

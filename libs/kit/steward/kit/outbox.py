@@ -1,0 +1,231 @@
+"""Transactional outbox: events are rows written in the state change's own transaction.
+
+The :class:`OutboxRelay` publishes them to JetStream with ``Nats-Msg-Id`` = event id, so a
+publish repeated after a crash is dropped by the stream's duplicate window. Rows are claimed with
+``FOR UPDATE SKIP LOCKED``: several replicas never publish the same row at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import asyncpg
+import sqlalchemy as sa
+import structlog
+from opentelemetry import propagate
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+from steward.events.envelope import CloudEvent, EventData
+from steward.kit import metrics
+from steward.kit.db import JSONB, Database, asyncpg_dsn, utcnow
+from steward.kit.ids import new_id
+
+log = structlog.get_logger(__name__)
+
+NOTIFY_CHANNEL = "steward_outbox"
+
+
+class OutboxEvent(SQLModel, table=True):
+    __tablename__ = "steward_outbox"
+    __table_args__ = (
+        sa.Index("ix_steward_outbox_pending", "created_at", postgresql_where=sa.text("published_at IS NULL")),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    subject: str
+    type: str
+    tenant: str
+    payload: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
+    headers: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(JSONB, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    published_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
+    attempts: int = 0
+    last_error: str | None = None
+
+
+def build_event(
+    data: EventData,
+    *,
+    tenant: str,
+    source: str,
+    subject: str | None = None,
+    actor: str | None = None,
+    event_id: uuid.UUID | None = None,
+    time: datetime | None = None,
+) -> CloudEvent:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return CloudEvent(
+        id=str(event_id or new_id()),
+        source=source,
+        type=data.ce_type(),
+        time=time or utcnow(),
+        subject=subject,
+        tenant=tenant,
+        actor=actor,
+        traceparent=carrier.get("traceparent"),
+        data=data.model_dump(mode="json"),
+    )
+
+
+async def emit(
+    session: AsyncSession,
+    data: EventData,
+    *,
+    tenant: str,
+    source: str,
+    subject: str | None = None,
+    actor: str | None = None,
+    subject_prefix: str = "steward.events",
+) -> CloudEvent:
+    """Record an event in the caller's transaction. It is published after commit, at least once."""
+    event = build_event(data, tenant=tenant, source=source, subject=subject, actor=actor)
+    headers = {"traceparent": event.traceparent} if event.traceparent else {}
+    session.add(
+        OutboxEvent(
+            id=uuid.UUID(event.id),
+            subject=data.subject_for(tenant, subject_prefix),
+            type=event.type,
+            tenant=tenant,
+            payload=event.model_dump(mode="json", exclude_none=True),
+            headers=headers,
+            created_at=event.time,
+        )
+    )
+    await session.execute(sa.text("SELECT pg_notify(:ch, '')"), {"ch": NOTIFY_CHANNEL})
+    return event
+
+
+class Publisher(Protocol):
+    async def publish_event(
+        self, *, subject: str, body: bytes, msg_id: str, headers: dict[str, str]
+    ) -> None: ...
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows; wakes on LISTEN/NOTIFY, with a short poll as a safety net."""
+
+    def __init__(
+        self,
+        db: Database,
+        publisher: Publisher,
+        *,
+        batch_size: int = 200,
+        poll_seconds: float = 0.5,
+        retention: timedelta = timedelta(days=1),
+        service: str = "steward",
+    ) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.retention = retention
+        self.service = service
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._last_cleanup = 0.0
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many rows were published."""
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                sa.select(OutboxEvent)
+                .where(OutboxEvent.published_at.is_(None))  # type: ignore[union-attr]
+                .order_by(OutboxEvent.created_at)  # type: ignore[arg-type]
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            rows = list(result.scalars())
+            published = 0
+            for row in rows:
+                try:
+                    await self.publisher.publish_event(
+                        subject=row.subject,
+                        body=_encode(row.payload),
+                        msg_id=str(row.id),
+                        headers=row.headers,
+                    )
+                except Exception as exc:  # keep going: a broken subject must not block the rest
+                    row.attempts += 1
+                    row.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                    metrics.EVENTS_PUBLISH_FAILED.labels(self.service).inc()
+                    log.warning("outbox.publish_failed", event_id=str(row.id), error=row.last_error)
+                    break  # keep per-subject order: retry this row before later ones
+                row.published_at = utcnow()
+                published += 1
+                metrics.EVENTS_PUBLISHED.labels(self.service, row.type).inc()
+            return published
+
+    async def backlog(self) -> tuple[int, float]:
+        """(pending rows, age in seconds of the oldest) — exported as metrics."""
+        async with self.db.read() as session:
+            row = (
+                await session.execute(
+                    sa.text(
+                        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+                        "FROM steward_outbox WHERE published_at IS NULL"
+                    )
+                )
+            ).one()
+        return int(row[0]), float(row[1])
+
+    async def cleanup(self) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(
+                sa.text("DELETE FROM steward_outbox WHERE published_at < now() - make_interval(secs => :s)"),
+                {"s": self.retention.total_seconds()},
+            )
+
+    async def _listen(self) -> None:
+        try:
+            self._listener = await asyncpg.connect(asyncpg_dsn(self.db.url))
+            await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+        except Exception as exc:  # polling still works without LISTEN
+            log.warning("outbox.listen_unavailable", error=str(exc))
+            self._listener = None
+
+    async def run(self) -> None:
+        await self._listen()
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                count = await self.publish_pending()
+                pending, age = await self.backlog()
+                metrics.OUTBOX_BACKLOG.labels(self.service).set(pending)
+                metrics.OUTBOX_AGE.labels(self.service).set(age)
+                if loop.time() - self._last_cleanup > 3600:
+                    await self.cleanup()
+                    self._last_cleanup = loop.time()
+            except Exception as exc:
+                count = 0
+                log.warning("outbox.relay_error", error=str(exc))
+            if count >= self.batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+
+    async def stop(self, *, flush: bool = True) -> None:
+        """Stop the loop; with ``flush`` publish what is pending first (graceful shutdown)."""
+        self._stopping.set()
+        self._wake.set()
+        if flush:
+            try:
+                while await self.publish_pending():
+                    pass
+            except Exception as exc:
+                log.warning("outbox.flush_failed", error=str(exc))
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,162 @@
+"""One service process: FastAPI (REST) + grpc.aio + FastStream subscribers + background workers
+(outbox relay, due timers) in one asyncio loop, started and stopped by the FastAPI lifespan.
+
+Shutdown on SIGTERM (uvicorn delivers it to the lifespan): gRPC health goes NOT_SERVING and the
+server drains, workers stop, the outbox is flushed, subscribers drain, then the database closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import structlog
+import uvicorn
+from fastapi import FastAPI
+from steward.kit.auth import TokenVerifier
+from steward.kit.bus import EventBus, EventHandler
+from steward.kit.calendar import fallback_years_seen
+from steward.kit.db import Database
+from steward.kit.grpc import GrpcServer
+from steward.kit.outbox import OutboxRelay
+from steward.kit.settings import ServiceSettings
+from steward.kit.telemetry import setup_telemetry
+from steward.kit.timers import TimerHandler, TimerWorker
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class GrpcService:
+    register: Callable[[grpc.aio.Server], None]
+    full_name: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subject: str
+    consumer: str
+    handler: EventHandler
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        self.bus = EventBus(settings)
+        self.verifier = TokenVerifier(settings)
+        self.relay = OutboxRelay(
+            self.db,
+            self.bus,
+            batch_size=settings.outbox_batch_size,
+            poll_seconds=settings.outbox_poll_seconds,
+            service=settings.service_name,
+        )
+        self.grpc_services: list[GrpcService] = []
+        self.subscriptions: list[Subscription] = []
+        self.timer_handlers: dict[str, TimerHandler] = {}
+        self.grpc: GrpcServer | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._timers: TimerWorker | None = None
+
+    # -- wiring ----------------------------------------------------------------------------
+    def add_grpc(self, register: Callable[[grpc.aio.Server], None], full_name: str) -> None:
+        self.grpc_services.append(GrpcService(register, full_name))
+
+    def add_subscription(self, subject: str, *, consumer: str, handler: EventHandler) -> None:
+        self.subscriptions.append(Subscription(subject, consumer, handler))
+
+    def add_timer(self, kind: str, handler: TimerHandler) -> None:
+        self.timer_handlers[kind] = handler
+
+    # -- readiness -------------------------------------------------------------------------
+    async def check_database(self) -> dict[str, Any]:
+        await self.db.ping()
+        return {}
+
+    async def check_bus(self) -> dict[str, Any]:
+        if not self.bus.connected:
+            raise RuntimeError("NATS not connected")
+        return {}
+
+    async def check_calendar(self) -> dict[str, Any]:
+        years = sorted(fallback_years_seen())
+        return {"fallback_years": years, "note": "Mon–Fri fallback in use" if years else "official data"}
+
+    def readiness(self) -> list[tuple[str, Any]]:
+        return [
+            ("database", self.check_database),
+            ("nats", self.check_bus),
+            ("calendar", self.check_calendar),
+        ]
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = self
+        app.state.verifier = self.verifier
+        app.state.db = self.db
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        s = self.settings
+        await self.bus.connect()
+        for sub in self.subscriptions:
+            self.bus.subscribe(
+                sub.subject, consumer=sub.consumer, handler=sub.handler, max_deliver=s.consumer_max_deliver
+            )
+        await self.bus.start()
+        self.grpc = GrpcServer(service=s.service_name, host=s.grpc_host, port=s.grpc_port)
+        for svc in self.grpc_services:
+            self.grpc.add(svc.register, svc.full_name)
+        await self.grpc.start()
+        if s.outbox_relay_enabled:
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if s.timers_enabled and self.timer_handlers:
+            self._timers = TimerWorker(
+                self.db,
+                self.timer_handlers,
+                batch_size=s.timer_batch_size,
+                poll_seconds=s.timer_poll_seconds,
+                service=s.service_name,
+            )
+            self._tasks.append(asyncio.create_task(self._timers.run(), name="timers"))
+        log.info("service.started", grpc=self.grpc.address)
+
+    async def stop(self) -> None:
+        grace = self.settings.shutdown_grace_seconds
+        if self.grpc is not None:
+            await self.grpc.stop(grace)
+        if self._timers is not None:
+            await self._timers.stop()
+        await self.relay.stop(flush=self.settings.outbox_relay_enabled)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.bus.stop()
+        await self.db.dispose()
+        log.info("service.stopped")
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run the service until SIGTERM/SIGINT (uvicorn runs the lifespan shutdown)."""
+    setup_telemetry(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,59 @@
+"""Service settings from the environment (prefix ``STEWARD_``), never from code."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every Steward service shares. Services subclass it for their own keys."""
+
+    model_config = SettingsConfigDict(env_prefix="STEWARD_", extra="ignore", frozen=True)
+
+    service_name: str = "steward"
+    environment: str = "dev"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/steward"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    nats_url: str = "nats://127.0.0.1:4222"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=9090, ge=0, le=65535)
+
+    # events
+    events_stream: str = "STEWARD_EVENTS"
+    events_subject_prefix: str = "steward.events"
+    events_duplicate_window_seconds: float = 120.0
+    events_max_age_days: int = 30
+    events_max_bytes: int = 1024**3
+    outbox_relay_enabled: bool = True
+    outbox_poll_seconds: float = 0.5
+    outbox_batch_size: int = 200
+    consumer_max_deliver: int = 5
+    timers_enabled: bool = True
+    timer_poll_seconds: float = 1.0
+    timer_batch_size: int = 500
+
+    # auth
+    jwt_issuer: str = "steward-dev"
+    jwt_audience: str = "steward"
+    jwt_jwks_url: str | None = None
+    jwt_dev_secret: SecretStr | None = None
+    jwt_algorithms: list[str] = ["RS256", "ES256", "HS256"]
+
+    # cross-service
+    registry_grpc_target: str = "127.0.0.1:9101"
+    grpc_call_timeout_seconds: float = 3.0
+
+    # telemetry
+    log_level: str = "INFO"
+    log_json: bool = True
+    otlp_endpoint: str | None = None
+    shutdown_grace_seconds: float = 10.0
+
+    @property
+    def sync_database_url(self) -> str:
+        """The URL for tools that want a driver name Alembic knows (kept async: Alembic runs async)."""
+        return self.database_url

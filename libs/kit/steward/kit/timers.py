@@ -1,0 +1,158 @@
+"""Due timers: rows with a due time, claimed with ``FOR UPDATE SKIP LOCKED``.
+
+Several replicas never fire one timer twice (a claimed row is locked, and it is deleted or
+re-armed in the same transaction as the handler's work). The sweep reads only rows that are due,
+through the index on ``due_at``: its cost grows with what is due, not with what is scheduled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import Field, SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+from steward.kit import metrics
+from steward.kit.db import JSONB, Database, utcnow
+from steward.kit.ids import new_id
+
+log = structlog.get_logger(__name__)
+
+
+class DueTimer(SQLModel, table=True):
+    __tablename__ = "steward_timers"
+    __table_args__ = (sa.UniqueConstraint("kind", "key", name="uq_steward_timers_kind_key"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    kind: str
+    key: str
+    tenant: str
+    due_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONB, nullable=False))
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Rearm:
+    """Returned by a handler to fire the same timer again at ``due_at`` (e.g. the next reminder)."""
+
+    due_at: datetime
+    payload: dict[str, Any] | None = None
+
+
+TimerHandler = Callable[[AsyncSession, DueTimer], Awaitable[Rearm | None]]
+
+
+async def schedule(
+    session: AsyncSession,
+    *,
+    kind: str,
+    key: str,
+    tenant: str,
+    due_at: datetime,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Arm (or move) the timer ``(kind, key)``; idempotent."""
+    stmt = insert(DueTimer).values(
+        id=new_id(), kind=kind, key=key, tenant=tenant, due_at=due_at, payload=payload or {}, attempts=0
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_steward_timers_kind_key",
+        set_={
+            "due_at": stmt.excluded.due_at,
+            "payload": stmt.excluded.payload,
+            "tenant": stmt.excluded.tenant,
+        },
+    )
+    await session.execute(stmt)
+
+
+async def cancel(session: AsyncSession, *, kind: str, key: str) -> None:
+    await session.execute(sa.delete(DueTimer).where(DueTimer.kind == kind, DueTimer.key == key))  # type: ignore[arg-type]
+
+
+class TimerWorker:
+    """Sweeps due timers and runs the handler registered for each kind."""
+
+    def __init__(
+        self,
+        db: Database,
+        handlers: dict[str, TimerHandler],
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        service: str = "steward",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.handlers = handlers
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.service = service
+        self.clock = clock
+        self._stopping = asyncio.Event()
+
+    async def sweep(self) -> int:
+        """Fire one batch of due timers; returns how many were handled."""
+        now = self.clock()
+        async with self.db.transaction() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        sa.select(DueTimer)
+                        .where(DueTimer.due_at <= now, DueTimer.kind.in_(list(self.handlers)))  # type: ignore[arg-type,attr-defined]
+                        .order_by(DueTimer.due_at)  # type: ignore[arg-type]
+                        .limit(self.batch_size)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            for timer in rows:
+                await self._fire(session, timer)
+        metrics.TIMERS_DUE.labels(self.service).set(len(rows))
+        return len(rows)
+
+    async def _fire(self, session: AsyncSession, timer: DueTimer) -> None:
+        handler = self.handlers[timer.kind]
+        try:
+            async with session.begin_nested():
+                rearm = await handler(session, timer)
+        except Exception as exc:
+            timer.attempts += 1
+            timer.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            timer.due_at = self.clock() + timedelta(seconds=min(3600, 2**timer.attempts))
+            metrics.TIMERS_FIRED.labels(self.service, timer.kind, "error").inc()
+            log.warning("timer.failed", kind=timer.kind, key=timer.key, error=timer.last_error)
+            return
+        if rearm is None:
+            await session.delete(timer)
+        else:
+            timer.due_at = rearm.due_at
+            timer.attempts = 0
+            if rearm.payload is not None:
+                timer.payload = rearm.payload
+        metrics.TIMERS_FIRED.labels(self.service, timer.kind, "ok").inc()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                handled = await self.sweep()
+            except Exception as exc:
+                handled = 0
+                log.warning("timer.sweep_error", error=str(exc))
+            if handled >= self.batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_seconds)
+
+    async def stop(self) -> None:
+        self._stopping.set()

@@ -1,0 +1,53 @@
+"""Composition of the registry service: REST routers, gRPC servicer, timers, runtime."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from steward.kit.http import create_app as create_http_app
+from steward.kit.runtime import ServiceRuntime
+from steward.registry import (
+    models,  # noqa: F401  (registers every table)
+    servicer,
+)
+from steward.registry.projects.views import router as projects_router
+from steward.registry.rosters.views import project_roster, rosters
+from steward.registry.rules import service as rules_service
+from steward.registry.rules.views import router as rules_router
+from steward.registry.settings import RegistrySettings
+from steward.registry.tenants.views import router as tenants_router
+from steward.registry.units.views import people, units
+
+VERSION = "0.1.0"
+DESCRIPTION = """Tenants, rules, units and people, projects (一项一码, tiered dispatch, lifecycle) and
+responsibility rosters. Authenticate with `Authorization: Bearer <jwt>` (`steward token` mints one
+for development). Errors are `{"error": {"code", "message", "details", "request_id"}}`."""
+
+ROUTERS = (tenants_router, rules_router, units, people, projects_router, project_roster, rosters)
+
+
+def build(settings: RegistrySettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
+    settings = settings or RegistrySettings()
+    runtime = ServiceRuntime(settings)
+    servicer.register(runtime)
+    runtime.add_timer(rules_service.EFFECTIVE_TIMER, rules_service.on_effective)
+    app = create_http_app(
+        service=settings.service_name,
+        title="Steward registry",
+        version=VERSION,
+        description=DESCRIPTION,
+        routers=ROUTERS,
+        lifespan=runtime.lifespan,
+        readiness=runtime.readiness(),
+    )
+    return app, runtime
+
+
+def openapi_app() -> FastAPI:
+    """The app without a runtime, for exporting the OpenAPI document."""
+    return create_http_app(
+        service="registry",
+        title="Steward registry",
+        version=VERSION,
+        description=DESCRIPTION,
+        routers=ROUTERS,
+    )

@@ -1,0 +1,462 @@
+"""Projects: registration with a lifetime code and rule-derived dispatch, updates, lifecycle."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from steward.events.registry import ProjectRegistered, ProjectStageChanged, ProjectUpdated
+from steward.kit import audit
+from steward.kit.auth import Principal, Role
+from steward.kit.db import utcnow
+from steward.kit.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from steward.kit.outbox import emit
+from steward.kit.pagination import decode_cursor, encode_cursor
+from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_prefix
+from steward.registry.projects.models import Project, ProjectCodeCounter, StageChange
+from steward.registry.projects.schemas import (
+    Dispatch,
+    FundingType,
+    KeyLevel,
+    Location,
+    ProjectCreate,
+    ProjectFilter,
+    ProjectOut,
+    ProjectUpdate,
+)
+from steward.registry.projects.stages import Stage, allowed_targets
+from steward.registry.rules import service as rules
+from steward.registry.settings import SOURCE
+from steward.registry.tenants.models import Tenant
+from steward.registry.tenants.schemas import TenantKind
+from steward.registry.tenants.service import get_visible_tenant
+from steward.registry.units.models import Unit
+from steward.rules import derive_dispatch
+
+WRITERS = (Role.PLATFORM_ADMIN, Role.TENANT_ADMIN, Role.DISPATCHER, Role.SPECIALIST, Role.STEWARD)
+
+
+async def derive(
+    session: AsyncSession, *, tenant: Tenant, investment: Decimal, funding_type: str, at: datetime
+) -> dict[str, Any]:
+    """Dispatch derived under the rules in force at ``at``; stored with the project as its history."""
+    eff = await rules.effective(session, tenant=tenant.code, at=at)
+    d = derive_dispatch(
+        eff.document.thresholds,
+        investment=int(investment),
+        funding_type=funding_type,
+        tenant_level=TenantKind(tenant.kind).level,  # type: ignore[arg-type]
+    )
+    return {
+        "tier": d.tier,
+        "on_platform": d.on_platform,
+        "steward_required": d.steward_required,
+        "named_responsibility": d.named_responsibility,
+        "city_department_dispatch": d.city_department_dispatch,
+        "reasons": d.reasons,
+        "rules_versions": [f"{v.tenant_code}@{v.version}" for v in eff.versions],
+        "derived_at": at.isoformat(),
+    }
+
+
+async def next_code(session: AsyncSession, *, tenant: str, year: int) -> str:
+    """一项一码: ``<tenant>-<year>-<seq>``; the counter row serialises concurrent registrations."""
+    stmt = (
+        insert(ProjectCodeCounter)
+        .values(tenant_code=tenant, year=year, last=1)
+        .on_conflict_do_update(
+            index_elements=["tenant_code", "year"], set_={"last": ProjectCodeCounter.last + 1}
+        )
+        .returning(ProjectCodeCounter.last)  # type: ignore[arg-type]
+    )
+    seq = (await session.execute(stmt)).scalar_one()
+    return f"{tenant}-{year}-{seq:05d}"
+
+
+def _apply_dispatch(project: Project, derivation: dict[str, Any]) -> None:
+    project.tier = derivation["tier"]
+    project.on_platform = derivation["on_platform"]
+    project.steward_required = derivation["steward_required"]
+    project.named_responsibility = derivation["named_responsibility"]
+    project.derivation = derivation
+
+
+async def _owner(session: AsyncSession, principal: Principal, owner_unit_id: uuid.UUID | None) -> Unit | None:
+    if owner_unit_id is None:
+        return None
+    unit = await session.get(Unit, owner_unit_id)
+    if unit is None or unit.kind != "enterprise":
+        raise ValidationFailed(
+            "owner_unit_id must name an enterprise unit",
+            code="invalid_owner",
+            details=[{"loc": ["owner_unit_id"], "message": "unknown enterprise", "type": "value_error"}],
+        )
+    ensure_visible(principal, ancestry_of(unit.tenant_path), what="owner unit")
+    return unit
+
+
+async def register(session: AsyncSession, *, principal: Principal, data: ProjectCreate) -> Project:
+    principal.require(*WRITERS)
+    tenant = await get_visible_tenant(session, principal=principal, code=data.tenant)
+    ensure_writable(principal, ancestry_of(tenant.path))
+    await _owner(session, principal, data.owner_unit_id)
+    if data.stage in (Stage.SUSPENDED, Stage.TERMINATED):
+        raise ValidationFailed("a project cannot be registered suspended or terminated", code="invalid_stage")
+    now = utcnow()
+    derivation = await derive(
+        session, tenant=tenant, investment=data.total_investment, funding_type=data.funding_type.value, at=now
+    )
+    loc = data.location
+    project = Project(
+        code=await next_code(session, tenant=tenant.code, year=now.year),
+        tenant_code=tenant.code,
+        tenant_path=tenant.path,
+        name=data.name,
+        owner_unit_id=data.owner_unit_id,
+        total_investment=data.total_investment,
+        annual_plan_investment=data.annual_plan_investment,
+        funding_type=data.funding_type.value,
+        industry=data.industry,
+        key_level=data.key_level.value,
+        major=data.major,
+        stage=data.stage.value,
+        lat=loc.lat if loc else None,
+        lon=loc.lon if loc else None,
+        address=loc.address if loc else "",
+        planned_start=data.planned_start,
+        planned_completion=data.planned_completion,
+        created_by=principal.subject,
+        created_at=now,
+        updated_at=now,
+        tier="none",
+        on_platform=False,
+        steward_required=False,
+        named_responsibility=False,
+    )
+    _apply_dispatch(project, derivation)
+    session.add(project)
+    await session.flush()
+    session.add(
+        StageChange(
+            project_id=project.id,
+            from_stage=None,
+            to_stage=project.stage,
+            reason="registered",
+            actor=principal.subject,
+            at=now,
+        )
+    )
+    await audit.record(
+        session,
+        actor=principal.subject,
+        tenant=tenant.code,
+        action="create",
+        entity="project",
+        entity_id=str(project.id),
+        changes=data.model_dump(mode="json"),
+    )
+    await emit(
+        session,
+        ProjectRegistered(
+            project_id=str(project.id),
+            code=project.code,
+            name=project.name,
+            owner_unit_id=str(project.owner_unit_id) if project.owner_unit_id else None,
+            total_investment=f"{project.total_investment:.2f}",
+            funding_type=project.funding_type,
+            key_level=project.key_level,
+            stage=project.stage,
+            tier=project.tier,
+            on_platform=project.on_platform,
+            steward_required=project.steward_required,
+            named_responsibility=project.named_responsibility,
+        ),
+        tenant=tenant.code,
+        source=SOURCE,
+        subject=str(project.id),
+        actor=principal.subject,
+    )
+    return project
+
+
+def ensure_can_see(principal: Principal, project: Project) -> None:
+    ensure_visible(principal, ancestry_of(project.tenant_path), what="project")
+    if principal.is_enterprise and (principal.unit is None or str(project.owner_unit_id) != principal.unit):
+        raise NotFound("project not found")
+
+
+async def get_project(
+    session: AsyncSession, *, principal: Principal, id_or_code: str, lock: bool = False
+) -> Project:
+    try:
+        key: Any = Project.id == uuid.UUID(id_or_code)
+    except ValueError:
+        key = Project.code == id_or_code
+    stmt = select(Project).where(key)
+    if lock:
+        stmt = stmt.with_for_update()
+    project = (await session.exec(stmt)).first()
+    if project is None:
+        raise NotFound("project not found")
+    ensure_can_see(principal, project)
+    return project
+
+
+def _filtered(stmt: Any, base: Tenant, f: ProjectFilter, principal: Principal) -> Any:
+    stmt = stmt.where(
+        sa.or_(Project.tenant_path == base.path, Project.tenant_path.like(subtree_prefix(base.path) + "%"))  # type: ignore[attr-defined]
+    )
+    if principal.is_enterprise:
+        stmt = stmt.where(Project.owner_unit_id == (uuid.UUID(principal.unit) if principal.unit else None))
+    if f.stages:
+        stmt = stmt.where(Project.stage.in_([s.value for s in f.stages]))  # type: ignore[attr-defined]
+    if f.tiers:
+        stmt = stmt.where(Project.tier.in_(f.tiers))  # type: ignore[attr-defined]
+    if f.key_levels:
+        stmt = stmt.where(Project.key_level.in_([k.value for k in f.key_levels]))  # type: ignore[attr-defined]
+    if f.funding_type:
+        stmt = stmt.where(Project.funding_type == f.funding_type.value)
+    if f.steward_required is not None:
+        stmt = stmt.where(Project.steward_required == f.steward_required)
+    if f.q:
+        stmt = stmt.where(
+            sa.or_(
+                Project.name.contains(f.q, autoescape=True),  # type: ignore[attr-defined]
+                Project.code.contains(f.q, autoescape=True),
+            )
+        )  # type: ignore[attr-defined]
+    return stmt
+
+
+async def list_projects(
+    session: AsyncSession, *, principal: Principal, f: ProjectFilter, limit: int, cursor: str | None
+) -> tuple[list[Project], str | None]:
+    """Newest first; keyset pagination on (created_at, id)."""
+    base = await get_visible_tenant(session, principal=principal, code=f.tenant or principal.tenant)
+    stmt = _filtered(select(Project), base, f, principal)
+    if cursor:
+        created, pid = decode_cursor(cursor, size=2)
+        try:
+            key = (datetime.fromisoformat(str(created)), uuid.UUID(str(pid)))
+        except ValueError as exc:
+            raise ValidationFailed("malformed cursor", code="invalid_cursor") from exc
+        stmt = stmt.where(sa.tuple_(Project.created_at, Project.id) < key)  # type: ignore[arg-type]
+    stmt = stmt.order_by(sa.desc(Project.created_at), sa.desc(Project.id)).limit(limit + 1)  # type: ignore[arg-type]
+    rows = list((await session.exec(stmt)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
+    return rows, nxt
+
+
+_SIMPLE_FIELDS = (
+    "name",
+    "industry",
+    "major",
+    "planned_start",
+    "planned_completion",
+    "annual_plan_investment",
+)
+
+
+async def update(
+    session: AsyncSession, *, principal: Principal, id_or_code: str, data: ProjectUpdate
+) -> Project:
+    principal.require(*WRITERS)
+    project = await get_project(session, principal=principal, id_or_code=id_or_code, lock=True)
+    ensure_writable(principal, ancestry_of(project.tenant_path))
+    if data.expected_version is not None and data.expected_version != project.row_version:
+        raise Conflict("the project changed since you read it", code="stale_version")
+    given = data.model_dump(exclude_unset=True, exclude={"expected_version"})
+    changes: dict[str, list[Any]] = {}
+
+    def _set(attr: str, value: Any) -> None:
+        old = getattr(project, attr)
+        if old != value:
+            changes[attr] = [_plain(old), _plain(value)]
+            setattr(project, attr, value)
+
+    for attr in _SIMPLE_FIELDS:
+        if attr in given:
+            _set(attr, getattr(data, attr))
+    if "owner_unit_id" in given:
+        await _owner(session, principal, data.owner_unit_id)
+        _set("owner_unit_id", data.owner_unit_id)
+    if "funding_type" in given and data.funding_type is not None:
+        _set("funding_type", data.funding_type.value)
+    if "key_level" in given and data.key_level is not None:
+        _set("key_level", data.key_level.value)
+    if "total_investment" in given and data.total_investment is not None:
+        _set("total_investment", data.total_investment)
+    if "location" in given:
+        loc = data.location
+        _set("lat", loc.lat if loc else None)
+        _set("lon", loc.lon if loc else None)
+        _set("address", loc.address if loc else "")
+    if (
+        project.planned_start
+        and project.planned_completion
+        and project.planned_completion < project.planned_start
+    ):
+        raise ValidationFailed("planned_completion is before planned_start", code="invalid_dates")
+    if not changes:
+        return project
+    if "total_investment" in changes or "funding_type" in changes:
+        # re-valued: derive again under the rules in force now, and say so in the history
+        tenant = await session.get(Tenant, project.tenant_code)
+        assert tenant is not None
+        derivation = await derive(
+            session,
+            tenant=tenant,
+            investment=project.total_investment,
+            funding_type=project.funding_type,
+            at=utcnow(),
+        )
+        for key in ("tier", "on_platform", "steward_required", "named_responsibility"):
+            if getattr(project, key) != derivation[key]:
+                changes[key] = [getattr(project, key), derivation[key]]
+        _apply_dispatch(project, derivation)
+    project.updated_at = utcnow()
+    project.row_version += 1
+    await audit.record(
+        session,
+        actor=principal.subject,
+        tenant=project.tenant_code,
+        action="update",
+        entity="project",
+        entity_id=str(project.id),
+        changes=changes,
+    )
+    await emit(
+        session,
+        ProjectUpdated(project_id=str(project.id), code=project.code, changes=changes),
+        tenant=project.tenant_code,
+        source=SOURCE,
+        subject=str(project.id),
+        actor=principal.subject,
+    )
+    return project
+
+
+async def transition(
+    session: AsyncSession, *, principal: Principal, id_or_code: str, to_stage: Stage, reason: str
+) -> Project:
+    principal.require(*WRITERS)
+    project = await get_project(session, principal=principal, id_or_code=id_or_code, lock=True)
+    ensure_writable(principal, ancestry_of(project.tenant_path))
+    current = Stage(project.stage)
+    before = Stage(project.stage_before_suspension) if project.stage_before_suspension else None
+    allowed = allowed_targets(current, before_suspension=before)
+    if to_stage not in allowed:
+        raise InvalidTransition(
+            f"cannot move a project from {current.value} to {to_stage.value}",
+            details=[
+                {
+                    "loc": ["to_stage"],
+                    "message": f"allowed: {sorted(s.value for s in allowed)}",
+                    "type": "invalid_transition",
+                }
+            ],
+        )
+    if principal.is_enterprise:
+        raise Forbidden("enterprise contacts cannot change a project's stage")
+    project.stage_before_suspension = current.value if to_stage is Stage.SUSPENDED else None
+    project.stage = to_stage.value
+    project.updated_at = utcnow()
+    project.row_version += 1
+    session.add(
+        StageChange(
+            project_id=project.id,
+            from_stage=current.value,
+            to_stage=to_stage.value,
+            reason=reason,
+            actor=principal.subject,
+            at=project.updated_at,
+        )
+    )
+    await audit.record(
+        session,
+        actor=principal.subject,
+        tenant=project.tenant_code,
+        action="transition",
+        entity="project",
+        entity_id=str(project.id),
+        changes={"stage": [current.value, to_stage.value], "reason": reason},
+    )
+    await emit(
+        session,
+        ProjectStageChanged(
+            project_id=str(project.id),
+            code=project.code,
+            from_stage=current.value,
+            to_stage=to_stage.value,
+            reason=reason,
+        ),
+        tenant=project.tenant_code,
+        source=SOURCE,
+        subject=str(project.id),
+        actor=principal.subject,
+    )
+    return project
+
+
+async def history(session: AsyncSession, *, project: Project) -> list[StageChange]:
+    stmt = (
+        select(StageChange)
+        .where(StageChange.project_id == project.id)
+        .order_by(StageChange.at, StageChange.id)
+    )  # type: ignore[arg-type]
+    return list((await session.exec(stmt)).all())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def to_out(p: Project) -> ProjectOut:
+    d = p.derivation or {}
+    return ProjectOut(
+        id=p.id,
+        code=p.code,
+        tenant=p.tenant_code,
+        name=p.name,
+        owner_unit_id=p.owner_unit_id,
+        total_investment=p.total_investment,
+        annual_plan_investment=p.annual_plan_investment,
+        funding_type=FundingType(p.funding_type),
+        industry=p.industry,
+        key_level=KeyLevel(p.key_level),
+        major=p.major,
+        stage=Stage(p.stage),
+        stage_zh=Stage(p.stage).name_zh,
+        dispatch=Dispatch(
+            tier=p.tier,
+            on_platform=p.on_platform,
+            steward_required=p.steward_required,
+            named_responsibility=p.named_responsibility,
+            reasons=list(d.get("reasons", [])),
+            rules_versions=list(d.get("rules_versions", [])),
+            derived_at=datetime.fromisoformat(d["derived_at"]) if d.get("derived_at") else p.created_at,
+        ),
+        location=Location(lat=p.lat, lon=p.lon, address=p.address)
+        if p.lat is not None and p.lon is not None
+        else None,
+        planned_start=p.planned_start,
+        planned_completion=p.planned_completion,
+        created_by=p.created_by,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+        row_version=p.row_version,
+    )

@@ -1,0 +1,75 @@
+"""gRPC handler of the rosters domain (GetRoster, with contact routes for notifications)."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from steward.api.registry.v1 import registry_pb2 as pb
+from steward.kit.auth import Principal
+from steward.kit.errors import ValidationFailed
+from steward.registry.projects.service import get_project
+from steward.registry.rosters import service
+from steward.registry.units.models import Person, Unit
+from steward.registry.units.service import PHONE_ROLES, mask_phone
+
+
+def routes_of(person: Person, principal: Principal) -> list[pb.ContactRoute]:
+    routes = []
+    if person.subject:
+        routes.append(pb.ContactRoute(channel="inbox", address=person.subject))
+    if person.email:
+        routes.append(pb.ContactRoute(channel="email", address=person.email))
+    if person.phone:
+        phone = person.phone if principal.has(*PHONE_ROLES) else (mask_phone(person.phone) or "")
+        routes.append(pb.ContactRoute(channel="sms", address=phone))
+    if person.wecom_id:
+        routes.append(pb.ContactRoute(channel="wecom", address=person.wecom_id))
+    return routes
+
+
+async def get_roster(session: AsyncSession, principal: Principal, request: pb.GetRosterRequest) -> pb.Roster:
+    if not request.project_id:
+        raise ValidationFailed("project_id is required")
+    project = await get_project(session, principal=principal, id_or_code=request.project_id)
+    template = await service.template_for(session, project=project)
+    assignments = await service.active_assignments(session, project_ids=[project.id])
+    people = {
+        p.id: p
+        for p in (
+            await session.exec(
+                select(Person).where(Person.id.in_([a.person_id for a in assignments if a.person_id]))  # type: ignore[attr-defined]
+            )
+        ).all()
+    }
+    unit_ids = {a.unit_id for a in assignments if a.unit_id} | {
+        p.unit_id for p in people.values() if p.unit_id
+    }
+    units = {u.id: u for u in (await session.exec(select(Unit).where(Unit.id.in_(unit_ids)))).all()}  # type: ignore[attr-defined]
+    entries = []
+    for a in assignments:
+        role = template.role(a.role_key)
+        person = people.get(a.person_id) if a.person_id else None
+        unit_id = a.unit_id or (person.unit_id if person else None)
+        unit = units.get(unit_id) if unit_id else None
+        entries.append(
+            pb.RosterEntry(
+                assignment_id=str(a.id),
+                role_key=a.role_key,
+                role_name=role.name_zh if role else a.role_key,
+                person=pb.RosterPerson(
+                    id=str(person.id) if person else "",
+                    name=person.name if person else (a.label or ""),
+                    unit_id=str(unit_id) if unit_id else "",
+                    unit_name=unit.name if unit else "",
+                    title=person.title if person else "",
+                    subject=person.subject or "" if person else "",
+                    routes=routes_of(person, principal) if person else [],
+                ),
+            )
+        )
+    return pb.Roster(
+        project_id=str(project.id),
+        tenant=project.tenant_code,
+        entries=entries,
+        missing_roles=service.missing_roles(template, project, assignments),
+    )

@@ -1,0 +1,216 @@
+"""Tenant rules: versioned, effective-dated overrides inherited down the tenant tree.
+
+The effective document of a tenant at time ``t`` is the platform default merged with, root first,
+each ancestor's (and its own) latest version whose ``effective_from`` is not after ``t``. Stored
+versions never change, so merged documents are cached by the ids of the versions they fold.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from steward.events.registry import RulesUpdated
+from steward.kit import audit, timers
+from steward.kit.auth import Principal, Role
+from steward.kit.db import utcnow
+from steward.kit.errors import ValidationFailed
+from steward.kit.outbox import emit
+from steward.kit.tenancy import ancestry_of, ensure_writable
+from steward.registry.rules.models import RulesVersion
+from steward.registry.settings import SOURCE
+from steward.registry.tenants.service import get_tenant
+from steward.rules import RulesDocument, default_rules, diff_rules, errors_from_validation, merge_rules
+
+EFFECTIVE_TIMER = "rules.effective"
+BACKDATE_TOLERANCE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Effective:
+    tenant: str
+    at: datetime
+    document: RulesDocument
+    versions: tuple[RulesVersion, ...]
+
+
+class _DocCache:
+    """Merged documents keyed by the version ids folded into them (versions are immutable)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple[uuid.UUID, ...], RulesDocument] = OrderedDict()
+
+    def get(self, key: tuple[uuid.UUID, ...]) -> RulesDocument | None:
+        doc = self._data.get(key)
+        if doc is not None:
+            self._data.move_to_end(key)
+        return doc
+
+    def put(self, key: tuple[uuid.UUID, ...], doc: RulesDocument) -> None:
+        self._data[key] = doc
+        if len(self._data) > self.size:
+            self._data.popitem(last=False)
+
+
+_cache = _DocCache()
+
+
+async def versions_in_force(session: AsyncSession, *, codes: list[str], at: datetime) -> list[RulesVersion]:
+    """For each tenant in ``codes`` (root first) its version in force at ``at``, if any."""
+    stmt = (
+        select(RulesVersion)
+        .where(RulesVersion.tenant_code.in_(codes), RulesVersion.effective_from <= at)  # type: ignore[attr-defined,arg-type]
+        .order_by(
+            RulesVersion.tenant_code, sa.desc(RulesVersion.effective_from), sa.desc(RulesVersion.version)
+        )  # type: ignore[arg-type]
+        .distinct(RulesVersion.tenant_code)  # type: ignore[arg-type]
+    )
+    by_tenant = {v.tenant_code: v for v in (await session.exec(stmt)).all()}
+    return [by_tenant[c] for c in codes if c in by_tenant]
+
+
+def fold(versions: tuple[RulesVersion, ...]) -> RulesDocument:
+    key = tuple(v.id for v in versions)
+    doc = _cache.get(key)
+    if doc is None:
+        doc = default_rules()
+        for v in versions:
+            doc = merge_rules(doc, v.document)
+        _cache.put(key, doc)
+    return doc
+
+
+async def effective(session: AsyncSession, *, tenant: str, at: datetime | None = None) -> Effective:
+    when = at or utcnow()
+    path = (await get_tenant(session, code=tenant)).path
+    versions = tuple(await versions_in_force(session, codes=ancestry_of(path), at=when))
+    return Effective(tenant=tenant, at=when, document=fold(versions), versions=versions)
+
+
+async def parent_effective(session: AsyncSession, *, tenant: str, at: datetime) -> RulesDocument:
+    codes = ancestry_of((await get_tenant(session, code=tenant)).path)[:-1]
+    return fold(tuple(await versions_in_force(session, codes=codes, at=at)))
+
+
+async def list_versions(session: AsyncSession, *, tenant: str) -> list[RulesVersion]:
+    stmt = (
+        select(RulesVersion).where(RulesVersion.tenant_code == tenant).order_by(sa.desc(RulesVersion.version))
+    )  # type: ignore[arg-type]
+    return list((await session.exec(stmt)).all())
+
+
+def check_document(document: Any, parent: RulesDocument) -> RulesDocument:
+    """Merge and validate a proposed override; a bad one raises a 422 listing every problem."""
+    if not isinstance(document, dict):
+        raise ValidationFailed("rules document must be a JSON object", code="invalid_rules")
+    try:
+        json.dumps(document)
+        return merge_rules(parent, document)
+    except ValidationError as exc:
+        details = [e.model_dump() for e in errors_from_validation(exc)]
+        raise ValidationFailed("rules document is not valid", code="invalid_rules", details=details) from exc
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed(f"rules document is not valid: {exc}", code="invalid_rules") from exc
+
+
+def ensure_rules_admin(principal: Principal, tenant_path: str) -> None:
+    principal.require(Role.PLATFORM_ADMIN, Role.TENANT_ADMIN)
+    ensure_writable(principal, ancestry_of(tenant_path))
+
+
+async def put_rules(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    tenant: str,
+    document: dict[str, Any],
+    effective_from: datetime | None,
+    comment: str,
+) -> RulesVersion:
+    t = await get_tenant(session, code=tenant)
+    ensure_rules_admin(principal, t.path)
+    now = utcnow()
+    starts = effective_from or now
+    if starts < now - BACKDATE_TOLERANCE:
+        raise ValidationFailed(
+            "effective_from lies in the past: rules take effect now or later, history stays as it was",
+            code="effective_from_in_past",
+            details=[
+                {"loc": ["effective_from"], "message": "must not be in the past", "type": "value_error"}
+            ],
+        )
+    starts = max(starts, now)
+    parent = await parent_effective(session, tenant=tenant, at=starts)
+    new_doc = check_document(document, parent)
+    before = (await effective(session, tenant=tenant, at=starts)).document
+    # serialise version numbers per tenant: concurrent writers get distinct, gap-free numbers
+    await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('rules:' || :t))"), {"t": tenant})
+    last = (
+        await session.execute(
+            sa.select(sa.func.max(RulesVersion.version)).where(RulesVersion.tenant_code == tenant)
+        )  # type: ignore[arg-type]
+    ).scalar()
+    version = RulesVersion(
+        tenant_code=tenant,
+        version=(last or 0) + 1,
+        document=document,
+        effective_from=starts,
+        comment=comment,
+        created_by=principal.subject,
+    )
+    session.add(version)
+    changed = [c.path for c in diff_rules(before, new_doc)]
+    await audit.record(
+        session,
+        actor=principal.subject,
+        tenant=tenant,
+        action="rules.put",
+        entity="rules",
+        entity_id=f"{tenant}@{version.version}",
+        changes={"paths": changed, "comment": comment},
+    )
+    await emit(
+        session,
+        RulesUpdated(tenant=tenant, version=version.version, effective_from=starts, changed_paths=changed),
+        tenant=tenant,
+        source=SOURCE,
+        subject=tenant,
+        actor=principal.subject,
+    )
+    if starts > now:
+        await timers.schedule(
+            session,
+            kind=EFFECTIVE_TIMER,
+            key=f"{tenant}@{version.version}",
+            tenant=tenant,
+            due_at=starts,
+            payload={"version": version.version, "paths": changed},
+        )
+    await session.flush()
+    return version
+
+
+async def on_effective(session: AsyncSession, timer: timers.DueTimer) -> None:
+    """A future-dated version took effect: tell the subscribers to refresh their caches."""
+    await emit(
+        session,
+        RulesUpdated(
+            tenant=timer.tenant,
+            version=int(timer.payload["version"]),
+            effective_from=timer.due_at,
+            changed_paths=list(timer.payload.get("paths", [])),
+            took_effect=True,
+        ),
+        tenant=timer.tenant,
+        source=SOURCE,
+        subject=timer.tenant,
+    )

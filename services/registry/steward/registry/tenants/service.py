@@ -1,0 +1,132 @@
+"""Tenant tree: create children, read a subtree, resolve ancestry."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from steward.events.registry import TenantCreated
+from steward.kit import audit
+from steward.kit.auth import Principal, Role
+from steward.kit.errors import Conflict, NotFound, ValidationFailed
+from steward.kit.outbox import emit
+from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_prefix
+from steward.registry.settings import SOURCE
+from steward.registry.tenants.models import Tenant
+from steward.registry.tenants.schemas import TenantCreate, TenantKind, TenantOut
+
+CHILD_KINDS = {
+    TenantKind.CITY: {TenantKind.DISTRICT, TenantKind.COUNTY, TenantKind.ZONE},
+    TenantKind.DISTRICT: {TenantKind.ZONE, TenantKind.TOWNSHIP, TenantKind.STREET},
+    TenantKind.COUNTY: {TenantKind.ZONE, TenantKind.TOWNSHIP, TenantKind.STREET},
+    TenantKind.ZONE: {TenantKind.TOWNSHIP, TenantKind.STREET},
+}
+
+
+def to_out(t: Tenant) -> TenantOut:
+    kind = TenantKind(t.kind)
+    return TenantOut(
+        code=t.code,
+        name=t.name,
+        kind=kind,
+        parent=t.parent_code,
+        path=t.path,
+        level=kind.level,
+        created_at=t.created_at,
+    )
+
+
+async def get_tenant(session: AsyncSession, *, code: str) -> Tenant:
+    tenant = await session.get(Tenant, code)
+    if tenant is None:
+        raise NotFound(f"tenant {code} not found", code="unknown_tenant")
+    return tenant
+
+
+async def get_visible_tenant(session: AsyncSession, *, principal: Principal, code: str) -> Tenant:
+    tenant = await session.get(Tenant, code)
+    if tenant is None:
+        raise NotFound(f"tenant {code} not found", code="unknown_tenant")
+    ensure_visible(principal, ancestry_of(tenant.path), what=f"tenant {code}")
+    return tenant
+
+
+async def ancestry(session: AsyncSession, *, code: str) -> list[Tenant]:
+    tenant = await get_tenant(session, code=code)
+    codes = ancestry_of(tenant.path)
+    rows = (await session.exec(select(Tenant).where(Tenant.code.in_(codes)))).all()  # type: ignore[attr-defined]
+    by_code = {t.code: t for t in rows}
+    return [by_code[c] for c in codes]
+
+
+async def list_subtree(
+    session: AsyncSession, *, principal: Principal, root: str | None = None
+) -> list[Tenant]:
+    base = await get_visible_tenant(session, principal=principal, code=root or principal.tenant)
+    stmt = (
+        select(Tenant)
+        .where(sa.or_(Tenant.code == base.code, Tenant.path.like(subtree_prefix(base.path) + "%")))  # type: ignore[attr-defined]
+        .order_by(Tenant.path)
+    )
+    return list((await session.exec(stmt)).all())
+
+
+async def create_root(session: AsyncSession, *, code: str, name: str) -> Tenant:
+    """A city tenant (tree root). Only the CLI / demo seeding creates roots."""
+    tenant = Tenant(code=code, name=name, kind=TenantKind.CITY.value, parent_code=None, path=code)
+    session.add(tenant)
+    await session.flush()
+    return tenant
+
+
+async def create_tenant(session: AsyncSession, *, principal: Principal, data: TenantCreate) -> Tenant:
+    principal.require(Role.PLATFORM_ADMIN, Role.TENANT_ADMIN)
+    parent = await session.get(Tenant, data.parent)
+    if parent is None:
+        raise NotFound(f"parent tenant {data.parent} not found", code="unknown_tenant")
+    ensure_writable(principal, ancestry_of(parent.path))
+    allowed = CHILD_KINDS.get(TenantKind(parent.kind), set())
+    if data.kind not in allowed:
+        raise ValidationFailed(
+            f"a {parent.kind} cannot contain a {data.kind.value}",
+            code="invalid_tenant_kind",
+            details=[
+                {"loc": ["kind"], "message": f"allowed: {sorted(k.value for k in allowed)}", "type": "enum"}
+            ],
+        )
+    prefix = parent.code[:4] if parent.kind == TenantKind.CITY and parent.code.endswith("00") else parent.code
+    if not data.code.startswith(prefix) or data.code == parent.code:
+        raise ValidationFailed(
+            f"code {data.code} does not belong under {parent.code} (must start with {prefix})",
+            code="invalid_tenant_code",
+            details=[{"loc": ["code"], "message": f"must start with {prefix}", "type": "value_error"}],
+        )
+    if await session.get(Tenant, data.code) is not None:
+        raise Conflict(f"tenant {data.code} exists", code="tenant_exists")
+    tenant = Tenant(
+        code=data.code,
+        name=data.name,
+        kind=data.kind.value,
+        parent_code=parent.code,
+        path=f"{parent.path}/{data.code}",
+    )
+    session.add(tenant)
+    await audit.record(
+        session,
+        actor=principal.subject,
+        tenant=tenant.code,
+        action="create",
+        entity="tenant",
+        entity_id=tenant.code,
+        changes=data.model_dump(mode="json"),
+    )
+    await emit(
+        session,
+        TenantCreated(code=tenant.code, name=tenant.name, kind=tenant.kind, parent=parent.code),
+        tenant=tenant.code,
+        source=SOURCE,
+        subject=tenant.code,
+        actor=principal.subject,
+    )
+    await session.flush()
+    return tenant

@@ -1,0 +1,328 @@
+"""``steward`` developer CLI: local platform runner and dev tokens.
+
+steward dev up [--data-dir .steward] [--no-seed] [--fresh]
+steward dev infra [--data-dir .steward]
+steward token --tenant 210100 --role platform_admin
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+from steward.devtools import infra
+from steward.devtools.services import ServiceSpec, assign_ports, available_services, service_env
+
+app = typer.Typer(no_args_is_help=True, help="Steward developer tools.", add_completion=False)
+dev_app = typer.Typer(no_args_is_help=True, help="Run the platform locally (embedded PostgreSQL + NATS).")
+app.add_typer(dev_app, name="dev")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_DATA_DIR = Path(".steward")
+SECRET_ENV = "STEWARD_JWT_DEV_SECRET"
+DataDirOpt = Annotated[Path, typer.Option("--data-dir", help="Where dev data, logs and the dev secret live.")]
+FreshOpt = Annotated[bool, typer.Option("--fresh", help="Wipe the local database and NATS data first.")]
+
+
+# --------------------------------------------------------------------------- dev secret + token
+
+
+def ensure_dev_secret(data_dir: Path) -> str:
+    """The dev JWT secret in ``<data_dir>/dev-secret``, generated on first use."""
+    path = data_dir / "dev-secret"
+    if path.exists():
+        value = path.read_text().strip()
+        if value:
+            return value
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def dev_secret(data_dir: Path) -> str:
+    """``STEWARD_JWT_DEV_SECRET`` if set, else the data dir's dev secret."""
+    return os.environ.get(SECRET_ENV) or ensure_dev_secret(data_dir)
+
+
+def _mint_dev_token() -> Callable[..., str]:
+    from steward.kit.auth import mint_dev_token
+
+    return mint_dev_token
+
+
+@app.command()
+def token(
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant code, e.g. 210100.")],
+    role: Annotated[list[str], typer.Option("--role", help="Role; repeat for several.")],
+    sub: Annotated[str, typer.Option("--sub", help="Subject (person id).")] = "dev-user",
+    unit: Annotated[str | None, typer.Option("--unit", help="Unit id of the subject.")] = None,
+    ttl: Annotated[int, typer.Option("--ttl", help="Lifetime in seconds.")] = 3600,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+) -> None:
+    """Print a dev JWT signed with the dev secret (use as `Authorization: Bearer <token>`)."""
+    secret = dev_secret(data_dir.resolve())
+    mint = _mint_dev_token()
+    try:
+        jwt = mint(secret=secret, subject=sub, tenant=tenant, roles=list(role), unit=unit, ttl_seconds=ttl)
+    except ValueError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    typer.echo(jwt)
+
+
+# --------------------------------------------------------------------------- process helpers
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _lifecycle() -> Iterator[contextlib.ExitStack]:
+    """Yield an ExitStack for started things; Ctrl-C / SIGTERM end the body and everything on the
+    stack is stopped in reverse order with both signals ignored (restored afterwards)."""
+    old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGINT, _raise_interrupt)  # even if started with SIGINT ignored (`cmd &`)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stack = contextlib.ExitStack()
+    try:
+        try:
+            yield stack
+        except KeyboardInterrupt:
+            console.print("\nstopping…")
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            stack.close()
+        finally:
+            signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _fail(message: str, log: Path | None = None) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    if log is not None:
+        err_console.print(f"[dim]--- last lines of {log} ---[/]")
+        err_console.print(infra.tail(log), markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+def _run_command(spec: ServiceSpec, command: str, env: dict[str, str], log: Path) -> None:
+    with log.open("ab") as out:
+        out.write(f"\n=== python -m {spec.module} {command} ===\n".encode())
+        out.flush()
+        res = subprocess.run(
+            [sys.executable, "-m", spec.module, command],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if res.returncode != 0:
+        raise _fail(f"`{spec.name} {command}` failed with exit code {res.returncode}", log)
+
+
+def _wait_ready(spec: ServiceSpec, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    url = f"http://127.0.0.1:{spec.http_port}/readyz"
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            if proc.poll() is not None:
+                raise _fail(f"{spec.name} exited with code {proc.returncode} while starting", log)
+            with contextlib.suppress(httpx.HTTPError):
+                if client.get(url).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise _fail(f"{spec.name} did not answer 200 on {url} within {timeout:.0f}s", log)
+            time.sleep(0.25)
+
+
+def _start_infra(
+    data_dir: Path, stack: contextlib.ExitStack, *, fast_unsafe: bool = False
+) -> tuple[infra.ExternalPostgres | infra.LocalPostgres, infra.ExternalNats | infra.LocalNats]:
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with console.status("starting PostgreSQL…"):
+        t0 = time.monotonic()
+        try:
+            db = infra.database_server(
+                data_dir / "pg", fast_unsafe=fast_unsafe, log_path=logs / "postgres.log"
+            )
+        except infra.InfraError as exc:
+            raise _fail(str(exc)) from exc
+        stack.callback(db.stop)
+    console.print(f"PostgreSQL ready in {time.monotonic() - t0:.1f}s: {db.url()}")
+    with console.status("starting NATS…"):
+        try:
+            nats = infra.nats_server(data_dir / "nats", monitor_port=0, log_path=logs / "nats.log")
+        except infra.InfraError as exc:
+            raise _fail(str(exc)) from exc
+        stack.callback(nats.stop)
+    console.print(f"NATS ready: {nats.url}")
+    return db, nats
+
+
+def _wipe(data_dir: Path) -> None:
+    for sub in ("pg", "nats", "logs"):
+        shutil.rmtree(data_dir / sub, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- dev up / dev infra
+
+
+@dev_app.command("up")
+def up(
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Load demo data after migrating.")] = True,
+    fresh: FreshOpt = False,
+    ready_timeout: Annotated[float, typer.Option("--ready-timeout", help="Seconds per service.")] = 90.0,
+) -> None:
+    """Start PostgreSQL, NATS and every installed service; stop everything on Ctrl-C."""
+    data_dir = data_dir.resolve()
+    if fresh:
+        _wipe(data_dir)
+    secret = dev_secret(data_dir)
+    logs = data_dir / "logs"
+    specs = assign_ports(available_services())
+    if not specs:
+        err_console.print("[yellow]no service modules are installed; starting infrastructure only[/]")
+    registry = next((s for s in specs if s.name == "registry"), None)
+    registry_target = f"127.0.0.1:{registry.grpc_port}" if registry else "127.0.0.1:9101"
+
+    with _lifecycle() as stack:
+        db, nats = _start_infra(data_dir, stack)
+        envs: dict[str, dict[str, str]] = {}
+        db_urls: dict[str, str] = {}
+        for spec in specs:
+            db_urls[spec.name] = db.create_database(spec.database)
+            envs[spec.name] = service_env(
+                spec,
+                database_url=db_urls[spec.name],
+                nats_url=nats.url,
+                jwt_secret=secret,
+                registry_grpc_target=registry_target,
+                base=dict(os.environ),
+            )
+            with console.status(f"migrating {spec.name}…"):
+                _run_command(spec, "migrate", envs[spec.name], logs / f"{spec.name}.log")
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+        for spec in specs:
+            log = logs / f"{spec.name}.log"
+            with log.open("ab") as out:
+                out.write(f"\n=== python -m {spec.module} serve ===\n".encode())
+            proc = infra.spawn(
+                [sys.executable, "-m", spec.module, "serve"], log_path=log, env=envs[spec.name]
+            )
+            procs[spec.name] = proc
+            stack.callback(_stop_service, spec.name, proc)
+            with console.status(f"waiting for {spec.name} to be ready…"):
+                _wait_ready(spec, proc, log, ready_timeout)
+            console.print(f"{spec.name} ready")
+        if seed:
+            for spec in specs:
+                with console.status(f"seeding {spec.name}…"):
+                    _run_command(spec, "seed", envs[spec.name], logs / f"{spec.name}.log")
+        _print_summary(specs, db_urls, db.url(), nats, data_dir)
+        _watch(specs, procs, logs)
+    console.print("stopped")
+
+
+def _stop_service(name: str, proc: subprocess.Popen[bytes]) -> None:
+    console.print(f"stopping {name}…")
+    infra.terminate(proc, sig=signal.SIGTERM, timeout=20.0)
+
+
+def _watch(specs: list[ServiceSpec], procs: dict[str, subprocess.Popen[bytes]], logs: Path) -> None:
+    """Block until interrupted; a service dying on its own is an error."""
+    while True:
+        for spec in specs:
+            proc = procs[spec.name]
+            if proc.poll() is not None:
+                raise _fail(f"{spec.name} exited with code {proc.returncode}", logs / f"{spec.name}.log")
+        time.sleep(0.5)
+
+
+def _print_summary(
+    specs: list[ServiceSpec],
+    db_urls: dict[str, str],
+    server_url: str,
+    nats: infra.ExternalNats | infra.LocalNats,
+    data_dir: Path,
+) -> None:
+    table = Table(title="Steward — local platform", show_lines=False)
+    for column in ("service", "REST", "OpenAPI docs", "gRPC", "metrics", "database"):
+        table.add_column(column, overflow="fold")
+    for spec in specs:
+        base = f"http://127.0.0.1:{spec.http_port}"
+        table.add_row(
+            spec.name,
+            base,
+            f"{base}/docs",
+            f"127.0.0.1:{spec.grpc_port}",
+            f"{base}/metrics",
+            db_urls[spec.name],
+        )
+    Console(width=max(console.width, 220)).print(table)  # never fold URLs
+    console.print(f"PostgreSQL: {server_url}")
+    console.print(f"NATS:       {nats.url}")
+    monitor = getattr(nats, "monitor_url", None)
+    if monitor:
+        console.print(f"NATS monitoring: {monitor}")
+    console.print(f"logs:       {data_dir / 'logs'}")
+    console.print(
+        "token:      [bold]steward token --tenant 210100 --role platform_admin[/]"
+        + (f" --data-dir {data_dir}" if data_dir != DEFAULT_DATA_DIR.resolve() else ""),
+        soft_wrap=True,
+    )
+    console.print("Press Ctrl-C to stop.")
+
+
+@dev_app.command("infra")
+def infra_cmd(
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    fresh: FreshOpt = False,
+    fsync: Annotated[
+        bool, typer.Option("--fsync/--no-fsync", help="--no-fsync: faster, unsafe on crash (tests).")
+    ] = True,
+) -> None:
+    """Start only PostgreSQL + NATS and print their URLs (e.g. for running tests against them)."""
+    data_dir = data_dir.resolve()
+    if fresh:
+        _wipe(data_dir)
+    with _lifecycle() as stack:
+        db, nats = _start_infra(data_dir, stack, fast_unsafe=not fsync)
+        console.print("\nTo point services and tests at these servers, run:")
+        typer.echo(f"export {infra.DATABASE_URL_ENV}={db.url()}")
+        typer.echo(f"export {infra.NATS_URL_ENV}={nats.url}")
+        console.print("Press Ctrl-C to stop.")
+        while True:
+            time.sleep(1)
+    console.print("stopped")
+
+
+def main() -> None:  # pragma: no cover - console entry convenience
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

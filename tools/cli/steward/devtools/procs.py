@@ -1,0 +1,157 @@
+"""Process and port helpers for the local servers and the dev runner.
+
+Children run in their own session and get a parent-death signal (Linux), so they never outlive the
+Python process that started them, even when it is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+HOST = "127.0.0.1"
+_T = TypeVar("_T")
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port that is free right now on ``host`` (bind to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    """True when a server could listen on ``port`` (SO_REUSEADDR, like uvicorn/grpc: TIME_WAIT is ok)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _child_setup(death_signal: int) -> Callable[[], None]:
+    """preexec_fn (runs after setuid): the kernel signals the child when its parent dies (Linux)."""
+    parent = os.getpid()
+
+    def setup() -> None:
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(Exception):
+                ctypes.CDLL(None, use_errno=True).prctl(1, death_signal)  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # parent died before prctl took effect
+                os._exit(1)
+
+    return setup
+
+
+def spawn(
+    args: list[str],
+    *,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    death_signal: int = signal.SIGTERM,
+    run_as: dict[str, Any] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a long-running child in its own session, output appended to ``log_path``.
+
+    ``run_as``: subprocess ``user``/``group``/``extra_groups`` to drop privileges.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=_child_setup(death_signal),
+            **(run_as or {}),
+        )
+
+
+def terminate(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+    """Signal ``proc``, wait up to ``timeout``, then SIGKILL whatever is left of its process group."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the group id is the child's pid (own session)
+
+
+def run_sync(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """Run a coroutine in a private thread + loop: safe even while an event loop is running."""
+    with ThreadPoolExecutor(1, thread_name_prefix="steward-infra") as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
+
+
+class ServerBase:
+    """Base dir handling shared by the local servers; ``None`` = temporary dir removed on stop."""
+
+    _prefix = "steward-"
+    _log_name = "server.log"
+
+    def __init__(self, base_dir: Path | str | None, log_path: Path | None) -> None:
+        self._temporary = base_dir is None
+        self.base_dir = Path(base_dir).resolve() if base_dir is not None else None
+        self._log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def log_path(self) -> Path:
+        assert self.base_dir is not None, "start() first"
+        return self._log_path or self.base_dir / self._log_name
+
+    def _make_base_dir(self) -> Path:
+        if self.base_dir is None:
+            self.base_dir = Path(tempfile.mkdtemp(prefix=self._prefix))
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        return self.base_dir
+
+    def _stop_proc(self, sig: int, timeout: float) -> None:
+        if self.proc is not None:
+            terminate(self.proc, sig=sig, timeout=timeout)
+            self.proc = None
+        if self._temporary and self.base_dir is not None:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
