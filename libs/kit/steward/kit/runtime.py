@@ -8,7 +8,9 @@ server drains, workers stop, the outbox is flushed, subscribers drain, then the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -147,6 +149,20 @@ class ServiceRuntime:
         log.info("service.stopped")
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown (exit status -15); a service that shut
+    down cleanly exits 0 instead, so supervisors can tell a clean stop from a crash."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run the service until SIGTERM/SIGINT (uvicorn runs the lifespan shutdown)."""
     setup_telemetry(settings)
@@ -159,4 +175,4 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()

@@ -64,6 +64,10 @@ class Registry:
             secret=SECRET, subject=sub, tenant=tenant, roles=list(roles or ["tenant_admin"]), unit=unit
         )
 
+    @staticmethod
+    def auth_header(tenant: str, *roles: str, sub: str = "tester", unit: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {Registry.token(tenant, *roles, sub=sub, unit=unit)}"}
+
     def auth(self, tenant: str, *roles: str, sub: str = "tester", unit: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(tenant, *roles, sub=sub, unit=unit)}"}
 
@@ -112,14 +116,15 @@ class Tree:
     township: str
 
 
-async def make_tree(reg: Registry, *, rules: dict[str, dict[str, Any]] | None = None) -> Tree:
+async def make_tree(target: Registry | Database, *, rules: dict[str, dict[str, Any]] | None = None) -> Tree:
     """A fresh city with three districts, a zone and a township, with optional per-tenant rules."""
     n = next(_codes)
     city = f"{n:04d}00"
     districts = [f"{n:04d}{i:02d}" for i in (2, 3, 12)]
     zone = f"{n:04d}71"
     township = f"{districts[2]}004"
-    async with reg.db.transaction() as session:
+    db = target.db if isinstance(target, Registry) else target
+    async with db.transaction() as session:
         await tenant_service.create_root(session, code=city, name=f"测试市{n}")
         admin = Principal(subject="test-setup", tenant=city, roles=frozenset({Role.PLATFORM_ADMIN}))
         for code, kind, parent in [(d, TenantKind.DISTRICT, city) for d in districts] + [

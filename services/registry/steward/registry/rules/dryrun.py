@@ -106,8 +106,9 @@ async def dry_run(
                     )
                 )
         facts = rosters.facts_of(project)
+        facts_then = facts.model_copy(update={"tier": d.tier, "flags": d.flags})
         now_required = sorted(r.key for r in now_doc.roster.required_roles(facts))
-        then_required = sorted(r.key for r in new_doc.roster.required_roles(facts))
+        then_required = sorted(r.key for r in new_doc.roster.required_roles(facts_then))
         if now_required != then_required and len(roster_changes) < MAX_LISTED:
             roster_changes.append(
                 DispatchChange(

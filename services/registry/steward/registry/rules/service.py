@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events.registry import RulesUpdated
@@ -72,7 +73,7 @@ async def versions_in_force(session: AsyncSession, *, codes: list[str], at: date
         .order_by(
             RulesVersion.tenant_code, sa.desc(RulesVersion.effective_from), sa.desc(RulesVersion.version)
         )  # type: ignore[arg-type]
-        .distinct(RulesVersion.tenant_code)  # type: ignore[arg-type]
+        .ext(distinct_on(RulesVersion.tenant_code))
     )
     by_tenant = {v.tenant_code: v for v in (await session.exec(stmt)).all()}
     return [by_tenant[c] for c in codes if c in by_tenant]
