@@ -7,7 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.kit.db import utcnow
 
@@ -28,6 +28,6 @@ async def first_delivery(session: AsyncSession, *, consumer: str, event_id: str 
         insert(InboxEntry)
         .values(consumer=consumer, event_id=uuid.UUID(str(event_id)), received_at=utcnow())
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-        .returning(InboxEntry.event_id)  # type: ignore[arg-type]
+        .returning(col(InboxEntry.event_id))
     )
     return (await session.execute(stmt)).first() is not None

@@ -17,7 +17,7 @@ import asyncpg
 import sqlalchemy as sa
 import structlog
 from opentelemetry import propagate
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events.envelope import CloudEvent, EventData
 from steward.kit import metrics
@@ -135,8 +135,8 @@ class OutboxRelay:
         async with self.db.transaction() as session:
             result = await session.execute(
                 sa.select(OutboxEvent)
-                .where(OutboxEvent.published_at.is_(None))  # type: ignore[union-attr]
-                .order_by(OutboxEvent.created_at)  # type: ignore[arg-type]
+                .where(col(OutboxEvent.published_at).is_(None))
+                .order_by(col(OutboxEvent.created_at))
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             )

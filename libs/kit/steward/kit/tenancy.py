@@ -8,7 +8,10 @@ materialised path of division codes, e.g. ``210100/210112/210112001``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import sqlalchemy as sa
+from sqlmodel import col
 from steward.kit.auth import Principal
 from steward.kit.errors import Forbidden, NotFound
 
@@ -40,3 +43,9 @@ def ensure_writable(principal: Principal, ancestry: Sequence[str]) -> None:
     """Writes into a tenant outside the principal's subtree are forbidden."""
     if not in_subtree(principal.tenant, ancestry):
         raise Forbidden("tenant is outside your scope", code="tenant_out_of_scope")
+
+
+def subtree_clause(path_column: Any, path: str) -> sa.ColumnElement[bool]:
+    """SQL condition: the row's tenant path is ``path`` or lies below it (index-friendly prefix match)."""
+    column = col(path_column)
+    return sa.or_(column == path, column.startswith(subtree_prefix(path), autoescape=True))

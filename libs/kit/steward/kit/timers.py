@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.kit import metrics
 from steward.kit.db import JSONB, Database, utcnow
@@ -77,7 +77,7 @@ async def schedule(
 
 
 async def cancel(session: AsyncSession, *, kind: str, key: str) -> None:
-    await session.execute(sa.delete(DueTimer).where(DueTimer.kind == kind, DueTimer.key == key))  # type: ignore[arg-type]
+    await session.execute(sa.delete(DueTimer).where(col(DueTimer.kind) == kind, col(DueTimer.key) == key))
 
 
 class TimerWorker:
@@ -109,8 +109,8 @@ class TimerWorker:
                 (
                     await session.execute(
                         sa.select(DueTimer)
-                        .where(DueTimer.due_at <= now, DueTimer.kind.in_(list(self.handlers)))  # type: ignore[arg-type,attr-defined]
-                        .order_by(DueTimer.due_at)  # type: ignore[arg-type]
+                        .where(col(DueTimer.due_at) <= now, col(DueTimer.kind).in_(list(self.handlers)))
+                        .order_by(col(DueTimer.due_at))
                         .limit(self.batch_size)
                         .with_for_update(skip_locked=True)
                     )

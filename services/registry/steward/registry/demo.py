@@ -455,7 +455,7 @@ async def _seed(session: Any) -> None:
             )
             staff.append((unit, person))
         people[code] = staff
-    enterprises = []
+    enterprises: list[tuple[Any, Any]] = []
     for code, name, credit in ENTERPRISES:
         unit = await units.create_unit(
             session,
@@ -486,7 +486,7 @@ async def _seed(session: Any) -> None:
                 total_investment=amount,
                 funding_type=funding,
                 key_level=level,
-                major=major,  # type: ignore[arg-type]
+                major=major,
                 owner_unit_id=enterprises[owner][0].id if owner is not None else None,
                 industry="制造业" if owner else "基础设施",
                 location=Location(lat=lat, lon=lon, address=f"{name}项目现场"),

@@ -66,6 +66,6 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
 def register(runtime: ServiceRuntime) -> None:
     servicer = RegistryServicer(runtime)
     runtime.add_grpc(
-        lambda server: pb_grpc.add_RegistryServiceServicer_to_server(servicer, server),  # type: ignore[no-untyped-call]
+        lambda server: pb_grpc.add_RegistryServiceServicer_to_server(servicer, server),
         pb.DESCRIPTOR.services_by_name["RegistryService"].full_name,
     )

@@ -39,7 +39,7 @@ def registry_settings(db_url: str, nats_url: str, **extra: Any) -> RegistrySetti
         nats_url=nats_url,
         http_port=0,
         grpc_port=0,
-        jwt_dev_secret=SECRET,  # type: ignore[arg-type]
+        jwt_dev_secret=SECRET,
         outbox_poll_seconds=0.2,
         timer_poll_seconds=0.2,
         log_json=False,
@@ -137,7 +137,7 @@ async def make_tree(target: Registry | Database, *, rules: dict[str, dict[str, A
                 data=TenantCreate(code=code, name=f"测试{code}", kind=kind, parent=parent),
             )
         for code, doc in (rules or {}).items():
-            target = {
+            tenant_code = {
                 "city": city,
                 "d0": districts[0],
                 "d1": districts[1],
@@ -145,7 +145,12 @@ async def make_tree(target: Registry | Database, *, rules: dict[str, dict[str, A
                 "zone": zone,
             }.get(code, code)
             await rules_service.put_rules(
-                session, principal=admin, tenant=target, document=doc, effective_from=None, comment="test"
+                session,
+                principal=admin,
+                tenant=tenant_code,
+                document=doc,
+                effective_from=None,
+                comment="test",
             )
     return Tree(city=city, districts=districts, zone=zone, township=township)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.api.registry.v1 import registry_pb2 as pb
@@ -13,9 +15,9 @@ from steward.registry.projects.schemas import KeyLevel, ProjectFilter
 from steward.registry.projects.stages import Stage
 
 
-def ts(value: object) -> Timestamp:
+def ts(value: datetime) -> Timestamp:
     t = Timestamp()
-    t.FromDatetime(value)  # type: ignore[arg-type]
+    t.FromDatetime(value)
     return t
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events.registry import ProjectRegistered, ProjectStageChanged, ProjectUpdated
 from steward.kit import audit
@@ -18,7 +18,7 @@ from steward.kit.db import utcnow
 from steward.kit.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from steward.kit.outbox import emit
 from steward.kit.pagination import decode_cursor, encode_cursor
-from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_prefix
+from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_clause
 from steward.registry.projects.models import Project, ProjectCodeCounter, StageChange
 from steward.registry.projects.schemas import (
     Dispatch,
@@ -51,7 +51,7 @@ async def derive(
         eff.document.thresholds,
         investment=int(investment),
         funding_type=funding_type,
-        tenant_level=TenantKind(tenant.kind).level,  # type: ignore[arg-type]
+        tenant_level=TenantKind(tenant.kind).level,
     )
     return {
         "tier": d.tier,
@@ -73,7 +73,7 @@ async def next_code(session: AsyncSession, *, tenant: str, year: int) -> str:
         .on_conflict_do_update(
             index_elements=["tenant_code", "year"], set_={"last": ProjectCodeCounter.last + 1}
         )
-        .returning(ProjectCodeCounter.last)  # type: ignore[arg-type]
+        .returning(col(ProjectCodeCounter.last))
     )
     seq = (await session.execute(stmt)).scalar_one()
     return f"{tenant}-{year}-{seq:05d}"
@@ -209,17 +209,15 @@ async def get_project(
 
 
 def _filtered(stmt: Any, base: Tenant, f: ProjectFilter, principal: Principal) -> Any:
-    stmt = stmt.where(
-        sa.or_(Project.tenant_path == base.path, Project.tenant_path.like(subtree_prefix(base.path) + "%"))  # type: ignore[attr-defined]
-    )
+    stmt = stmt.where(subtree_clause(Project.tenant_path, base.path))
     if principal.is_enterprise:
         stmt = stmt.where(Project.owner_unit_id == (uuid.UUID(principal.unit) if principal.unit else None))
     if f.stages:
-        stmt = stmt.where(Project.stage.in_([s.value for s in f.stages]))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Project.stage).in_([s.value for s in f.stages]))
     if f.tiers:
-        stmt = stmt.where(Project.tier.in_(f.tiers))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Project.tier).in_(f.tiers))
     if f.key_levels:
-        stmt = stmt.where(Project.key_level.in_([k.value for k in f.key_levels]))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Project.key_level).in_([k.value for k in f.key_levels]))
     if f.funding_type:
         stmt = stmt.where(Project.funding_type == f.funding_type.value)
     if f.steward_required is not None:
@@ -227,10 +225,10 @@ def _filtered(stmt: Any, base: Tenant, f: ProjectFilter, principal: Principal) -
     if f.q:
         stmt = stmt.where(
             sa.or_(
-                Project.name.contains(f.q, autoescape=True),  # type: ignore[attr-defined]
-                Project.code.contains(f.q, autoescape=True),
+                col(Project.name).contains(f.q, autoescape=True),
+                col(Project.code).contains(f.q, autoescape=True),
             )
-        )  # type: ignore[attr-defined]
+        )
     return stmt
 
 
@@ -246,8 +244,8 @@ async def list_projects(
             key = (datetime.fromisoformat(str(created)), uuid.UUID(str(pid)))
         except ValueError as exc:
             raise ValidationFailed("malformed cursor", code="invalid_cursor") from exc
-        stmt = stmt.where(sa.tuple_(Project.created_at, Project.id) < key)  # type: ignore[arg-type]
-    stmt = stmt.order_by(sa.desc(Project.created_at), sa.desc(Project.id)).limit(limit + 1)  # type: ignore[arg-type]
+        stmt = stmt.where(sa.tuple_(Project.created_at, Project.id) < key)
+    stmt = stmt.order_by(col(Project.created_at).desc(), col(Project.id).desc()).limit(limit + 1)
     rows = list((await session.exec(stmt)).all())
     more = len(rows) > limit
     rows = rows[:limit]
@@ -410,8 +408,8 @@ async def history(session: AsyncSession, *, project: Project) -> list[StageChang
     stmt = (
         select(StageChange)
         .where(StageChange.project_id == project.id)
-        .order_by(StageChange.at, StageChange.id)
-    )  # type: ignore[arg-type]
+        .order_by(col(StageChange.at), col(StageChange.id))
+    )
     return list((await session.exec(stmt)).all())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.kit.auth import Principal
@@ -37,14 +37,14 @@ async def get_roster(session: AsyncSession, principal: Principal, request: pb.Ge
         p.id: p
         for p in (
             await session.exec(
-                select(Person).where(Person.id.in_([a.person_id for a in assignments if a.person_id]))  # type: ignore[attr-defined]
+                select(Person).where(col(Person.id).in_([a.person_id for a in assignments if a.person_id]))
             )
         ).all()
     }
     unit_ids = {a.unit_id for a in assignments if a.unit_id} | {
         p.unit_id for p in people.values() if p.unit_id
     }
-    units = {u.id: u for u in (await session.exec(select(Unit).where(Unit.id.in_(unit_ids)))).all()}  # type: ignore[attr-defined]
+    units = {u.id: u for u in (await session.exec(select(Unit).where(col(Unit.id).in_(unit_ids)))).all()}
     entries = []
     for a in assignments:
         role = template.role(a.role_key)

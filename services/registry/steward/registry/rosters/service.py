@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
-import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events.registry import RosterAssigned, RosterRoleMissing, RosterUnassigned
 from steward.kit import audit
@@ -14,7 +13,7 @@ from steward.kit.auth import Principal, Role
 from steward.kit.db import utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.outbox import emit
-from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_prefix
+from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_clause
 from steward.registry.projects.models import Project
 from steward.registry.projects.service import get_project
 from steward.registry.rosters.models import Assignment
@@ -32,12 +31,12 @@ def facts_of(project: Project) -> ProjectFacts:
     flags = {f for f in ("on_platform", "steward_required", "named_responsibility") if getattr(project, f)}
     return ProjectFacts(
         investment=int(project.total_investment),
-        funding_type=project.funding_type,  # type: ignore[arg-type]
+        funding_type=project.funding_type,
         tier=project.tier,
         key_level=project.key_level,
         stage=project.stage,
-        major=project.major,  # type: ignore[arg-type]
-        flags=flags,  # type: ignore[arg-type]
+        major=project.major,
+        flags=flags,
     )
 
 
@@ -49,11 +48,11 @@ async def active_assignments(session: AsyncSession, *, project_ids: list[uuid.UU
     stmt = (
         select(Assignment)
         .where(
-            Assignment.project_id.in_(project_ids),
-            Assignment.ended_at.is_(None),  # type: ignore[attr-defined,union-attr]
+            col(Assignment.project_id).in_(project_ids),
+            col(Assignment.ended_at).is_(None),
         )
-        .order_by(Assignment.assigned_at)
-    )  # type: ignore[arg-type]
+        .order_by(col(Assignment.assigned_at))
+    )
     return list((await session.exec(stmt)).all())
 
 
@@ -206,12 +205,10 @@ async def completeness(
     stmt = (
         select(Project)
         .where(
-            sa.or_(
-                Project.tenant_path == base.path, Project.tenant_path.like(subtree_prefix(base.path) + "%")
-            ),  # type: ignore[attr-defined]
+            subtree_clause(Project.tenant_path, base.path),
             Project.stage != "terminated",
         )
-        .order_by(Project.created_at, Project.id)  # type: ignore[arg-type]
+        .order_by(col(Project.created_at), col(Project.id))
     )
     projects = list((await session.exec(stmt)).all())
     by_project: dict[uuid.UUID, list[Assignment]] = defaultdict(list)

@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.kit.auth import Principal
 from steward.kit.http import DatabaseDep, PrincipalDep
@@ -34,15 +34,15 @@ async def _holders(
     person_ids = [a.person_id for a in assignments if a.person_id]
     unit_ids = [a.unit_id for a in assignments if a.unit_id]
     people = (
-        {p.id: p for p in (await session.exec(select(Person).where(Person.id.in_(person_ids)))).all()}
+        {p.id: p for p in (await session.exec(select(Person).where(col(Person.id).in_(person_ids)))).all()}
         if person_ids
         else {}
-    )  # type: ignore[attr-defined]
+    )
     units = (
-        {u.id: u for u in (await session.exec(select(Unit).where(Unit.id.in_(unit_ids)))).all()}
+        {u.id: u for u in (await session.exec(select(Unit).where(col(Unit.id).in_(unit_ids)))).all()}
         if unit_ids
         else {}
-    )  # type: ignore[attr-defined]
+    )
     out = []
     for a in assignments:
         person = people.get(a.person_id) if a.person_id else None

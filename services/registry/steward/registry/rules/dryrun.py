@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.kit.auth import Principal
 from steward.kit.db import utcnow
 from steward.kit.errors import ValidationFailed
-from steward.kit.tenancy import ancestry_of, subtree_prefix
+from steward.kit.tenancy import ancestry_of, subtree_clause
 from steward.registry.projects.models import Project
 from steward.registry.rosters import service as rosters
 from steward.registry.rules import service
@@ -61,9 +60,9 @@ async def dry_run(
 
     stmt = (
         select(Project, Tenant.kind)
-        .join(Tenant, Tenant.code == Project.tenant_code)
-        .where(  # type: ignore[arg-type]
-            sa.or_(Project.tenant_path == t.path, Project.tenant_path.like(subtree_prefix(t.path) + "%")),  # type: ignore[attr-defined]
+        .join(Tenant, col(Tenant.code) == col(Project.tenant_code))
+        .where(
+            subtree_clause(Project.tenant_path, t.path),
             Project.stage != "terminated",
         )
     )
@@ -91,7 +90,7 @@ async def dry_run(
             investment=int(project.total_investment),
             funding_type=project.funding_type,
             tenant_level=TenantKind(kind).level,
-        )  # type: ignore[arg-type]
+        )
         for field in _FIELDS:
             new = getattr(d, field)
             if getattr(project, field) != new and len(dispatch_changes) < MAX_LISTED:

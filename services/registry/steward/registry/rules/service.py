@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import distinct_on
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events.registry import RulesUpdated
 from steward.kit import audit, timers
@@ -69,11 +69,13 @@ async def versions_in_force(session: AsyncSession, *, codes: list[str], at: date
     """For each tenant in ``codes`` (root first) its version in force at ``at``, if any."""
     stmt = (
         select(RulesVersion)
-        .where(RulesVersion.tenant_code.in_(codes), RulesVersion.effective_from <= at)  # type: ignore[attr-defined,arg-type]
+        .where(col(RulesVersion.tenant_code).in_(codes), RulesVersion.effective_from <= at)
         .order_by(
-            RulesVersion.tenant_code, sa.desc(RulesVersion.effective_from), sa.desc(RulesVersion.version)
-        )  # type: ignore[arg-type]
-        .ext(distinct_on(RulesVersion.tenant_code))
+            RulesVersion.tenant_code,
+            col(RulesVersion.effective_from).desc(),
+            col(RulesVersion.version).desc(),
+        )
+        .ext(distinct_on(col(RulesVersion.tenant_code)))
     )
     by_tenant = {v.tenant_code: v for v in (await session.exec(stmt)).all()}
     return [by_tenant[c] for c in codes if c in by_tenant]
@@ -104,8 +106,10 @@ async def parent_effective(session: AsyncSession, *, tenant: str, at: datetime) 
 
 async def list_versions(session: AsyncSession, *, tenant: str) -> list[RulesVersion]:
     stmt = (
-        select(RulesVersion).where(RulesVersion.tenant_code == tenant).order_by(sa.desc(RulesVersion.version))
-    )  # type: ignore[arg-type]
+        select(RulesVersion)
+        .where(col(RulesVersion.tenant_code) == tenant)
+        .order_by(col(RulesVersion.version).desc())
+    )
     return list((await session.exec(stmt)).all())
 
 
@@ -157,8 +161,8 @@ async def put_rules(
     await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('rules:' || :t))"), {"t": tenant})
     last = (
         await session.execute(
-            sa.select(sa.func.max(RulesVersion.version)).where(RulesVersion.tenant_code == tenant)
-        )  # type: ignore[arg-type]
+            sa.select(sa.func.max(RulesVersion.version)).where(col(RulesVersion.tenant_code) == tenant)
+        )
     ).scalar()
     version = RulesVersion(
         tenant_code=tenant,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,7 +19,7 @@ class TenantKind(StrEnum):
     STREET = "street"
 
     @property
-    def level(self) -> str:
+    def level(self) -> Literal["city", "district", "zone"]:
         """Dispatch level of the tenant: city, district or zone (zones, townships, streets)."""
         if self is TenantKind.CITY:
             return "city"

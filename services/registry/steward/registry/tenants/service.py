@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events.registry import TenantCreated
 from steward.kit import audit
 from steward.kit.auth import Principal, Role
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.outbox import emit
-from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_prefix
+from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_clause
 from steward.registry.settings import SOURCE
 from steward.registry.tenants.models import Tenant
 from steward.registry.tenants.schemas import TenantCreate, TenantKind, TenantOut
@@ -54,7 +53,7 @@ async def get_visible_tenant(session: AsyncSession, *, principal: Principal, cod
 async def ancestry(session: AsyncSession, *, code: str) -> list[Tenant]:
     tenant = await get_tenant(session, code=code)
     codes = ancestry_of(tenant.path)
-    rows = (await session.exec(select(Tenant).where(Tenant.code.in_(codes)))).all()  # type: ignore[attr-defined]
+    rows = (await session.exec(select(Tenant).where(col(Tenant.code).in_(codes)))).all()
     by_code = {t.code: t for t in rows}
     return [by_code[c] for c in codes]
 
@@ -63,11 +62,7 @@ async def list_subtree(
     session: AsyncSession, *, principal: Principal, root: str | None = None
 ) -> list[Tenant]:
     base = await get_visible_tenant(session, principal=principal, code=root or principal.tenant)
-    stmt = (
-        select(Tenant)
-        .where(sa.or_(Tenant.code == base.code, Tenant.path.like(subtree_prefix(base.path) + "%")))  # type: ignore[attr-defined]
-        .order_by(Tenant.path)
-    )
+    stmt = select(Tenant).where(subtree_clause(Tenant.path, base.path)).order_by(col(Tenant.path))
     return list((await session.exec(stmt)).all())
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events.registry import UnitCreated
 from steward.kit import audit
@@ -13,7 +12,7 @@ from steward.kit.auth import Principal, Role
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.outbox import emit
 from steward.kit.pagination import decode_cursor, encode_cursor
-from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_prefix
+from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_clause, subtree_prefix
 from steward.registry.settings import SOURCE
 from steward.registry.tenants.service import get_visible_tenant
 from steward.registry.units.models import Person, Unit
@@ -122,17 +121,15 @@ async def list_units(
     cursor: str | None,
 ) -> tuple[list[Unit], str | None]:
     base = await get_visible_tenant(session, principal=principal, code=tenant or principal.tenant)
-    stmt = select(Unit).where(
-        sa.or_(Unit.tenant_code == base.code, Unit.tenant_path.like(subtree_prefix(base.path) + "%"))  # type: ignore[attr-defined]
-    )
+    stmt = select(Unit).where(subtree_clause(Unit.tenant_path, base.path))
     if kind:
         stmt = stmt.where(Unit.kind == kind.value)
     if q:
-        stmt = stmt.where(Unit.name.contains(q, autoescape=True))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Unit.name).contains(q, autoescape=True))
     if cursor:
         (last,) = decode_cursor(cursor, size=1)
-        stmt = stmt.where(Unit.id > _uuid(last))  # type: ignore[arg-type]
-    rows = list((await session.exec(stmt.order_by(Unit.id).limit(limit + 1))).all())  # type: ignore[arg-type]
+        stmt = stmt.where(Unit.id > _uuid(last))
+    rows = list((await session.exec(stmt.order_by(col(Unit.id)).limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_cursor([str(rows[-1].id)]) if more else None
@@ -184,17 +181,15 @@ async def list_people(
     cursor: str | None,
 ) -> tuple[list[Person], str | None]:
     base = await get_visible_tenant(session, principal=principal, code=tenant or principal.tenant)
-    stmt = select(Person).where(
-        sa.or_(Person.tenant_code == base.code, Person.tenant_path.like(subtree_prefix(base.path) + "%"))  # type: ignore[attr-defined]
-    )
+    stmt = select(Person).where(subtree_clause(Person.tenant_path, base.path))
     if unit_id:
         stmt = stmt.where(Person.unit_id == unit_id)
     if q:
-        stmt = stmt.where(Person.name.contains(q, autoescape=True))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Person.name).contains(q, autoescape=True))
     if cursor:
         (last,) = decode_cursor(cursor, size=1)
-        stmt = stmt.where(Person.id > _uuid(last))  # type: ignore[arg-type]
-    rows = list((await session.exec(stmt.order_by(Person.id).limit(limit + 1))).all())  # type: ignore[arg-type]
+        stmt = stmt.where(Person.id > _uuid(last))
+    rows = list((await session.exec(stmt.order_by(col(Person.id)).limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_cursor([str(rows[-1].id)]) if more else None
