@@ -1,0 +1,64 @@
+# Steward — one command to run the platform, one to test it. Needs only python3 (3.11+).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+RUN := $(UV) run --frozen
+PYTEST_ARGS ?=
+
+.PHONY: help setup run test test-fast lint fmt proto proto-check docs docs-check bench clean
+
+help:
+	@echo "make run        start PostgreSQL + NATS (from pip wheels), every service, demo data; print URLs"
+	@echo "make test       the whole test suite (what CI runs): drift checks + pytest"
+	@echo "make lint       ruff + mypy"
+	@echo "make proto      regenerate gRPC code from proto/"
+	@echo "make docs       export OpenAPI, AsyncAPI and JSON Schemas into docs/api/"
+	@echo "make bench      run the benchmarks and print a table"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: .venv/.synced
+
+run: setup
+	$(RUN) steward dev up
+
+test: setup proto-check docs-check
+	$(RUN) pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(RUN) pytest -x -q $(PYTEST_ARGS)
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy libs/kit/steward libs/contracts/steward/events libs/contracts/steward/rules services/registry/steward tools/cli/steward
+
+fmt: setup
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+proto: setup
+	$(RUN) python scripts/gen_proto.py
+
+proto-check: setup
+	$(RUN) python scripts/gen_proto.py --check
+
+docs: setup
+	$(RUN) python scripts/export_docs.py
+
+docs-check: setup
+	$(RUN) python scripts/export_docs.py --check
+
+bench: setup
+	$(RUN) python -m bench
+
+clean:
+	rm -rf .venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
