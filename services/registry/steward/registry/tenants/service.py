@@ -9,7 +9,7 @@ from steward.kit import audit
 from steward.kit.auth import Principal, Role
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.outbox import emit
-from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_clause
+from steward.kit.tenancy import ancestry_of, ensure_writable, in_subtree, subtree_clause
 from steward.registry.settings import SOURCE
 from steward.registry.tenants.models import Tenant
 from steward.registry.tenants.schemas import TenantCreate, TenantKind, TenantOut
@@ -44,9 +44,9 @@ async def get_tenant(session: AsyncSession, *, code: str) -> Tenant:
 
 async def get_visible_tenant(session: AsyncSession, *, principal: Principal, code: str) -> Tenant:
     tenant = await session.get(Tenant, code)
-    if tenant is None:
+    if tenant is None or not in_subtree(principal.tenant, ancestry_of(tenant.path)):
+        # outside the caller's subtree looks exactly like a tenant that does not exist
         raise NotFound(f"tenant {code} not found", code="unknown_tenant")
-    ensure_visible(principal, ancestry_of(tenant.path), what=f"tenant {code}")
     return tenant
 
 
@@ -76,9 +76,7 @@ async def create_root(session: AsyncSession, *, code: str, name: str) -> Tenant:
 
 async def create_tenant(session: AsyncSession, *, principal: Principal, data: TenantCreate) -> Tenant:
     principal.require(Role.PLATFORM_ADMIN, Role.TENANT_ADMIN)
-    parent = await session.get(Tenant, data.parent)
-    if parent is None:
-        raise NotFound(f"parent tenant {data.parent} not found", code="unknown_tenant")
+    parent = await get_visible_tenant(session, principal=principal, code=data.parent)
     ensure_writable(principal, ancestry_of(parent.path))
     allowed = CHILD_KINDS.get(TenantKind(parent.kind), set())
     if data.kind not in allowed:

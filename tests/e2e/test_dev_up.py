@@ -1,0 +1,76 @@
+"""`steward dev up` end to end: embedded PostgreSQL + NATS, every service, demo data, clean stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from steward.kit.auth import mint_dev_token
+
+
+@pytest.mark.timeout(240)
+def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("STEWARD_DATABASE_URL", "STEWARD_NATS_URL")}
+    env["PYTHONUNBUFFERED"] = "1"
+    out = tmp_path / "dev-up.log"
+    steward = Path(sys.executable).with_name("steward")
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [str(steward), "dev", "up", "--data-dir", str(tmp_path / "data")],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        text = ""
+        while time.monotonic() < deadline:
+            text = out.read_text(errors="replace")
+            if "Press Ctrl-C" in text or proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        assert "Press Ctrl-C" in text, text[-4000:]
+        match = re.search(r"│ registry\s+│ (http://127\.0\.0\.1:\d+)", text)
+        assert match, text[-4000:]
+        base = match.group(1)
+        secret = (tmp_path / "data" / "dev-secret").read_text().strip()
+        token = mint_dev_token(secret=secret, subject="e2e", tenant="210100", roles=["dispatcher"])
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+            assert client.get("/readyz").json()["ready"] is True
+            projects = client.get("/v1/projects", params={"limit": 200}).json()["items"]
+            assert len(projects) == 30
+            assert {p["stage"] for p in projects} >= {
+                "negotiating",
+                "signed",
+                "preparing",
+                "new_start",
+                "continuing",
+                "completed",
+                "operating",
+                "suspended",
+                "terminated",
+            }
+            assert {p["dispatch"]["tier"] for p in projects} >= {"none", "zone", "district", "city"}
+            incomplete = client.get("/v1/rosters/completeness").json()
+            assert incomplete["incomplete"] > 0
+            tenants = [t["code"] for t in client.get("/v1/tenants").json()["items"]]
+            assert len([t for t in tenants if len(t) == 6 and t != "210100"]) >= 4
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    assert proc.returncode == 0, out.read_text(errors="replace")[-4000:]
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], f"processes left behind: {leftovers}"
