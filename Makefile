@@ -39,7 +39,7 @@ test-fast: setup
 lint: setup
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy libs/kit/steward libs/contracts/steward/events libs/contracts/steward/rules services/registry/steward tools/cli/steward
+	$(RUN) mypy libs/kit/steward libs/contracts/steward/events libs/contracts/steward/rules services/registry/steward services/issues/steward services/notify/steward tools/cli/steward
 
 fmt: setup
 	$(RUN) ruff format .

@@ -103,6 +103,8 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         raise Unauthenticated("token has no tenant claim", code="invalid_token")
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise Unauthenticated("token roles claim must be a list of strings", code="invalid_token")
+    if tenant == "*" and Role.SERVICE not in roles:
+        raise Unauthenticated("only service principals may act for all tenants", code="invalid_token")
     unit = claims.get("unit")
     return Principal(
         subject=str(claims["sub"]),
@@ -120,6 +122,24 @@ def bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("authorization must be 'Bearer <token>'", code="missing_token")
     return token.strip()
+
+
+def service_token(settings: ServiceSettings, *, ttl_seconds: int = 3600) -> str:
+    """The token a service presents to other services: ``STEWARD_SERVICE_TOKEN`` (issued by the IdP
+    in production), or one minted from the dev secret with role ``service`` for all tenants."""
+    if settings.service_token is not None:
+        return settings.service_token.get_secret_value()
+    if settings.jwt_dev_secret is None:
+        raise RuntimeError("set STEWARD_SERVICE_TOKEN (or STEWARD_JWT_DEV_SECRET for development)")
+    return mint_dev_token(
+        secret=settings.jwt_dev_secret.get_secret_value(),
+        subject=f"service:{settings.service_name}",
+        tenant="*",
+        roles=[Role.SERVICE.value],
+        ttl_seconds=ttl_seconds,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
 
 
 def mint_dev_token(

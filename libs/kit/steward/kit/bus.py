@@ -122,7 +122,11 @@ class EventBus:
         limit = max_deliver or self.settings.consumer_max_deliver
         service = self.settings.service_name
 
-        async def _consume(body: bytes, msg: NatsMessage) -> None:
+        async def _consume(msg: NatsMessage) -> None:
+            # The raw bytes, never FastStream's content-type based decoding: a JSON body that is not
+            # a CloudEvent would fail FastStream's argument validation before this code runs, and
+            # with manual acks the message would then be redelivered forever instead of dead-lettered.
+            body = msg.body
             delivered = msg.raw_message.metadata.num_delivered if msg.raw_message.metadata else 1
             try:
                 event = CloudEvent.model_validate_json(body)

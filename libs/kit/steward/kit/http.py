@@ -39,7 +39,12 @@ _STATUS_CODES = {
 
 
 def error_response(
-    status: int, code: str, message: str, request: Request, details: Any = None
+    status: int,
+    code: str,
+    message: str,
+    request: Request,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "code": code,
@@ -48,7 +53,7 @@ def error_response(
     }
     if details:
         body["details"] = details
-    return JSONResponse({"error": body}, status_code=status)
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 class RequestContextMiddleware:
@@ -112,12 +117,22 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail), request)
+        # keep the exception's headers: ``Allow`` on 405, ``WWW-Authenticate`` on 401
+        return error_response(exc.status_code, code, str(exc.detail), request, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled", path=request.url.path)
-        return error_response(500, "internal_error", "internal error", request)
+        # Starlette runs this handler in its outermost middleware, outside RequestContextMiddleware,
+        # so the request id header is set here.
+        request_id = getattr(request.state, "request_id", None)
+        return error_response(
+            500,
+            "internal_error",
+            "internal error",
+            request,
+            headers={"x-request-id": request_id} if request_id else None,
+        )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

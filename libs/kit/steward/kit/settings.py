@@ -42,6 +42,7 @@ class ServiceSettings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_dev_secret: SecretStr | None = None
     jwt_algorithms: list[str] = ["RS256", "ES256", "HS256"]
+    service_token: SecretStr | None = None
 
     # cross-service
     registry_grpc_target: str = "127.0.0.1:9101"

@@ -23,9 +23,14 @@ def ancestry_of(path: str) -> list[str]:
     return [p for p in path.split(PATH_SEP) if p]
 
 
+ALL_TENANTS = "*"
+
+
 def in_subtree(scope_tenant: str, ancestry: Sequence[str]) -> bool:
-    """Whether a tenant with this ancestry lies in ``scope_tenant``'s subtree (itself included)."""
-    return scope_tenant in ancestry
+    """Whether a tenant with this ancestry lies in ``scope_tenant``'s subtree (itself included).
+
+    ``*`` is the scope of service principals (other Steward services acting for the platform)."""
+    return scope_tenant == ALL_TENANTS or scope_tenant in ancestry
 
 
 def subtree_prefix(path: str) -> str:

@@ -1,0 +1,111 @@
+"""Client of the registry's gRPC API for the other services: deadlines on every call, UNAVAILABLE
+retried with backoff (channel policy), and caches — tenant ancestry (immutable) and effective
+rules per tenant, dropped for a tenant's subtree when its ``rules.updated`` event arrives."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from steward.api.registry.v1 import registry_pb2 as pb
+from steward.api.registry.v1 import registry_pb2_grpc as pb_grpc
+from steward.kit.auth import service_token
+from steward.kit.errors import DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
+from steward.kit.grpc import bearer_metadata, client_channel
+from steward.kit.settings import ServiceSettings
+from steward.rules import RulesDocument
+
+_ERRORS: dict[grpc.StatusCode, type[DomainError]] = {
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.INVALID_ARGUMENT: ValidationFailed,
+    grpc.StatusCode.PERMISSION_DENIED: Forbidden,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+}
+
+
+class RegistryUnavailable(DomainError):
+    status_code = 503
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    code = "registry_unavailable"
+
+
+class RegistryClient:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        token: Callable[[], str] | None = None,
+        rules_ttl_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.timeout = settings.grpc_call_timeout_seconds
+        self.channel = client_channel(settings.registry_grpc_target)
+        self.stub = pb_grpc.RegistryServiceStub(self.channel)
+        self._token = token or (lambda: service_token(settings))
+        self._rules_ttl = rules_ttl_seconds
+        self._clock = clock
+        self._ancestry: dict[str, list[pb.Tenant]] = {}
+        self._rules: dict[str, tuple[float, RulesDocument, list[str]]] = {}
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def _call(self, method: str, request: object, token: str | None) -> object:
+        rpc = getattr(self.stub, method)
+        try:
+            return await rpc(request, metadata=bearer_metadata(token or self._token()), timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            error = _ERRORS.get(exc.code())
+            if error is not None:
+                raise error(exc.details() or method) from exc
+            raise RegistryUnavailable(f"registry {method} failed: {exc.code().name}") from exc
+
+    async def project(self, id_or_code: str, *, token: str | None = None) -> pb.Project:
+        """A project; with a user's ``token`` the registry applies that user's scope."""
+        result = await self._call("GetProject", pb.GetProjectRequest(id_or_code=id_or_code), token)
+        assert isinstance(result, pb.Project)
+        return result
+
+    async def roster(self, project_id: str, *, token: str | None = None) -> pb.Roster:
+        result = await self._call("GetRoster", pb.GetRosterRequest(project_id=project_id), token)
+        assert isinstance(result, pb.Roster)
+        return result
+
+    async def ancestry(self, tenant: str) -> list[pb.Tenant]:
+        """Root first, the tenant itself last (cached: the tree only grows)."""
+        if tenant not in self._ancestry:
+            result = await self._call("GetTenantAncestry", pb.GetTenantAncestryRequest(tenant=tenant), None)
+            assert isinstance(result, pb.TenantAncestry)
+            self._ancestry[tenant] = list(result.ancestors)
+        return self._ancestry[tenant]
+
+    async def ancestry_codes(self, tenant: str) -> list[str]:
+        return [t.code for t in await self.ancestry(tenant)]
+
+    async def rules(self, tenant: str, *, at: datetime | None = None) -> RulesDocument:
+        """Effective rules of a tenant (now: cached; at a past/future time: asked every time)."""
+        if at is not None:
+            ts = Timestamp()
+            ts.FromDatetime(at)
+            result = await self._call(
+                "GetEffectiveRules", pb.GetEffectiveRulesRequest(tenant=tenant, at=ts), None
+            )
+            assert isinstance(result, pb.EffectiveRules)
+            return RulesDocument.model_validate(json.loads(result.document_json))
+        cached = self._rules.get(tenant)
+        if cached is not None and self._clock() - cached[0] < self._rules_ttl:
+            return cached[1]
+        result = await self._call("GetEffectiveRules", pb.GetEffectiveRulesRequest(tenant=tenant), None)
+        assert isinstance(result, pb.EffectiveRules)
+        doc = RulesDocument.model_validate(json.loads(result.document_json))
+        self._rules[tenant] = (self._clock(), doc, await self.ancestry_codes(tenant))
+        return doc
+
+    def invalidate_rules(self, tenant: str) -> None:
+        """Drop cached rules of ``tenant`` and of every tenant below it (call on ``rules.updated``)."""
+        for code in [c for c, (_, _, chain) in self._rules.items() if tenant in chain]:
+            del self._rules[code]

@@ -1,0 +1,325 @@
+"""Transactional outbox and its relay against real PostgreSQL and NATS JetStream (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import REGISTRY
+from steward.events.envelope import CloudEvent
+from steward.kit.bus import EventBus
+from steward.kit.db import Database
+from steward.kit.outbox import OutboxEvent, OutboxRelay, emit
+
+
+class Boom(RuntimeError):
+    pass
+
+
+class RecordingPublisher:
+    """Delegates to the real bus and records every msg id it was asked to publish."""
+
+    def __init__(self, bus: EventBus, *, fail_ids: set[str] | None = None) -> None:
+        self.bus = bus
+        self.fail_ids = fail_ids or set()
+        self.sent: list[str] = []
+
+    async def publish_event(self, *, subject: str, body: bytes, msg_id: str, headers: dict[str, str]) -> None:
+        if msg_id in self.fail_ids:
+            raise Boom(f"cannot publish {msg_id}")
+        await self.bus.publish_event(subject=subject, body=body, msg_id=msg_id, headers=headers)
+        self.sent.append(msg_id)
+        await asyncio.sleep(0)  # let a concurrent relay interleave
+
+
+async def emit_many(db: Database, kit: Any, tenant: str, n: int, *, per_tx: int = 100) -> list[str]:
+    ids: list[str] = []
+    for start in range(0, n, per_tx):
+        async with db.transaction() as session:
+            for i in range(start, min(n, start + per_tx)):
+                ev = await emit(session, kit.Pinged(n=i), tenant=tenant, source="kit-test")
+                ids.append(ev.id)
+    return ids
+
+
+async def pending_rows(db: Database) -> int:
+    async with db.read() as session:
+        return (
+            await session.execute(
+                sa.select(sa.func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+            )
+        ).scalar_one()
+
+
+async def test_emit_writes_a_row_in_the_callers_transaction(db: Database, kit: Any, tenant: str) -> None:
+    async with db.transaction() as session:
+        event = await emit(session, kit.Pinged(n=7), tenant=tenant, source="kit-test", actor="u1")
+    async with db.transaction() as session:
+        rows = list((await session.execute(sa.select(OutboxEvent))).scalars())
+    assert len(rows) == 1
+    row = rows[0]
+    assert str(row.id) == event.id
+    assert row.subject == f"steward.events.{tenant}.kitping.pinged"
+    assert row.type == "steward.kitping.pinged.v1"
+    assert row.tenant == tenant
+    assert row.published_at is None
+    assert row.payload["data"] == {"n": 7}
+    assert row.payload["actor"] == "u1"
+    assert uuid.UUID(event.id).version == 7
+
+
+async def test_rolled_back_transaction_writes_no_event(db: Database, kit: Any, tenant: str) -> None:
+    with pytest.raises(Boom):
+        async with db.transaction() as session:
+            await emit(session, kit.Pinged(n=1), tenant=tenant, source="kit-test")
+            await session.flush()  # the row reached the database before the rollback
+            raise Boom("business rule failed after the event was recorded")
+    async with db.read() as session:
+        count = (await session.execute(sa.select(sa.func.count()).select_from(OutboxEvent))).scalar_one()
+    assert count == 0
+
+
+async def test_relay_publishes_with_msg_id_subject_and_cloudevent_body(
+    db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
+) -> None:
+    async with db.transaction() as session:
+        event = await emit(session, kit.Pinged(n=42), tenant=tenant, source="kit-test", subject="p-1")
+    relay = OutboxRelay(db, bus, service="kit-test")
+    assert await relay.publish_pending() == 1
+    assert await pending_rows(db) == 0
+
+    subject = f"steward.events.{tenant}.kitping.pinged"
+    [msg] = await kit.read_messages(js, bus.settings.events_stream, subject, expected=1)
+    assert msg.subject == subject
+    headers = kit.headers(msg)
+    assert headers["Nats-Msg-Id"] == event.id
+    assert headers["content-type"] == "application/cloudevents+json"
+    body = json.loads(msg.data)
+    assert body["specversion"] == "1.0"
+    ce = CloudEvent.model_validate(body)
+    assert ce.id == event.id
+    assert ce.type == "steward.kitping.pinged.v1"
+    assert ce.source == "kit-test"
+    assert ce.subject == "p-1"
+    assert ce.tenant == tenant
+    assert ce.data == {"n": 42}
+    assert ce.short_type == "kitping.pinged"
+
+
+async def test_trace_context_travels_in_row_and_message_headers(
+    db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
+) -> None:
+    tracer = TracerProvider().get_tracer("kit-test")
+    with tracer.start_as_current_span("command") as span:
+        async with db.transaction() as session:
+            event = await emit(session, kit.Pinged(n=1), tenant=tenant, source="kit-test")
+        trace_id = format(span.get_span_context().trace_id, "032x")
+    assert event.traceparent is not None and trace_id in event.traceparent
+    await OutboxRelay(db, bus).publish_pending()
+    [msg] = await kit.read_messages(js, bus.settings.events_stream, f"steward.events.{tenant}.>", expected=1)
+    assert kit.headers(msg)["traceparent"] == event.traceparent
+
+
+async def test_republishing_after_a_crash_is_deduplicated_by_jetstream(
+    db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
+) -> None:
+    """Crash after publish but before the mark: the row is published again, the stream keeps one."""
+    async with db.transaction() as session:
+        event = await emit(session, kit.Pinged(n=1), tenant=tenant, source="kit-test")
+    relay = OutboxRelay(db, bus)
+    assert await relay.publish_pending() == 1
+    async with db.transaction() as session:
+        await session.execute(sa.update(OutboxEvent).values(published_at=None))
+    assert await relay.publish_pending() == 1, "the row should have been published a second time"
+    subject = f"steward.events.{tenant}.kitping.pinged"
+    assert await kit.count_messages(js, bus.settings.events_stream, subject) == 1
+    [msg] = await kit.read_messages(js, bus.settings.events_stream, subject, expected=1)
+    assert kit.headers(msg)["Nats-Msg-Id"] == event.id
+
+
+async def test_two_relays_publish_every_row_exactly_once(
+    db: Database, db_url: str, bus: EventBus, js: Any, kit: Any, tenant: str
+) -> None:
+    ids = await emit_many(db, kit, tenant, 500)
+    other_db = Database(db_url, pool_size=2)  # a second replica: its own engine and connections
+    try:
+        pub_a, pub_b = RecordingPublisher(bus), RecordingPublisher(bus)
+        relay_a = OutboxRelay(db, pub_a, batch_size=25)
+        relay_b = OutboxRelay(other_db, pub_b, batch_size=25)
+
+        async def drain(relay: OutboxRelay) -> int:
+            total = 0
+            while n := await relay.publish_pending():
+                total += n
+            return total
+
+        done_a, done_b = await asyncio.gather(drain(relay_a), drain(relay_b))
+        # one more pass in case one relay stopped while the other still held rows
+        done_a += await drain(relay_a)
+    finally:
+        await other_db.dispose()
+
+    sent = Counter(pub_a.sent + pub_b.sent)
+    duplicates = [i for i, c in sent.items() if c > 1]
+    assert not duplicates, f"{len(duplicates)} rows were published by both relays"
+    assert set(sent) == set(ids)
+    assert done_a + done_b == 500
+    assert pub_a.sent and pub_b.sent, "both relays should have taken a share of the work"
+    assert await pending_rows(db) == 0
+
+    subject = f"steward.events.{tenant}.>"
+    assert await kit.count_messages(js, bus.settings.events_stream, subject) == 500
+    msgs = await kit.read_messages(js, bus.settings.events_stream, subject, expected=500)
+    assert Counter(kit.headers(m)["Nats-Msg-Id"] for m in msgs) == Counter(ids)
+
+
+async def test_failed_publish_is_recorded_and_keeps_order(
+    db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
+) -> None:
+    ids = await emit_many(db, kit, tenant, 3, per_tx=1)
+    failed_before = REGISTRY.get_sample_value("steward_events_publish_failed_total", {"service": "kit-fail"})
+    publisher = RecordingPublisher(bus, fail_ids={ids[1]})
+    relay = OutboxRelay(db, publisher, service="kit-fail")
+    assert await relay.publish_pending() == 1
+    assert publisher.sent == [ids[0]], "rows after the failing one must wait (per-subject order)"
+    async with db.transaction() as session:  # (read() rolls back, which expires loaded rows)
+        rows = {str(r.id): r for r in (await session.execute(sa.select(OutboxEvent))).scalars()}
+    assert rows[ids[0]].published_at is not None
+    assert rows[ids[1]].published_at is None
+    assert rows[ids[1]].attempts == 1
+    assert rows[ids[1]].last_error is not None and "Boom" in rows[ids[1]].last_error
+    assert rows[ids[2]].published_at is None and rows[ids[2]].attempts == 0
+    failed_after = REGISTRY.get_sample_value("steward_events_publish_failed_total", {"service": "kit-fail"})
+    assert (failed_after or 0) - (failed_before or 0) == 1
+
+    publisher.fail_ids.clear()  # the broker is back
+    assert await relay.publish_pending() == 2
+    assert publisher.sent == ids
+    assert await pending_rows(db) == 0
+
+
+async def test_backlog_reports_pending_count_and_age(
+    db: Database, bus: EventBus, kit: Any, tenant: str
+) -> None:
+    relay = OutboxRelay(db, bus)
+    assert await relay.backlog() == (0, 0.0)
+    await emit_many(db, kit, tenant, 3)
+    async with db.transaction() as session:  # make the oldest row one minute old
+        await session.execute(
+            sa.text(
+                "UPDATE steward_outbox SET created_at = now() - interval '60 seconds' WHERE id = ("
+                "SELECT id FROM steward_outbox ORDER BY created_at LIMIT 1)"
+            )
+        )
+    pending, age = await relay.backlog()
+    assert pending == 3
+    assert 59 <= age < 120
+    await relay.publish_pending()
+    assert await relay.backlog() == (0, 0.0)
+
+
+async def test_cleanup_deletes_only_old_published_rows(
+    db: Database, bus: EventBus, kit: Any, tenant: str
+) -> None:
+    ids = await emit_many(db, kit, tenant, 3)
+    relay = OutboxRelay(db, bus)
+    async with db.transaction() as session:  # ids[0] published long ago, ids[1] just now, ids[2] pending
+        await session.execute(
+            sa.text("UPDATE steward_outbox SET published_at = now() - interval '2 days' WHERE id = :id"),
+            {"id": uuid.UUID(ids[0])},
+        )
+        await session.execute(
+            sa.text("UPDATE steward_outbox SET published_at = now() WHERE id = :id"),
+            {"id": uuid.UUID(ids[1])},
+        )
+    await relay.cleanup()
+    async with db.read() as session:
+        left = {str(i) for i in (await session.execute(sa.select(OutboxEvent.id))).scalars()}
+    assert left == {ids[1], ids[2]}
+
+
+class ProbeRelay(OutboxRelay):
+    """Signals each completed loop iteration, so a test knows the relay went idle."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.iterations = 0
+        self.idle = asyncio.Event()
+
+    async def backlog(self) -> tuple[int, float]:
+        result = await super().backlog()
+        self.iterations += 1
+        self.idle.set()
+        return result
+
+
+async def test_run_wakes_on_notify_long_before_the_poll_interval(
+    db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
+) -> None:
+    relay = ProbeRelay(db, bus, poll_seconds=30.0, service="kit-wake")
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(relay.idle.wait(), timeout=10)
+        assert relay._listener is not None, "the relay should LISTEN for outbox notifications"
+        await asyncio.sleep(0.05)  # the loop is now parked in its 30 s wait
+        async with db.transaction() as session:
+            event = await emit(session, kit.Pinged(n=1), tenant=tenant, source="kit-test")
+        subject = f"steward.events.{tenant}.kitping.pinged"
+        # correctness of the wake-up, not a speed target: without NOTIFY this would take 30 s
+        await kit.wait_for(
+            lambda: kit.count_messages(js, bus.settings.events_stream, subject),
+            timeout=5,
+            message="event emitted while the relay was idle was not published (NOTIFY wake-up broken?)",
+        )
+        [msg] = await kit.read_messages(js, bus.settings.events_stream, subject, expected=1)
+        assert kit.headers(msg)["Nats-Msg-Id"] == event.id
+        await kit.wait_for(lambda: relay.iterations >= 2, timeout=5, message="relay loop did not complete")
+        assert REGISTRY.get_sample_value("steward_outbox_backlog", {"service": "kit-wake"}) == 0
+    finally:
+        await relay.stop(flush=False)
+        await asyncio.wait_for(task, timeout=5)
+    assert relay._listener is None
+
+
+async def test_run_exports_backlog_metrics(db: Database, kit: Any, tenant: str) -> None:
+    class Down:
+        async def publish_event(self, **_: Any) -> None:
+            raise ConnectionError("nats down")
+
+    await emit_many(db, kit, tenant, 4)
+    relay = ProbeRelay(db, Down(), poll_seconds=30.0, service="kit-backlog")
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(relay.idle.wait(), timeout=10)
+        assert REGISTRY.get_sample_value("steward_outbox_backlog", {"service": "kit-backlog"}) == 4
+        age = REGISTRY.get_sample_value("steward_outbox_oldest_age_seconds", {"service": "kit-backlog"})
+        assert age is not None and age >= 0
+    finally:
+        await relay.stop(flush=False)
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def test_stop_with_flush_publishes_pending_rows(
+    db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
+) -> None:
+    ids = await emit_many(db, kit, tenant, 450)  # more than one batch
+    relay = OutboxRelay(db, bus, batch_size=200)
+    await relay.stop(flush=True)
+    assert await pending_rows(db) == 0
+    subject = f"steward.events.{tenant}.>"
+    assert await kit.count_messages(js, bus.settings.events_stream, subject) == len(ids)
+
+
+async def test_stop_without_flush_leaves_rows_pending(
+    db: Database, bus: EventBus, kit: Any, tenant: str
+) -> None:
+    await emit_many(db, kit, tenant, 3)
+    relay = OutboxRelay(db, bus)
+    await relay.stop(flush=False)
+    assert await pending_rows(db) == 3

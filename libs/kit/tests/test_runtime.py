@@ -1,0 +1,104 @@
+"""ServiceRuntime: one process wiring database, bus, gRPC, outbox relay and timers (DESIGN.md §4, §8)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlmodel.ext.asyncio.session import AsyncSession
+from steward.events.envelope import CloudEvent
+from steward.kit.http import create_app
+from steward.kit.outbox import emit
+from steward.kit.runtime import ServiceRuntime
+from steward.kit.settings import ServiceSettings
+from steward.kit.timers import DueTimer, schedule
+
+
+async def test_runtime_lifecycle_end_to_end(db_url: str, nats_url: str, kit: Any, tenant: str) -> None:
+    from steward.kit.db import Database
+
+    setup_db = Database(db_url)
+    await kit.create_tables(setup_db)
+    await setup_db.dispose()
+
+    settings = ServiceSettings(
+        service_name=f"kit-rt-{uuid.uuid4().hex[:6]}",
+        database_url=db_url,
+        nats_url=nats_url,
+        grpc_port=0,
+        outbox_poll_seconds=0.1,
+        timer_poll_seconds=0.05,
+        shutdown_grace_seconds=0.5,
+    )
+    runtime = ServiceRuntime(settings)
+    received: list[CloudEvent] = []
+    fired: list[str] = []
+
+    async def on_event(event: CloudEvent) -> None:
+        received.append(event)
+
+    async def on_timer(session: AsyncSession, timer: DueTimer) -> None:
+        fired.append(timer.key)
+
+    runtime.add_subscription(f"steward.events.{tenant}.>", consumer=f"kit_rt_{tenant}", handler=on_event)
+    runtime.add_timer("remind", on_timer)
+    app = create_app(
+        service=settings.service_name,
+        title="rt",
+        version="0",
+        lifespan=runtime.lifespan,
+        readiness=runtime.readiness(),
+    )
+
+    async with runtime.lifespan(app):
+        assert app.state.db is runtime.db and app.state.verifier is runtime.verifier
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://rt") as client:
+            ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert set(ready.json()["checks"]) == {"database", "nats", "calendar"}
+
+        assert runtime.grpc is not None
+        async with grpc.aio.insecure_channel(runtime.grpc.address) as ch:
+            resp = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert resp.status == health_pb2.HealthCheckResponse.SERVING
+
+        async with runtime.db.transaction() as session:
+            event = await emit(session, kit.Pinged(n=1), tenant=tenant, source="kit-rt")
+            await schedule(
+                session,
+                kind="remind",
+                key="k1",
+                tenant=tenant,
+                due_at=datetime.now(UTC) - timedelta(seconds=1),
+            )
+        await kit.wait_for(lambda: len(received) == 1, timeout=10, message="outbox → bus → subscriber failed")
+        assert received[0].id == event.id
+        await kit.wait_for(lambda: fired == ["k1"], timeout=5, message="timer worker did not fire")
+
+    # after shutdown: health NOT_SERVING, bus disconnected, background tasks gone
+    assert runtime.grpc is not None
+    status = await runtime.grpc.health.Check(health_pb2.HealthCheckRequest(service=""), None)
+    assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert not runtime.bus.connected
+    assert runtime._tasks == []
+    await asyncio.sleep(0)
+
+
+async def test_readiness_fails_when_nats_is_not_connected(db_url: str, nats_url: str) -> None:
+    runtime = ServiceRuntime(ServiceSettings(database_url=db_url, nats_url=nats_url))
+    app = create_app(service="kit-rt", title="rt", version="0", readiness=runtime.readiness())
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rt") as client:
+            resp = await client.get("/readyz")
+    finally:
+        await runtime.db.dispose()
+    assert resp.status_code == 503
+    checks = resp.json()["checks"]
+    assert checks["database"]["ok"] is True
+    assert checks["nats"] == {"ok": False, "error": "NATS not connected"}
