@@ -7,6 +7,7 @@ Claims: ``sub``, ``tenant`` (division code), ``roles`` and, for unit-bound users
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -66,6 +67,12 @@ class TokenVerifier:
         self.algorithms = list(settings.jwt_algorithms)
         self.secret = settings.jwt_dev_secret.get_secret_value() if settings.jwt_dev_secret else None
         self.jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
+
+    async def averify(self, token: str) -> Principal:
+        """:meth:`verify` without blocking the event loop when a JWKS key must be fetched."""
+        if self.jwks is None:
+            return self.verify(token)
+        return await asyncio.to_thread(self.verify, token)
 
     def verify(self, token: str) -> Principal:
         try:

@@ -21,11 +21,13 @@ from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
+from opentelemetry import propagate, trace
 from steward.events.envelope import CloudEvent
 from steward.kit import metrics
 from steward.kit.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
+_tracer = trace.get_tracer("steward.kit.bus")
 
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
 
@@ -135,8 +137,20 @@ class EventBus:
                 await msg.ack()
                 metrics.EVENTS_CONSUMED.labels(service, consumer, "invalid").inc()
                 return
+            parent = propagate.extract(dict(msg.raw_message.headers or {}))
             try:
-                await handler(event)
+                with _tracer.start_as_current_span(
+                    f"consume {event.short_type}",
+                    context=parent,
+                    kind=trace.SpanKind.CONSUMER,
+                    attributes={
+                        "messaging.system": "nats",
+                        "messaging.consumer.group.name": consumer,
+                        "cloudevents.event_id": event.id,
+                        "steward.tenant": event.tenant,
+                    },
+                ):
+                    await handler(event)
             except Exception as exc:
                 if delivered >= limit:
                     await self._dead_letter(consumer, msg, f"{type(exc).__name__}: {exc}")

@@ -63,6 +63,8 @@ class Database:
             try:
                 yield session
             finally:
+                # detach what was loaded so it stays readable after the rollback (no lazy reloads)
+                session.expunge_all()
                 await session.rollback()
 
     async def ping(self) -> None:

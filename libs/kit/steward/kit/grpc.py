@@ -98,10 +98,20 @@ class GrpcServer:
         await self.server.stop(grace)
 
 
-def principal_of(context: grpc.aio.ServicerContext, verifier: TokenVerifier) -> Principal:
+def _bearer(context: grpc.aio.ServicerContext) -> str:
     metadata = dict(context.invocation_metadata() or ())
     value = metadata.get("authorization")
-    return verifier.verify(bearer_token(value if isinstance(value, str) else None))
+    return bearer_token(value if isinstance(value, str) else None)
+
+
+def principal_of(context: grpc.aio.ServicerContext, verifier: TokenVerifier) -> Principal:
+    """The caller (HMAC dev tokens or cached JWKS keys; prefer :func:`aprincipal_of` in handlers)."""
+    return verifier.verify(_bearer(context))
+
+
+async def aprincipal_of(context: grpc.aio.ServicerContext, verifier: TokenVerifier) -> Principal:
+    """The caller, verified without blocking the event loop on a JWKS fetch."""
+    return await verifier.averify(_bearer(context))
 
 
 def grpc_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:

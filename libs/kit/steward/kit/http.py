@@ -12,6 +12,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -158,6 +159,7 @@ def create_app(
     for router in routers:
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, service=service)
+    app.add_middleware(OpenTelemetryMiddleware, excluded_urls="healthz,readyz,metrics")
     return app
 
 
@@ -166,7 +168,7 @@ def principal_dependency(verifier_attr: str = "verifier") -> Callable[[Request],
 
     async def _principal(request: Request) -> Principal:
         verifier: TokenVerifier = getattr(request.app.state, verifier_attr)
-        principal = verifier.verify(bearer_token(request.headers.get("authorization")))
+        principal = await verifier.averify(bearer_token(request.headers.get("authorization")))
         structlog.contextvars.bind_contextvars(sub=principal.subject, tenant=principal.tenant)
         return principal
 
