@@ -102,3 +102,21 @@ async def test_readiness_fails_when_nats_is_not_connected(db_url: str, nats_url:
     checks = resp.json()["checks"]
     assert checks["database"]["ok"] is True
     assert checks["nats"] == {"ok": False, "error": "NATS not connected"}
+
+
+async def test_readiness_reports_years_without_official_holiday_data() -> None:
+    from steward.kit.calendar import OFFICIAL_YEARS
+
+    runtime = ServiceRuntime(ServiceSettings(service_name="kit-cal"))
+    detail = await runtime.check_calendar()
+    year = datetime.now(UTC).year
+    expected = [y for y in (year, year + 1) if y not in OFFICIAL_YEARS]
+    assert detail["uncovered_years"] == expected
+    if expected:
+        assert str(expected[0]) in detail["note"] and "fallback" in detail["note"]
+    from prometheus_client import REGISTRY
+
+    for y in (year, year + 1):
+        value = REGISTRY.get_sample_value("steward_calendar_year_covered", {"year": str(y)})
+        assert value == (0.0 if y in expected else 1.0)
+    await runtime.db.dispose()

@@ -33,3 +33,8 @@ OUTBOX_AGE = Gauge(
 )
 TIMERS_FIRED = Counter("steward_timers_fired_total", "Due timers fired", ["service", "kind", "outcome"])
 TIMERS_DUE = Gauge("steward_timers_due", "Timers due and not yet fired at the last sweep", ["service"])
+CALENDAR_COVERED = Gauge(
+    "steward_calendar_year_covered",
+    "1 when official holiday data covers the year, 0 when the fallback applies",
+    ["year"],
+)

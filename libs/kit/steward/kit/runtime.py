@@ -13,15 +13,17 @@ import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 import structlog
 import uvicorn
 from fastapi import FastAPI
+from steward.kit import metrics
 from steward.kit.auth import TokenVerifier
 from steward.kit.bus import EventBus, EventHandler
-from steward.kit.calendar import fallback_years_seen
+from steward.kit.calendar import default_calendar, fallback_years_seen
 from steward.kit.db import Database
 from steward.kit.grpc import GrpcServer
 from steward.kit.outbox import OutboxRelay
@@ -86,8 +88,18 @@ class ServiceRuntime:
         return {}
 
     async def check_calendar(self) -> dict[str, Any]:
-        years = sorted(fallback_years_seen())
-        return {"fallback_years": years, "note": "Mon–Fri fallback in use" if years else "official data"}
+        """Never fails readiness, but says which years deadlines may reach without official data."""
+        this_year = datetime.now(UTC).year
+        uncovered = default_calendar().uncovered_years(range(this_year, this_year + 2))
+        for year in (this_year, this_year + 1):
+            metrics.CALENDAR_COVERED.labels(str(year)).set(0 if year in uncovered else 1)
+        used = sorted(fallback_years_seen())
+        note = (
+            f"no official holiday data for {', '.join(map(str, uncovered))}: Mon–Fri fallback plus tenant overrides"
+            if uncovered
+            else "official holiday data"
+        )
+        return {"uncovered_years": uncovered, "fallback_years_used": used, "note": note}
 
     def readiness(self) -> list[tuple[str, Any]]:
         return [
