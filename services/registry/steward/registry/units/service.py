@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -126,13 +127,7 @@ async def list_units(
         stmt = stmt.where(Unit.kind == kind.value)
     if q:
         stmt = stmt.where(col(Unit.name).contains(q, autoescape=True))
-    if cursor:
-        (last,) = decode_cursor(cursor, size=1)
-        stmt = stmt.where(Unit.id > _uuid(last))
-    rows = list((await session.exec(stmt.order_by(col(Unit.id)).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor([str(rows[-1].id)]) if more else None
+    return await _page_by_id(session, stmt, Unit, limit=limit, cursor=cursor)
 
 
 async def create_person(session: AsyncSession, *, principal: Principal, data: PersonCreate) -> Person:
@@ -186,10 +181,17 @@ async def list_people(
         stmt = stmt.where(Person.unit_id == unit_id)
     if q:
         stmt = stmt.where(col(Person.name).contains(q, autoescape=True))
+    return await _page_by_id(session, stmt, Person, limit=limit, cursor=cursor)
+
+
+async def _page_by_id(
+    session: AsyncSession, stmt: Any, model: type[Unit] | type[Person], *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One page ordered by id (UUIDv7, i.e. creation order), continuing after the cursor's id."""
     if cursor:
         (last,) = decode_cursor(cursor, size=1)
-        stmt = stmt.where(Person.id > _uuid(last))
-    rows = list((await session.exec(stmt.order_by(col(Person.id)).limit(limit + 1))).all())
+        stmt = stmt.where(col(model.id) > _uuid(last))
+    rows = list((await session.exec(stmt.order_by(col(model.id)).limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_cursor([str(rows[-1].id)]) if more else None
