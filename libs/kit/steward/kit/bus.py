@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,7 +39,10 @@ DLQ_PREFIX = "steward.dlq"
 class EventBus:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self.broker = NatsBroker(settings.nats_url, graceful_timeout=settings.shutdown_grace_seconds)
+        # per-message processing logs at DEBUG: an INFO deployment should not print two lines per event
+        self.broker = NatsBroker(
+            settings.nats_url, graceful_timeout=settings.shutdown_grace_seconds, log_level=logging.DEBUG
+        )
         self.events_stream = JStream(
             name=settings.events_stream, subjects=[f"{settings.events_subject_prefix}.>"], declare=False
         )

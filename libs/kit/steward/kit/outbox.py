@@ -96,7 +96,11 @@ async def emit(
             created_at=event.time,
         )
     )
-    await session.execute(sa.text("SELECT pg_notify(:ch, '')"), {"ch": NOTIFY_CHANNEL})
+    # one NOTIFY per transaction wakes the relay at commit; more would only cost round trips
+    transaction = id(session.sync_session.get_transaction())
+    if session.info.get("steward_outbox_notified") != transaction:
+        await session.execute(sa.text("SELECT pg_notify(:ch, '')"), {"ch": NOTIFY_CHANNEL})
+        session.info["steward_outbox_notified"] = transaction
     return event
 
 
