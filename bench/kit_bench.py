@@ -24,6 +24,8 @@ import sqlalchemy as sa
 from nats.js.errors import NotFoundError
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bench.common import BenchContext, Row, Timing, latency_rows, measure
 from steward.events.envelope import CloudEvent, EventData
 from steward.kit.bus import EventBus
 from steward.kit.db import Database
@@ -31,8 +33,6 @@ from steward.kit.inbox import InboxEntry, first_delivery
 from steward.kit.outbox import OutboxEvent, OutboxRelay, build_event, emit
 from steward.kit.settings import ServiceSettings
 from steward.kit.timers import DueTimer, TimerWorker
-
-from bench.common import BenchContext, Row, Timing, latency_rows, measure
 
 TENANT = "210112"
 WRITERS = 8

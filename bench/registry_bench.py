@@ -10,6 +10,8 @@ resolution (the registry's merged-document cache, and the client-side cache of
 from __future__ import annotations
 
 import sqlalchemy as sa
+
+from bench.common import BenchContext, Row, latency_rows, measure, peak_rss_mib
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.api.registry.v1 import registry_pb2_grpc as pb_grpc
 from steward.kit.auth import service_token
@@ -18,8 +20,6 @@ from steward.kit.registry_client import RegistryClient
 from steward.kit.settings import ServiceSettings
 from steward.registry.testing import SECRET, Registry, make_tree
 from steward.rules import preset_override
-
-from bench.common import BenchContext, Row, latency_rows, measure, peak_rss_mib
 
 CONCURRENCY = 8
 PAGE = 50

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 import steward.events
 from steward.events.catalog import (
     ALL_EVENTS,

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
 from steward.rules import (
     PRESETS,
     RulesDocument,

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
+
 from steward.rules import ThresholdsSection, format_yuan, parse_yuan
 
 

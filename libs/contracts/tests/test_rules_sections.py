@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import pytest
 from pydantic import ValidationError
+
 from steward.rules import (
     Applicability,
     CalendarSection,

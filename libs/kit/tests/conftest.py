@@ -16,6 +16,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from sqlmodel import SQLModel
+
 from steward.events.envelope import EventData
 from steward.kit.audit import AuditEntry
 from steward.kit.bus import EventBus

@@ -17,6 +17,7 @@ import nats.js.api as js_api
 import pytest
 from nats.js.errors import NotFoundError
 from prometheus_client import REGISTRY
+
 from steward.events.envelope import CloudEvent
 from steward.kit.bus import DLQ_STREAM, EventBus, decode_event
 from steward.kit.outbox import build_event

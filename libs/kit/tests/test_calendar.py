@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
+
 from steward.kit.calendar import (
     DEFAULT_TZ,
     OFFICIAL_YEARS,

@@ -11,6 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import REGISTRY
+
 from steward.kit.auth import TokenVerifier, mint_dev_token
 from steward.kit.errors import NotFound
 from steward.kit.grpc import GrpcServer, bearer_metadata, client_channel, grpc_errors, principal_of

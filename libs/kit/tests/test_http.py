@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
+
 from steward.kit.auth import TokenVerifier, mint_dev_token
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.http import PrincipalDep, create_app

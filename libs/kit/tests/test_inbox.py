@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
 from steward.events.envelope import CloudEvent
 from steward.kit.bus import EventBus
 from steward.kit.db import Database

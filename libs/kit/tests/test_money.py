@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from pydantic import BaseModel, ValidationError
+
 from steward.kit.money import Money, format_money, parse_money
 
 

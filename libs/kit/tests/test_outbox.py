@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY
+
 from steward.events.envelope import CloudEvent
 from steward.kit.bus import EventBus
 from steward.kit.db import Database

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 import sqlalchemy as sa
+
 from steward.kit import audit
 from steward.kit.audit import AuditEntry
 from steward.kit.auth import Principal

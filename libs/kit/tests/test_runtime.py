@@ -11,6 +11,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.events.envelope import CloudEvent
 from steward.kit.http import create_app
 from steward.kit.outbox import emit

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.kit import audit
 from steward.kit.audit import AuditEntry
 from steward.kit.db import Database

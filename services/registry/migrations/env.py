@@ -1,4 +1,5 @@
 from sqlmodel import SQLModel
+
 from steward.kit.migrations import run_env
 from steward.registry import models  # noqa: F401
 

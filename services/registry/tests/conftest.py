@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+
 from steward.registry.testing import EventTap, Registry, Tree, make_tree, migrate, running_registry
 
 

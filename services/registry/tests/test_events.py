@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+
 from steward.devtools.infra import free_port, tail
 from steward.kit.db import Database
 from steward.registry.testing import SECRET, EventTap, Registry, Tree, create_project, make_tree, migrate

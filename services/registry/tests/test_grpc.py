@@ -9,6 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.api.registry.v1 import registry_pb2_grpc as pb_grpc
 from steward.kit.grpc import bearer_metadata, client_channel

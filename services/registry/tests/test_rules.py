@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
+
 from steward.registry.testing import Registry, Tree, create_project, make_tree
 
 

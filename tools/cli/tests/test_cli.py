@@ -11,9 +11,10 @@ from typing import Any
 
 import jwt
 import pytest
+from typer.testing import CliRunner
+
 from steward.devtools import cli
 from steward.devtools.services import SERVICES, ServiceSpec, assign_ports, available_services, service_env
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -17,6 +17,7 @@ import asyncpg
 import nats
 import psutil
 import pytest
+
 from steward.devtools import infra
 from steward.devtools.infra import ExternalPostgres, LocalNats, LocalPostgres
 

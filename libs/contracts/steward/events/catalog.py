@@ -21,6 +21,7 @@ from importlib import metadata
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
+
 from steward.events.envelope import SUBJECT_PREFIX, CloudEvent, EventData
 
 __all__ = [

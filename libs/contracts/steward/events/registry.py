@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from pydantic import Field
+
 from steward.events.envelope import EventData
 
 
@@ -120,6 +121,165 @@ class RosterRoleMissing(EventData):
     missing_roles: list[str]
 
 
+class ReportSubmitted(EventData):
+    aggregate: ClassVar[str] = "report"
+    event: ClassVar[str] = "submitted"
+    summary: ClassVar[str] = (
+        "A progress report was submitted for a project and period; ``late`` with ``delay_seconds`` when "
+        "it came after the due time."
+    )
+
+    report_id: str
+    project_id: str
+    code: str
+    schedule_key: str
+    period: str = Field(description="Period key: 2026-W47, 2026-11-H2 or 2026-11")
+    due_at: datetime
+    submitted_at: datetime
+    late: bool
+    delay_seconds: int = 0
+    investment_period: str = Field(description="Exact decimal yuan completed in the period")
+    investment_cumulative: str = Field(description="Exact decimal yuan completed so far")
+
+
+class ReportCorrected(EventData):
+    aggregate: ClassVar[str] = "report"
+    event: ClassVar[str] = "corrected"
+    summary: ClassVar[str] = "A submitted report was corrected; ``changes`` maps each field to [old, new]."
+
+    report_id: str
+    project_id: str
+    code: str
+    schedule_key: str
+    period: str
+    reason: str
+    changes: dict[str, list[object]]
+
+
+class ReportSignedOff(EventData):
+    aggregate: ClassVar[str] = "report"
+    event: ClassVar[str] = "signed_off"
+    summary: ClassVar[str] = (
+        "The responsible leader signed a report (Anyang: paper copy signed by the 指挥长)."
+    )
+
+    report_id: str
+    project_id: str
+    code: str
+    period: str
+    signed_by: str
+    paper: bool
+
+
+class ReportDueSoon(EventData):
+    aggregate: ClassVar[str] = "report"
+    event: ClassVar[str] = "due_soon"
+    summary: ClassVar[str] = "A project's report for a period is due soon and not yet submitted (reminder)."
+
+    project_id: str
+    code: str
+    schedule_key: str
+    period: str
+    due_at: datetime
+    working_days_before: int
+
+
+class ReportOverdue(EventData):
+    aggregate: ClassVar[str] = "report"
+    event: ClassVar[str] = "overdue"
+    summary: ClassVar[str] = (
+        "A project's report for a period was not submitted by its due time. Published once per project, "
+        "schedule and period."
+    )
+
+    project_id: str
+    code: str
+    schedule_key: str
+    period: str
+    due_at: datetime
+
+
+class MilestoneDelayed(EventData):
+    aggregate: ClassVar[str] = "milestone"
+    event: ClassVar[str] = "delayed"
+    summary: ClassVar[str] = (
+        "A network-plan (挂图作战) milestone passed its planned date without being reached."
+    )
+
+    milestone_id: str
+    project_id: str
+    code: str
+    name: str
+    planned_date: str
+    owner_unit_id: str | None = None
+
+
+class MilestoneReached(EventData):
+    aggregate: ClassVar[str] = "milestone"
+    event: ClassVar[str] = "reached"
+    summary: ClassVar[str] = "A network-plan milestone was reached (actual date recorded)."
+
+    milestone_id: str
+    project_id: str
+    code: str
+    name: str
+    planned_date: str
+    actual_date: str
+    days_late: int = 0
+
+
+class VisitLogged(EventData):
+    aggregate: ClassVar[str] = "visit"
+    event: ClassVar[str] = "logged"
+    summary: ClassVar[str] = "A service-log (服务台账) entry was submitted for review."
+
+    entry_id: str
+    project_id: str
+    code: str
+    visited_at: datetime
+    on_site: bool
+
+
+class VisitApproved(EventData):
+    aggregate: ClassVar[str] = "visit"
+    event: ClassVar[str] = "approved"
+    summary: ClassVar[str] = "A service-log entry was approved by the business-environment bureau (营商局)."
+
+    entry_id: str
+    project_id: str
+    code: str
+    approved_by: str
+
+
+class VisitReturned(EventData):
+    aggregate: ClassVar[str] = "visit"
+    event: ClassVar[str] = "returned"
+    summary: ClassVar[str] = "A service-log entry was returned to its author with a reason."
+
+    entry_id: str
+    project_id: str
+    code: str
+    returned_by: str
+    reason: str
+
+
+class VisitComplianceMissed(EventData):
+    aggregate: ClassVar[str] = "visit"
+    event: ClassVar[str] = "compliance_missed"
+    summary: ClassVar[str] = (
+        "A visit rule (e.g. leader visits monthly, HQ on site twice a week) was not met for a project in "
+        "a period. Published once per project, role and period."
+    )
+
+    project_id: str
+    code: str
+    role: str
+    per: str
+    period: str
+    required: int
+    counted: int
+
+
 REGISTRY_EVENTS: tuple[type[EventData], ...] = (
     TenantCreated,
     RulesUpdated,
@@ -130,4 +290,15 @@ REGISTRY_EVENTS: tuple[type[EventData], ...] = (
     RosterAssigned,
     RosterUnassigned,
     RosterRoleMissing,
+    ReportSubmitted,
+    ReportCorrected,
+    ReportSignedOff,
+    ReportDueSoon,
+    ReportOverdue,
+    MilestoneDelayed,
+    MilestoneReached,
+    VisitLogged,
+    VisitApproved,
+    VisitReturned,
+    VisitComplianceMissed,
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from pydantic import Field, model_validator
+
 from steward.rules.base import StrictModel
 
 __all__ = ["CalendarSection", "DayEntry"]

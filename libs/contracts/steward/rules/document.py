@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
+
 from steward.rules.base import StrictModel
 from steward.rules.calendar import CalendarSection
 from steward.rules.matters import MattersSection

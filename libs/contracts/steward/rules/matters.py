@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import Literal
 
 from pydantic import Field, model_validator
+
 from steward.rules.base import (
     CANONICAL_MATTER_TIER_ORDER,
     Key,

@@ -8,6 +8,7 @@ from datetime import time
 from typing import Literal
 
 from pydantic import Field, model_validator
+
 from steward.rules.base import Key, StrictModel, TimeOfDay, Weekday
 
 __all__ = ["AgendaDeadline", "AgendaPart", "MeetingSeries", "MeetingsSection", "SignOffRole"]

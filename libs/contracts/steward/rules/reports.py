@@ -9,6 +9,7 @@ from datetime import time
 from typing import Literal
 
 from pydantic import Field, model_validator
+
 from steward.rules.base import Applicability, Key, StrictModel, TimeOfDay, Weekday
 
 __all__ = ["HolidayShift", "ReportContent", "ReportKind", "ReportSchedule", "ReportsSection"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, model_validator
+
 from steward.rules.base import Applicability, Key, ProjectFacts, StrictModel
 
 __all__ = [

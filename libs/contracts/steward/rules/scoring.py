@@ -9,6 +9,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
+
 from steward.rules.base import Key, KeyLevel, MatterKind, MatterTier, Points, StrictModel
 
 __all__ = [

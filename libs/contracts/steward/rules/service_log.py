@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
+
 from steward.rules.base import Applicability, Key, StrictModel
 
 __all__ = ["ServiceLogSection", "VisitRule"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, model_validator
+
 from steward.rules.base import (
     CANONICAL_DISPATCH_ORDER,
     DispatchTierName,

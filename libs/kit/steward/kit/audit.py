@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.kit.db import JSONB, utcnow
 from steward.kit.ids import new_id
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 import jwt
+
 from steward.kit.errors import Forbidden, Unauthenticated
 from steward.kit.settings import ServiceSettings
 

@@ -23,6 +23,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from opentelemetry import propagate, trace
+
 from steward.events.envelope import CloudEvent
 from steward.kit import metrics
 from steward.kit.settings import ServiceSettings

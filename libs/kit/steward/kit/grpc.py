@@ -13,6 +13,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from steward.kit import metrics
 from steward.kit.auth import Principal, TokenVerifier, bearer_token
 from steward.kit.errors import DomainError

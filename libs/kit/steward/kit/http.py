@@ -16,6 +16,7 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from steward.kit import metrics
 from steward.kit.auth import Principal, TokenVerifier, bearer_token
 from steward.kit.db import Database

@@ -19,6 +19,7 @@ import structlog
 from opentelemetry import propagate
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.events.envelope import CloudEvent, EventData
 from steward.kit import metrics
 from steward.kit.db import JSONB, Database, asyncpg_dsn, utcnow

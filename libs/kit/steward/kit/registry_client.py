@@ -11,6 +11,7 @@ from datetime import datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.api.registry.v1 import registry_pb2_grpc as pb_grpc
 from steward.kit.auth import service_token

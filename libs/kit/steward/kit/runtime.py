@@ -20,6 +20,7 @@ import grpc
 import structlog
 import uvicorn
 from fastapi import FastAPI
+
 from steward.kit import metrics
 from steward.kit.auth import TokenVerifier
 from steward.kit.bus import EventBus, EventHandler

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col
+
 from steward.kit.auth import Principal
 from steward.kit.errors import Forbidden, NotFound
 

@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.kit import metrics
 from steward.kit.db import JSONB, Database, utcnow
 from steward.kit.ids import new_id

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import typer
+
 from steward.kit.migrations import upgrade
 from steward.registry.settings import RegistrySettings
 

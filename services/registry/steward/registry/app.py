@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+
 from steward.kit.http import create_app as create_http_app
 from steward.kit.runtime import ServiceRuntime
 from steward.registry import (
     models,  # noqa: F401  (registers every table)
     servicer,
 )
+from steward.registry.geo.views import router as map_router
+from steward.registry.milestones import service as milestones_service
+from steward.registry.milestones.views import router as milestones_router
 from steward.registry.projects.views import router as projects_router
+from steward.registry.reports import duty as report_duty
+from steward.registry.reports.views import router as reports_router
 from steward.registry.rosters.views import project_roster, rosters
 from steward.registry.rules import service as rules_service
 from steward.registry.rules.views import router as rules_router
+from steward.registry.servicelog import compliance as servicelog_compliance
+from steward.registry.servicelog.views import router as servicelog_router
 from steward.registry.settings import RegistrySettings
 from steward.registry.tenants.views import router as tenants_router
 from steward.registry.units.views import people, units
@@ -22,7 +33,19 @@ DESCRIPTION = """Tenants, rules, units and people, projects (一项一码, tiere
 responsibility rosters. Authenticate with `Authorization: Bearer <jwt>` (`steward token` mints one
 for development). Errors are `{"error": {"code", "message", "details", "request_id"}}`."""
 
-ROUTERS = (tenants_router, rules_router, units, people, projects_router, project_roster, rosters)
+ROUTERS = (
+    tenants_router,
+    rules_router,
+    units,
+    people,
+    projects_router,
+    project_roster,
+    rosters,
+    milestones_router,
+    reports_router,
+    servicelog_router,
+    map_router,
+)
 
 
 def build(settings: RegistrySettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
@@ -30,13 +53,26 @@ def build(settings: RegistrySettings | None = None) -> tuple[FastAPI, ServiceRun
     runtime = ServiceRuntime(settings)
     servicer.register(runtime)
     runtime.add_timer(rules_service.EFFECTIVE_TIMER, rules_service.on_effective)
+    runtime.add_timer(report_duty.PLAN_TIMER, report_duty.on_plan)
+    runtime.add_timer(report_duty.OVERDUE_TIMER, report_duty.on_overdue)
+    runtime.add_timer(report_duty.DUE_SOON_TIMER, report_duty.on_due_soon)
+    runtime.add_timer(milestones_service.DELAY_TIMER, milestones_service.on_delay_timer)
+    runtime.add_timer(servicelog_compliance.COMPLIANCE_TIMER, servicelog_compliance.on_timer)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with runtime.lifespan(app):
+            if settings.timers_enabled:
+                await report_duty.arm_planner(runtime.db)  # report/visit timers are planned hourly
+            yield
+
     app = create_http_app(
         service=settings.service_name,
         title="Steward registry",
         version=VERSION,
         description=DESCRIPTION,
         routers=ROUTERS,
-        lifespan=runtime.lifespan,
+        lifespan=lifespan,
         readiness=runtime.readiness(),
     )
     return app, runtime

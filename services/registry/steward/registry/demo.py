@@ -8,6 +8,7 @@ from typing import Any
 
 from steward.kit.auth import Principal, Role
 from steward.kit.db import Database
+from steward.registry.demo_activity import seed_activity
 from steward.registry.projects import service as projects
 from steward.registry.projects.schemas import FundingType, KeyLevel, Location, ProjectCreate
 from steward.registry.projects.stages import Stage
@@ -507,6 +508,9 @@ async def _seed(session: Any) -> None:
         await _fill_roster(
             session, project, people[code], enterprises[owner][1] if owner is not None else None
         )
+    # reports (on time, late, missing), milestones and service-log entries on the demo projects
+    approvers = {code: str(staff[4][0].id) for code, staff in people.items() if len(staff) > 4}
+    await seed_activity(session, approvers=approvers)
 
 
 async def _fill_roster(session: Any, project: Any, staff: list[Any], contact: Any) -> None:

@@ -7,12 +7,14 @@ from typing import Any, TypeVar
 
 import grpc
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.api.registry.v1 import registry_pb2_grpc as pb_grpc
 from steward.kit.auth import Principal
 from steward.kit.grpc import grpc_errors, principal_of
 from steward.kit.runtime import ServiceRuntime
 from steward.registry.projects import grpc as projects
+from steward.registry.reports import grpc as reports
 from steward.registry.rosters import grpc as rosters
 from steward.registry.rules import grpc as rules
 from steward.registry.tenants import grpc as tenants
@@ -61,6 +63,18 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
         self, request: pb.GetTenantAncestryRequest, context: grpc.aio.ServicerContext
     ) -> pb.TenantAncestry:
         return await self._call(context, tenants.get_tenant_ancestry, request)
+
+    @grpc_errors
+    async def ListReports(
+        self, request: pb.ListReportsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListReportsResponse:
+        return await self._call(context, reports.list_reports, request)
+
+    @grpc_errors
+    async def GetReportStatus(
+        self, request: pb.GetReportStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReportStatusResponse:
+        return await self._call(context, reports.get_report_status, request)
 
 
 def register(runtime: ServiceRuntime) -> None:

@@ -19,6 +19,7 @@ import httpx
 import nats
 import uvicorn
 from nats.js.api import ConsumerConfig, DeliverPolicy
+
 from steward.kit.auth import Principal, Role, mint_dev_token
 from steward.kit.db import Database
 from steward.kit.migrations import upgrade

@@ -24,6 +24,7 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+
 from steward.devtools import infra
 from steward.devtools.services import ServiceSpec, assign_ports, available_services, service_env
 

@@ -25,6 +25,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import psutil
+
 from steward.devtools.procs import HOST, ServerBase, free_port, port_is_free, run_sync, spawn, tail, terminate
 
 __all__ = [

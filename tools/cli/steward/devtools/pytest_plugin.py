@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+
 from steward.devtools.infra import (
     DatabaseServer,
     ExternalPostgres,

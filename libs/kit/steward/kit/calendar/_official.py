@@ -10,6 +10,7 @@ from typing import Any
 
 import chinese_calendar
 from prometheus_client import REGISTRY, Counter
+
 from steward.kit.calendar._types import DayInfo, DayKind
 
 try:  # structlog is a kit dependency; the stdlib is only a safety net.

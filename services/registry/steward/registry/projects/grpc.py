@@ -6,6 +6,7 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.kit.auth import Principal
 from steward.kit.errors import ValidationFailed

@@ -5,6 +5,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from steward.kit.money import Money
 from steward.registry.projects.stages import Stage
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.events.registry import ProjectRegistered, ProjectStageChanged, ProjectUpdated
 from steward.kit import audit
 from steward.kit.auth import Principal, Role

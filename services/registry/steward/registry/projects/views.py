@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+
 from steward.kit.http import DatabaseDep, PrincipalDep
 from steward.registry.projects import service
 from steward.registry.projects.schemas import (

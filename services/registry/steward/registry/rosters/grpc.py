@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.kit.auth import Principal
 from steward.kit.errors import ValidationFailed

@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.events.registry import RosterAssigned, RosterRoleMissing, RosterUnassigned
 from steward.kit import audit
 from steward.kit.auth import Principal, Role

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.kit.auth import Principal
 from steward.kit.http import DatabaseDep, PrincipalDep
 from steward.registry.projects.models import Project

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.kit.auth import Principal
 from steward.kit.db import utcnow
 from steward.kit.errors import ValidationFailed

@@ -6,6 +6,7 @@ import json
 from datetime import UTC
 
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.kit.auth import Principal
 from steward.registry.projects.grpc import ts

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
+
 from steward.kit.db import JSONB, utcnow
 from steward.kit.ids import new_id
 

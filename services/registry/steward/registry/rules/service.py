@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.events.registry import RulesUpdated
 from steward.kit import audit, timers
 from steward.kit.auth import Principal, Role

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
+
 from steward.kit.http import DatabaseDep, PrincipalDep
 from steward.registry.rules import dryrun, service
 from steward.registry.rules.models import RulesVersion

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.kit.auth import Principal
 from steward.registry.tenants import service

@@ -4,6 +4,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
+
 from steward.kit.db import utcnow
 
 

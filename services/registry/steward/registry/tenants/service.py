@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.events.registry import TenantCreated
 from steward.kit import audit
 from steward.kit.auth import Principal, Role

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+
 from steward.kit.http import DatabaseDep, PrincipalDep
 from steward.registry.tenants import service
 from steward.registry.tenants.schemas import TenantCreate, TenantList, TenantOut

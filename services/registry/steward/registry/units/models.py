@@ -5,6 +5,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
+
 from steward.kit.db import utcnow
 from steward.kit.ids import new_id
 

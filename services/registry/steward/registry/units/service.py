@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
 from steward.events.registry import UnitCreated
 from steward.kit import audit
 from steward.kit.auth import Principal, Role

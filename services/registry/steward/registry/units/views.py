@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Query
+
 from steward.kit.http import DatabaseDep, PrincipalDep
 from steward.registry.units import service
 from steward.registry.units.schemas import (

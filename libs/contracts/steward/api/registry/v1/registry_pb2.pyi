@@ -507,3 +507,237 @@ class TenantAncestry(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TenantAncestry: _TypeAlias = TenantAncestry  # noqa: Y015
+
+@_typing.final
+class ListReportsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    PROJECT_FIELD_NUMBER: _builtins.int
+    SCHEDULE_KEY_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """subtree root; empty = the caller's tenant"""
+    project: _builtins.str
+    """id or code; empty = all"""
+    schedule_key: _builtins.str
+    period: _builtins.str
+    """2026-W47 | 2026-11-H2 | 2026-11"""
+    page_size: _builtins.int
+    """default 50, at most 200"""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        project: _builtins.str = ...,
+        schedule_key: _builtins.str = ...,
+        period: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "period", b"period", "project", b"project", "schedule_key", b"schedule_key", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReportsRequest: _TypeAlias = ListReportsRequest  # noqa: Y015
+
+@_typing.final
+class Report(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
+    SCHEDULE_KEY_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    SUBMITTED_AT_FIELD_NUMBER: _builtins.int
+    SUBMITTED_BY_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DELAY_SECONDS_FIELD_NUMBER: _builtins.int
+    INVESTMENT_PERIOD_FIELD_NUMBER: _builtins.int
+    INVESTMENT_CUMULATIVE_FIELD_NUMBER: _builtins.int
+    PROGRESS_TEXT_FIELD_NUMBER: _builtins.int
+    OBSTACLE_IDS_FIELD_NUMBER: _builtins.int
+    SIGNED_BY_FIELD_NUMBER: _builtins.int
+    PAPER_SIGNED_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    project_id: _builtins.str
+    project_code: _builtins.str
+    tenant: _builtins.str
+    schedule_key: _builtins.str
+    period: _builtins.str
+    submitted_by: _builtins.str
+    status: _builtins.str
+    """on_time | late"""
+    delay_seconds: _builtins.int
+    investment_period: _builtins.str
+    """exact decimal yuan"""
+    investment_cumulative: _builtins.str
+    """exact decimal yuan"""
+    progress_text: _builtins.str
+    signed_by: _builtins.str
+    paper_signed: _builtins.bool
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def submitted_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def obstacle_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        project_id: _builtins.str = ...,
+        project_code: _builtins.str = ...,
+        tenant: _builtins.str = ...,
+        schedule_key: _builtins.str = ...,
+        period: _builtins.str = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        submitted_at: _timestamp_pb2.Timestamp | None = ...,
+        submitted_by: _builtins.str = ...,
+        status: _builtins.str = ...,
+        delay_seconds: _builtins.int = ...,
+        investment_period: _builtins.str = ...,
+        investment_cumulative: _builtins.str = ...,
+        progress_text: _builtins.str = ...,
+        obstacle_ids: _abc.Iterable[_builtins.str] | None = ...,
+        signed_by: _builtins.str = ...,
+        paper_signed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "submitted_at", b"submitted_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delay_seconds", b"delay_seconds", "due_at", b"due_at", "id", b"id", "investment_cumulative", b"investment_cumulative", "investment_period", b"investment_period", "obstacle_ids", b"obstacle_ids", "paper_signed", b"paper_signed", "period", b"period", "progress_text", b"progress_text", "project_code", b"project_code", "project_id", b"project_id", "schedule_key", b"schedule_key", "signed_by", b"signed_by", "status", b"status", "submitted_at", b"submitted_at", "submitted_by", b"submitted_by", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Report: _TypeAlias = Report  # noqa: Y015
+
+@_typing.final
+class ListReportsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def reports(self) -> _containers.RepeatedCompositeFieldContainer[Global___Report]: ...
+    def __init__(
+        self,
+        *,
+        reports: _abc.Iterable[Global___Report] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "reports", b"reports"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReportsResponse: _TypeAlias = ListReportsResponse  # noqa: Y015
+
+@_typing.final
+class GetReportStatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    SCHEDULE_KEY_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    period: _builtins.str
+    schedule_key: _builtins.str
+    """empty = every schedule of the period's kind"""
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        period: _builtins.str = ...,
+        schedule_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["period", b"period", "schedule_key", b"schedule_key", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReportStatusRequest: _TypeAlias = GetReportStatusRequest  # noqa: Y015
+
+@_typing.final
+class ReportStatusRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    PROJECT_CODE_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
+    SCHEDULE_KEY_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DELAY_SECONDS_FIELD_NUMBER: _builtins.int
+    REPORT_ID_FIELD_NUMBER: _builtins.int
+    project_id: _builtins.str
+    project_code: _builtins.str
+    tenant: _builtins.str
+    schedule_key: _builtins.str
+    period: _builtins.str
+    status: _builtins.str
+    """on_time | late | missing | pending"""
+    delay_seconds: _builtins.int
+    report_id: _builtins.str
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        project_id: _builtins.str = ...,
+        project_code: _builtins.str = ...,
+        tenant: _builtins.str = ...,
+        schedule_key: _builtins.str = ...,
+        period: _builtins.str = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        status: _builtins.str = ...,
+        delay_seconds: _builtins.int = ...,
+        report_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delay_seconds", b"delay_seconds", "due_at", b"due_at", "period", b"period", "project_code", b"project_code", "project_id", b"project_id", "report_id", b"report_id", "schedule_key", b"schedule_key", "status", b"status", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportStatusRow: _TypeAlias = ReportStatusRow  # noqa: Y015
+
+@_typing.final
+class ReportStatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    CALENDAR_FALLBACK_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    period: _builtins.str
+    calendar_fallback: _builtins.bool
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportStatusRow]: ...
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        period: _builtins.str = ...,
+        rows: _abc.Iterable[Global___ReportStatusRow] | None = ...,
+        calendar_fallback: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendar_fallback", b"calendar_fallback", "period", b"period", "rows", b"rows", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportStatusResponse: _TypeAlias = ReportStatusResponse  # noqa: Y015

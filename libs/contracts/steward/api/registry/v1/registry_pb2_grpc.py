@@ -59,6 +59,16 @@ class RegistryServiceStub:
                 request_serializer=steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.GetTenantAncestryRequest.SerializeToString,
                 response_deserializer=steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.TenantAncestry.FromString,
                 _registered_method=True)
+        self.ListReports = channel.unary_unary(
+                '/steward.api.registry.v1.RegistryService/ListReports',
+                request_serializer=steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.ListReportsRequest.SerializeToString,
+                response_deserializer=steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.ListReportsResponse.FromString,
+                _registered_method=True)
+        self.GetReportStatus = channel.unary_unary(
+                '/steward.api.registry.v1.RegistryService/GetReportStatus',
+                request_serializer=steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.GetReportStatusRequest.SerializeToString,
+                response_deserializer=steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.ReportStatusResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -94,6 +104,20 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReports(self, request, context):
+        """Progress reports in a tenant subtree (latest due first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReportStatus(self, request, context):
+        """Per project: on_time / late / missing / pending for one period (for scoring and supervision).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +145,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetTenantAncestry,
                     request_deserializer=steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.GetTenantAncestryRequest.FromString,
                     response_serializer=steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.TenantAncestry.SerializeToString,
+            ),
+            'ListReports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReports,
+                    request_deserializer=steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.ListReportsRequest.FromString,
+                    response_serializer=steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.ListReportsResponse.SerializeToString,
+            ),
+            'GetReportStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReportStatus,
+                    request_deserializer=steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.GetReportStatusRequest.FromString,
+                    response_serializer=steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.ReportStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -258,6 +292,60 @@ class RegistryService:
             '/steward.api.registry.v1.RegistryService/GetTenantAncestry',
             steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.GetTenantAncestryRequest.SerializeToString,
             steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.TenantAncestry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.api.registry.v1.RegistryService/ListReports',
+            steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.ListReportsRequest.SerializeToString,
+            steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.ListReportsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReportStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.api.registry.v1.RegistryService/GetReportStatus',
+            steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.GetReportStatusRequest.SerializeToString,
+            steward_dot_api_dot_registry_dot_v1_dot_registry__pb2.ReportStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,143 @@
+"""CSV and XLSX exports of a summary, for the office that prints the 情况通报."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+from typing import Any
+
+from openpyxl import Workbook
+
+from steward.registry.reports.summary import SummaryOut, TenantSummary
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+STATUS_ZH = {"on_time": "按时", "late": "迟报", "missing": "未报", "pending": "未到期"}
+STAGE_ZH = {
+    "negotiating": "招商洽谈",
+    "signed": "签约",
+    "preparing": "前期",
+    "new_start": "新开工",
+    "continuing": "续建",
+    "completed": "竣工",
+    "operating": "投产",
+    "suspended": "停缓建",
+    "terminated": "终止",
+}
+
+PROJECT_HEADERS = [
+    "项目编号",
+    "项目名称",
+    "地区",
+    "阶段",
+    "报表",
+    "期次",
+    "截止时间",
+    "状态",
+    "迟报秒数",
+    "本期完成投资(元)",
+    "累计完成投资(元)",
+    "年度累计完成(元)",
+    "年度计划投资(元)",
+    "待签字",
+]
+TENANT_HEADERS = [
+    "地区编码",
+    "地区",
+    "应报",
+    "已报",
+    "按时",
+    "迟报",
+    "未报",
+    "未到期",
+    "本期完成投资(元)",
+    "年度累计完成(元)",
+    "年度计划投资(元)",
+    "完成比例(%)",
+]
+
+
+def _money(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(Decimal("0.01"))
+
+
+def project_rows(s: SummaryOut) -> list[list[Any]]:
+    return [
+        [
+            r.project_code,
+            r.project_name,
+            r.tenant,
+            STAGE_ZH.get(r.stage, r.stage),
+            r.schedule_key,
+            r.period,
+            r.due_at.isoformat(),
+            STATUS_ZH[r.status],
+            r.delay_seconds,
+            _money(r.investment_period),
+            _money(r.investment_cumulative),
+            _money(r.investment_ytd),
+            _money(r.annual_plan_investment),
+            "是" if r.signoff_missing else "",
+        ]
+        for r in s.items
+    ]
+
+
+def _tenant_row(t: TenantSummary) -> list[Any]:
+    return [
+        t.tenant,
+        t.tenant_name,
+        t.required,
+        t.reported,
+        t.on_time,
+        t.late,
+        t.missing,
+        t.pending,
+        _money(t.investment_period),
+        _money(t.investment_ytd),
+        _money(t.annual_plan),
+        t.plan_percent,
+    ]
+
+
+def tenant_rows(s: SummaryOut) -> list[list[Any]]:
+    rows = [_tenant_row(t) for t in s.tenants]
+    total = _tenant_row(s.totals)
+    total[0], total[1] = "合计", f"{s.totals.tenant_name}（合计）"
+    return [*rows, total]
+
+
+def to_csv(s: SummaryOut, sheet: str) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    if sheet == "tenants":
+        w.writerow(TENANT_HEADERS)
+        rows = tenant_rows(s)
+    else:
+        w.writerow(PROJECT_HEADERS)
+        rows = project_rows(s)
+    for row in rows:
+        w.writerow(["" if v is None else str(v) for v in row])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel opens UTF-8 Chinese correctly
+
+
+def to_xlsx(s: SummaryOut) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "汇总"
+    ws.append([f"{s.totals.tenant_name} 重点项目进展情况通报 {s.period}"])
+    ws.append(TENANT_HEADERS)
+    for row in tenant_rows(s):
+        ws.append(row)
+    detail = wb.create_sheet("明细")
+    detail.append(PROJECT_HEADERS)
+    for row in project_rows(s):
+        detail.append(row)
+    for sheet in (ws, detail):
+        for column in sheet.columns:
+            letter = column[0].column_letter
+            sheet.column_dimensions[letter].width = 16
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
