@@ -43,3 +43,17 @@ async def test_registry_client_reads_and_caches(registry: Registry, tree: Tree) 
 async def test_service_scope_cannot_be_claimed_by_users(registry: Registry) -> None:
     r = await registry.http.get("/v1/projects", headers=registry.auth("*", "dispatcher"))
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_token"
+
+
+async def test_client_built_outside_the_serving_loop_works(registry: Registry, tree: Tree) -> None:
+    """Services build their clients before uvicorn's loop runs; the channel must open lazily."""
+    import asyncio
+
+    settings = ServiceSettings(
+        service_name="notify", registry_grpc_target=registry.grpc_target, jwt_dev_secret=SECRET
+    )  # type: ignore[arg-type]
+    client = await asyncio.to_thread(RegistryClient, settings)
+    try:
+        assert await client.ancestry_codes(tree.zone) == [tree.city, tree.zone]
+    finally:
+        await client.close()

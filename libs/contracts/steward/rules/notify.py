@@ -119,7 +119,7 @@ def _r(
 def default_routes() -> list[NotifyRoute]:
     inbox = ["inbox"]
     push = ["inbox", "wecom"]
-    urgent = ["inbox", "sms", "wecom"]
+    urgent = ["inbox", "email", "sms", "wecom"]
     return [
         # registry
         _r("project.registered", ["dispatcher", "manager", "steward"], inbox),

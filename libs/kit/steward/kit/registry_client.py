@@ -44,8 +44,10 @@ class RegistryClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.timeout = settings.grpc_call_timeout_seconds
-        self.channel = client_channel(settings.registry_grpc_target)
-        self.stub = pb_grpc.RegistryServiceStub(self.channel)
+        self.target = settings.registry_grpc_target
+        # grpc.aio channels belong to the event loop they are created in: open on first use
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: pb_grpc.RegistryServiceStub | None = None
         self._token = token or (lambda: service_token(settings))
         self._rules_ttl = rules_ttl_seconds
         self._clock = clock
@@ -53,10 +55,15 @@ class RegistryClient:
         self._rules: dict[str, tuple[float, RulesDocument, list[str]]] = {}
 
     async def close(self) -> None:
-        await self.channel.close()
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel, self._stub = None, None
 
     async def _call(self, method: str, request: object, token: str | None) -> object:
-        rpc = getattr(self.stub, method)
+        if self._stub is None:
+            self._channel = client_channel(self.target)
+            self._stub = pb_grpc.RegistryServiceStub(self._channel)
+        rpc = getattr(self._stub, method)
         try:
             return await rpc(request, metadata=bearer_metadata(token or self._token()), timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
