@@ -217,3 +217,41 @@ async def test_metrics_expose_latency_histogram_by_route_template(client: httpx.
     assert sample % "404" in text
     assert 'route="/items/7"' not in text, "raw paths must not become label values"
     assert 'route="unmatched",service="kit-http",status="404"' in text
+
+
+async def test_lost_database_race_is_a_retryable_409(db_url: str) -> None:
+    """A row locked by another transaction (NOWAIT) — like a deadlock or a serialization failure —
+    answers 409 ``concurrent_update`` with Retry-After, never a 5xx."""
+    import sqlalchemy as sa
+
+    from steward.kit.db import Database
+
+    db = Database(db_url)
+    router = APIRouter()
+
+    @router.post("/lock")
+    async def lock() -> dict[str, str]:
+        async with db.transaction() as session:
+            await session.execute(sa.text("SELECT * FROM race_probe WHERE id = 1 FOR UPDATE NOWAIT"))
+        return {"ok": "yes"}
+
+    app = create_app(service="kit-race", title="t", version="0", routers=[router])
+    async with db.transaction() as session:
+        await session.execute(sa.text("CREATE TABLE IF NOT EXISTS race_probe (id int primary key)"))
+        await session.execute(sa.text("INSERT INTO race_probe VALUES (1) ON CONFLICT DO NOTHING"))
+    try:
+        async with (
+            db.transaction() as holder,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+            ) as client,
+        ):
+            await holder.execute(sa.text("SELECT * FROM race_probe WHERE id = 1 FOR UPDATE"))
+            r = await client.post("/lock")
+            assert r.status_code == 409, r.text
+            assert r.json()["error"]["code"] == "concurrent_update"
+            assert r.headers["retry-after"] == "1"
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            assert (await client.post("/lock")).status_code == 200
+    finally:
+        await db.dispose()

@@ -79,3 +79,14 @@ class Database:
 def asyncpg_dsn(url: str) -> str:
     """The plain ``postgresql://`` DSN asyncpg wants, from a SQLAlchemy URL."""
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+# SQLSTATEs after which the transaction was rolled back and the same work can be tried again
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock not available
+
+
+def is_retryable_conflict(exc: BaseException) -> bool:
+    """Whether a database error means "lost a race": nothing was written, try again."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+    return code in RETRYABLE_SQLSTATES

@@ -14,12 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from steward.kit import metrics
 from steward.kit.auth import Principal, TokenVerifier, bearer_token
-from steward.kit.db import Database
+from steward.kit.db import Database, is_retryable_conflict
 from steward.kit.errors import DomainError, pydantic_details
 
 log = structlog.get_logger(__name__)
@@ -121,6 +122,22 @@ def create_app(
         code = _STATUS_CODES.get(exc.status_code, "error")
         # keep the exception's headers: ``Allow`` on 405, ``WWW-Authenticate`` on 401
         return error_response(exc.status_code, code, str(exc.detail), request, headers=exc.headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if is_retryable_conflict(exc):
+            # a deadlock, serialization failure or lock timeout rolled the transaction back: nothing
+            # was written, and the same request can simply be sent again
+            return error_response(
+                409,
+                "concurrent_update",
+                "the data changed concurrently; retry the request",
+                request,
+                headers={"Retry-After": "1"},
+            )
+        log.exception("http.database_error", path=request.url.path)
+        response = error_response(500, "internal_error", "internal error", request)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

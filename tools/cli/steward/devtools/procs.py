@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -50,18 +49,17 @@ def tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def _child_setup(death_signal: int) -> Callable[[], None]:
-    """preexec_fn (runs after setuid): the kernel signals the child when its parent dies (Linux)."""
-    parent = os.getpid()
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
-    def setup() -> None:
-        if sys.platform.startswith("linux"):
-            with contextlib.suppress(Exception):
-                ctypes.CDLL(None, use_errno=True).prctl(1, death_signal)  # PR_SET_PDEATHSIG
-            if os.getppid() != parent:  # parent died before prctl took effect
-                os._exit(1)
 
-    return setup
+def _with_death_signal(args: list[str], death_signal: int) -> list[str]:
+    """Prefix ``setpriv --pdeathsig`` (util-linux) so the kernel signals the child when we die.
+
+    No ``preexec_fn``: running Python in a forked child of a multithreaded process (gRPC, SMTP
+    test servers …) can crash or deadlock the child; ``user``/``group`` switches happen in C."""
+    if _SETPRIV is None:
+        return args
+    return [_SETPRIV, "--pdeathsig", signal.Signals(death_signal).name.removeprefix("SIG"), "--", *args]
 
 
 def spawn(
@@ -80,14 +78,13 @@ def spawn(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            args,
+            _with_death_signal(args, death_signal),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=_child_setup(death_signal),
             **(run_as or {}),
         )
 
