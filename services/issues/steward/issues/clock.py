@@ -1,0 +1,36 @@
+"""The service's notion of "now". Production uses the wall clock; tests inject a :class:`Clock` they
+move by hand (filing time, deadlines passing). It is never settable through the public API."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from steward.kit.db import utcnow
+
+
+class Clock:
+    """Wall clock, optionally pinned or shifted (tests only: set through code, never through an API)."""
+
+    def __init__(self) -> None:
+        self._fixed: datetime | None = None
+        self._offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        if self._fixed is not None:
+            return self._fixed
+        return utcnow() + self._offset
+
+    def set(self, value: datetime) -> None:
+        if value.tzinfo is None:
+            raise ValueError("the clock needs a tz-aware datetime")
+        self._fixed = value
+
+    def advance(self, delta: timedelta) -> None:
+        if self._fixed is not None:
+            self._fixed += delta
+        else:
+            self._offset += delta
+
+    def reset(self) -> None:
+        self._fixed = None
+        self._offset = timedelta(0)

@@ -1,0 +1,217 @@
+"""Demo matters on the registry's demo projects (Shenyang 210100 and its districts): obstacles from
+the default (Shenyang-style) taxonomy, a complaint, meeting decisions and procedure files. Some are
+filed weeks ago, so the running service finds them overdue and escalates them; others are being
+handled, resolved or closed. Run after the registry's seed; idempotent (keys ``demo:…``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import select
+
+from steward.api.registry.v1 import registry_pb2 as rpb
+from steward.api.registry.v1 import registry_pb2_grpc as rpb_grpc
+from steward.issues.clock import Clock
+from steward.issues.context import IssuesContext
+from steward.issues.matters import service, workflow
+from steward.issues.matters.schemas import (
+    AcceptIn,
+    CloseIn,
+    ComplaintDetails,
+    DecisionDetails,
+    Kind,
+    MatterCreate,
+)
+from steward.issues.procedures import service as procedures
+from steward.issues.procedures.models import ProcedureFile
+from steward.issues.procedures.schemas import FileCreate, ProcedureItem
+from steward.issues.settings import IssuesSettings
+from steward.kit.auth import Principal, Role, service_token
+from steward.kit.db import Database, utcnow
+from steward.kit.grpc import bearer_metadata, client_channel
+from steward.kit.registry_client import RegistryClient
+
+CITY = "210100"
+SYSTEM = Principal(subject="demo-seed", tenant=CITY, roles=frozenset({Role.PLATFORM_ADMIN}))
+
+# (days ago filed, kind, category, sub item, title, tier, then: list of steps)
+OBSTACLES: list[tuple[int, str, str | None, str | None, str, str | None, list[str]]] = [
+    (25, "obstacle", "utilities", "power", "园区10千伏供电线路接入迟迟未落实", "unit", []),
+    (
+        18,
+        "obstacle",
+        "land",
+        "land_transfer_handover",
+        "出让地块净地不净，地上附着物未清理",
+        None,
+        ["accept"],
+    ),
+    (
+        3,
+        "obstacle",
+        "planning",
+        "planning_conditions",
+        "规划条件出具滞后影响方案设计",
+        None,
+        ["accept", "start"],
+    ),
+    (
+        12,
+        "obstacle",
+        "site",
+        "obstruction",
+        "施工现场存在阻工、强揽工程问题",
+        "unit",
+        ["accept", "start", "resolve"],
+    ),
+    (
+        30,
+        "obstacle",
+        "funding",
+        "wage_arrears",
+        "分包单位拖欠农民工工资",
+        "unit",
+        ["accept", "start", "resolve", "confirm", "close"],
+    ),
+    (1, "obstacle", "environment", "eia_approval", "环评批复时间长，影响开工", None, []),
+    (9, "complaint", None, None, "审批窗口推诿扯皮，材料反复退回", None, []),
+]
+
+
+async def _projects(settings: IssuesSettings) -> list[rpb.Project]:
+    channel = client_channel(settings.registry_grpc_target)
+    try:
+        response = await rpb_grpc.RegistryServiceStub(channel).ListProjects(
+            rpb.ListProjectsRequest(tenant=CITY, page_size=200),
+            metadata=bearer_metadata(service_token(settings)),
+            timeout=settings.grpc_call_timeout_seconds,
+        )
+    finally:
+        await channel.close()
+    return [p for p in response.projects if p.tenant != CITY]
+
+
+async def seed_demo(settings: IssuesSettings) -> str:
+    db = Database(settings.database_url)
+    client = RegistryClient(settings)
+    clock = Clock()
+    ctx = IssuesContext(settings=settings, db=db, registry=client, clock=clock)
+    filed = files = 0
+    try:
+        projects = await _projects(settings)
+        if not projects:
+            return "no registry demo projects found: run `python -m steward.registry seed` first"
+        for n, (ago, kind, cat, sub, title, tier, steps) in enumerate(OBSTACLES):
+            p = projects[n % len(projects)]
+            filed += await _matter(ctx, p, n, ago, kind, cat, sub, title, tier, steps)
+        for n, p in enumerate(projects[:3]):
+            clock.set(utcnow() - timedelta(days=14 - 5 * n))
+            body = MatterCreate(
+                kind=Kind.DECISION,
+                tenant=p.tenant,
+                title=f"周例会决定：协调解决{p.name}施工用水用电问题",
+                responsible_unit_name="住房和城乡建设局",
+                idempotency_key=f"demo:decision:{n}",
+                decision=DecisionDetails(
+                    meeting_id=f"demo-meeting-{p.tenant}", decision_id=f"demo-decision-{n}"
+                ),
+            )
+            prep = await service.prepare(ctx, principal=SYSTEM, data=body, token=None)
+            async with db.transaction() as session:
+                await service.file(session, principal=SYSTEM, data=body, prep=prep, now=clock())
+            filed += 1
+        for n, p in enumerate(projects[:2]):
+            async with db.read() as session:
+                exists = (
+                    await session.exec(select(ProcedureFile).where(ProcedureFile.project_id == p.id))
+                ).first()
+            if exists is not None:
+                continue
+            clock.set(utcnow() - timedelta(days=10 - 6 * n))
+            await procedures.open_file(
+                ctx,
+                principal=SYSTEM,
+                token=None,
+                data=FileCreate(
+                    project_id=p.id,
+                    level1_agent="发改局重点项目办一级代办员",
+                    green_channel=n == 0,
+                    procedures=[
+                        ProcedureItem(code="filing", level2_agent="发改局审批科副科长"),
+                        ProcedureItem(code="land_planning_permit", level2_agent="自然资源局规划科副科长"),
+                        ProcedureItem(code="construction_permit", level2_agent="住建局审批科副科长"),
+                    ],
+                ),
+            )
+            files += 1
+    finally:
+        await client.close()
+        await db.dispose()
+    return f"seeded {filed} matters and {files} procedure files (existing ones kept)"
+
+
+async def _matter(
+    ctx: IssuesContext,
+    p: rpb.Project,
+    n: int,
+    ago: int,
+    kind: str,
+    cat: str | None,
+    sub: str | None,
+    title: str,
+    tier: str | None,
+    steps: list[str],
+) -> int:
+    clock = ctx.clock
+    assert isinstance(clock, Clock)
+    start = utcnow() - timedelta(days=ago)
+    clock.set(start)
+    data: dict[str, Any] = {
+        "kind": kind,
+        "project_id": p.id,
+        "title": title,
+        "category": cat,
+        "sub_item": sub,
+        "tier": tier,
+        "description": f"{p.name}：{title}。",
+        "idempotency_key": f"demo:matter:{n}",
+    }
+    if kind == "complaint":
+        data["complaint"] = ComplaintDetails(against_unit="某审批窗口")
+    body = MatterCreate.model_validate(data)
+    prep = await service.prepare(ctx, principal=SYSTEM, data=body, token=None)
+    async with ctx.db.transaction() as session:
+        m = await service.file(
+            session, principal=SYSTEM, data=body, prep=prep, now=clock(), reporter=f"demo-{p.tenant}-staff0"
+        )
+        if m.status != "filed":
+            return 0
+        key = str(m.id)
+        for i, step in enumerate(steps):
+            clock.set(start + timedelta(days=i + 1))
+            now = clock()
+            if step == "accept":
+                await workflow.accept(
+                    session,
+                    principal=SYSTEM,
+                    key=key,
+                    now=now,
+                    body=AcceptIn(responsible_unit_name="发展和改革局", note="分拣至责任单位"),
+                )
+            elif step == "start":
+                await workflow.start(session, principal=SYSTEM, key=key, note="已对接企业", now=now)
+            elif step == "resolve":
+                await workflow.resolve(session, principal=SYSTEM, key=key, text="已协调解决", now=now)
+            elif step == "confirm":
+                await workflow.confirm(
+                    session, principal=SYSTEM, key=key, note="企业电话确认（代录）", now=now
+                )
+            elif step == "close":
+                await workflow.close(
+                    session, principal=SYSTEM, key=key, body=CloseIn(comment="管理员代为办结"), now=now
+                )
+    return 1
+
+
+__all__ = ["seed_demo"]

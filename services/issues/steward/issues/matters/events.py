@@ -1,0 +1,76 @@
+"""History rows (append-only, with an audit entry) and outbox events of a matter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from steward.events import issues as ev
+from steward.issues.matters.models import Matter, MatterHistory
+from steward.issues.settings import SOURCE
+from steward.kit import audit
+from steward.kit.outbox import emit
+
+
+async def record(
+    session: AsyncSession,
+    m: Matter,
+    *,
+    actor: str,
+    action: str,
+    at: datetime,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Append a history row (and an audit entry: every write is in the audit trail)."""
+    session.add(
+        MatterHistory(
+            matter_id=m.id,
+            at=at,
+            actor=actor,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            data=data or {},
+        )
+    )
+    await audit.record(
+        session,
+        actor=actor,
+        tenant=m.tenant_code,
+        action=action,
+        entity="matter",
+        entity_id=str(m.id),
+        changes={"from": from_status, "to": to_status, "reason": reason, **(data or {})},
+    )
+
+
+async def publish(
+    session: AsyncSession, m: Matter, event: type[ev._MatterEvent], *, actor: str, **extra: Any
+) -> None:
+    await emit(
+        session,
+        event(
+            matter_id=str(m.id),
+            number=m.number,
+            kind=m.kind,
+            category=m.category,
+            tier=m.tier,  # type: ignore[arg-type]
+            level=m.key_level,
+            project_id=m.project_id,
+            project_code=m.project_code,
+            handling_tenant=m.handling_tenant,
+            responsible_unit_id=m.responsible_unit_id,
+            due_at=m.due_at,
+            **extra,
+        ),
+        tenant=m.tenant_code,
+        source=SOURCE,
+        subject=str(m.id),
+        actor=actor,
+    )

@@ -1,0 +1,366 @@
+"""Matters: filing (numbered, deadline fixed under the rules then), reading, listing, history, events."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from steward.api.registry.v1 import registry_pb2 as rpb
+from steward.events import issues as ev
+from steward.issues import metrics
+from steward.issues.context import IssuesContext
+from steward.issues.matters import deadlines as dl
+from steward.issues.matters import timers
+from steward.issues.matters.events import publish, record
+from steward.issues.matters.models import OPEN_STATUSES, Matter, MatterHistory, MatterNumberCounter
+from steward.issues.matters.schemas import (
+    RATING_LABELS,
+    Attachment,
+    Kind,
+    MatterCreate,
+    MatterFilter,
+    MatterOut,
+    Status,
+    Tier,
+)
+from steward.kit.auth import Principal, Role
+from steward.kit.calendar import DEFAULT_TZ
+from steward.kit.errors import Forbidden, NotFound, ValidationFailed
+from steward.kit.pagination import decode_cursor, encode_cursor
+from steward.kit.tenancy import ALL_TENANTS, ensure_visible, ensure_writable, subtree_clause
+from steward.rules import RulesDocument, rules_fingerprint
+
+FILERS = tuple(r for r in Role if r not in (Role.AUDITOR, Role.AGENCY))
+
+
+def bad(field: str, message: str, code: str = "validation_failed") -> ValidationFailed:
+    return ValidationFailed(
+        f"{field}: {message}", code=code, details=[{"loc": [field], "message": message, "type": code}]
+    )
+
+
+@dataclass
+class Filing:
+    """What filing needs from the registry, read before the transaction opens."""
+
+    tenant: str
+    ancestry: list[dict[str, str]]
+    rules: RulesDocument
+    project: rpb.Project | None
+
+
+async def prepare(
+    ctx: IssuesContext, *, principal: Principal, data: MatterCreate, token: str | None
+) -> Filing:
+    """Project (with the caller's scope), tenant ancestry and the effective rules, through the registry."""
+    principal.require(*FILERS)
+    project = None
+    if data.project_id:
+        project = await ctx.registry.project(data.project_id, token=token)
+        if data.tenant and data.tenant != project.tenant:
+            raise bad("tenant", "a project's matters are filed at the project's tenant")
+    elif data.kind in (Kind.OBSTACLE, Kind.PROCEDURE):
+        raise bad("project_id", f"a {data.kind.value} needs a project")
+    tenant = project.tenant if project is not None else (data.tenant or principal.tenant)
+    if tenant == ALL_TENANTS:
+        raise bad("tenant", "name the tenant the matter belongs to")
+    try:
+        ancestry = [{"code": t.code, "kind": t.kind} for t in await ctx.registry.ancestry(tenant)]
+    except NotFound as exc:
+        raise bad("tenant", f"unknown tenant {tenant}") from exc
+    ensure_writable(principal, [a["code"] for a in ancestry])
+    if principal.is_enterprise and (project is None or project.owner_unit_id != principal.unit):
+        raise Forbidden(
+            "enterprise contacts file matters on their own projects only", code="not_your_project"
+        )
+    return Filing(tenant=tenant, ancestry=ancestry, rules=await ctx.registry.rules(tenant), project=project)
+
+
+def _validate(data: MatterCreate, rules: RulesDocument) -> tuple[str | None, Tier]:
+    m = rules.matters
+    category = data.category
+    if data.kind is Kind.COMPLAINT and category is None:
+        category = "policy" if m.category("policy") else None
+    if data.kind is Kind.OBSTACLE and not category:
+        raise bad("category", "an obstacle needs a category of the tenant's taxonomy")
+    cat = m.category(category) if category else None
+    if category and cat is None:
+        raise bad("category", f"unknown category {category!r}; known: {[c.code for c in m.taxonomy]}")
+    if data.sub_item and (cat is None or data.sub_item not in {i.code for i in cat.items}):
+        raise bad("sub_item", f"{data.sub_item!r} is not a sub-item of category {category!r}")
+    if data.kind is Kind.PROCEDURE:
+        raise bad("kind", "procedures are opened through a procedure file (POST /v1/procedure-files)")
+    if data.kind is Kind.DECISION and data.decision is None:
+        raise bad("decision", "a decision needs its meeting (decision.meeting_id)")
+    if data.kind is not Kind.DECISION and data.decision is not None:
+        raise bad("decision", "only decisions carry meeting details")
+    if data.kind is Kind.COMPLAINT and data.complaint is None:
+        raise bad("complaint", "a complaint names the unit complained about (complaint.against_unit)")
+    if data.kind is not Kind.COMPLAINT and data.complaint is not None:
+        raise bad("complaint", "only complaints carry complaint details")
+    if data.due_date is not None and data.kind is not Kind.DECISION:
+        raise bad("due_date", "only meeting decisions carry their own deadline; others follow the SLA")
+    tier = data.tier or Tier(cat.default_tier if (cat and data.kind is Kind.OBSTACLE) else "unit")
+    return category, tier
+
+
+async def next_number(session: AsyncSession, *, tenant: str, year: int, letter: str) -> str:
+    """编号: ``<tenant>-<year>-<letter>-<seq>``; the counter row serialises concurrent filings."""
+    stmt = (
+        insert(MatterNumberCounter)
+        .values(tenant_code=tenant, year=year, letter=letter, last=1)
+        .on_conflict_do_update(
+            index_elements=["tenant_code", "year", "letter"], set_={"last": MatterNumberCounter.last + 1}
+        )
+        .returning(col(MatterNumberCounter.last))
+    )
+    seq = (await session.execute(stmt)).scalar_one()
+    return f"{tenant}-{year}-{letter}-{seq:06d}"
+
+
+async def file(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    data: MatterCreate,
+    prep: Filing,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+    sla_days: int | None = None,
+    procedure_file_id: uuid.UUID | None = None,
+    reporter: str | None = None,
+) -> Matter:
+    """Create the matter with its number, deadline (working days after filing), history row and event."""
+    if data.idempotency_key:
+        existing = (
+            await session.exec(
+                select(Matter).where(
+                    Matter.tenant_code == prep.tenant, Matter.idempotency_key == data.idempotency_key
+                )
+            )
+        ).first()
+        if existing is not None:
+            return existing
+    if data.kind is Kind.PROCEDURE:
+        if procedure_file_id is None:
+            raise bad("kind", "procedures are opened through a procedure file (POST /v1/procedure-files)")
+        category, tier = None, data.tier or Tier.UNIT
+    else:
+        category, tier = _validate(data, prep.rules)
+    policy = dl.policy_of(
+        prep.rules, kind=data.kind.value, category=category, fingerprint=rules_fingerprint(prep.rules)
+    )
+    cal = dl.calendar_of(policy)
+    details = dict(details or {})
+    if data.due_date is not None:
+        if data.due_date < dl.local_date(now):
+            raise bad("due_date", "the deadline is in the past")
+        due_at = dl.end_of(data.due_date)
+        days = max(0, cal.working_days_between(dl.local_date(now), data.due_date))
+    else:
+        days = sla_days if sla_days is not None else int(policy["sla"][tier.value])
+        due_at = dl.deadline(cal, now, days)
+    if data.decision is not None:
+        details["decision"] = data.decision.model_dump()
+    if data.complaint is not None:
+        details["complaint"] = data.complaint.model_dump()
+    p = prep.project
+    m = Matter(
+        number=await next_number(
+            session, tenant=prep.tenant, year=dl.local_date(now).year, letter=data.kind.letter
+        ),
+        tenant_code=prep.tenant,
+        tenant_path="/".join(a["code"] for a in prep.ancestry),
+        ancestry=prep.ancestry,
+        handling_tenant=dl.tenant_for_tier(prep.ancestry, tier.value),
+        kind=data.kind.value,
+        category=category,
+        sub_item=data.sub_item,
+        title=data.title,
+        description=data.description,
+        project_id=p.id if p else None,
+        project_code=p.code if p else None,
+        project_name=p.name if p else None,
+        owner_unit_id=(p.owner_unit_id or None) if p else None,
+        key_level=p.key_level if p else "none",
+        reporter=reporter or principal.subject,
+        reporter_unit_id=principal.unit,
+        responsible_unit_id=data.responsible_unit_id,
+        responsible_unit_name=data.responsible_unit_name,
+        responsible_person=data.responsible_person,
+        tier=tier.value,
+        status=Status.FILED.value,
+        difficult=data.difficult,
+        details=details,
+        attachments=[a.model_dump() for a in data.attachments],
+        policy=policy,
+        sla_days=days,
+        filed_at=now,
+        due_at=due_at,
+        answer_due_at=dl.deadline(cal, now, int(policy["difficult_answer_days"])) if data.difficult else None,
+        idempotency_key=data.idempotency_key,
+        meeting_id=data.decision.meeting_id if data.decision else None,
+        decision_id=data.decision.decision_id if data.decision else None,
+        procedure_file_id=procedure_file_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(m)
+    await session.flush()
+    await record(
+        session,
+        m,
+        actor=principal.subject,
+        action="filed",
+        to_status=m.status,
+        at=now,
+        data={"sla_days": days, "due_at": due_at.isoformat(), "rules": policy["rules_fingerprint"][:12]},
+    )
+    await publish(
+        session,
+        m,
+        ev.MatterFiled,
+        actor=principal.subject,
+        title=m.title,
+        reporter=m.reporter,
+        sla_days=days,
+        difficult=m.difficult,
+    )
+    await timers.arm(session, m, now=now)
+    metrics.MATTERS_FILED.labels(m.kind).inc()
+    return m
+
+
+def can_see(principal: Principal, m: Matter) -> bool:
+    if principal.tenant != ALL_TENANTS and principal.tenant not in m.tenant_path.split("/"):
+        return False
+    return not (principal.is_enterprise and (principal.unit is None or m.owner_unit_id != principal.unit))
+
+
+async def get(session: AsyncSession, *, principal: Principal, key: str, lock: bool = False) -> Matter:
+    """By id or number; outside the caller's scope it looks missing (existence is not leaked)."""
+    try:
+        where: Any = Matter.id == uuid.UUID(key)
+    except ValueError:
+        where = Matter.number == key
+    stmt = select(Matter).where(where)
+    if lock:
+        stmt = stmt.with_for_update()
+    m = (await session.exec(stmt)).first()
+    if m is None or not can_see(principal, m):
+        raise NotFound("matter not found")
+    ensure_visible(principal, m.tenant_path.split("/"), what="matter")
+    return m
+
+
+async def list_matters(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    f: MatterFilter,
+    base_path: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Matter], str | None]:
+    """Newest first; keyset pagination on (filed_at, id). ``base_path`` = subtree root (None: all)."""
+    stmt = select(Matter)
+    if base_path is not None:
+        stmt = stmt.where(subtree_clause(Matter.tenant_path, base_path))
+    if principal.is_enterprise:
+        stmt = stmt.where(Matter.owner_unit_id == (principal.unit or "-"))
+    if f.kinds:
+        stmt = stmt.where(col(Matter.kind).in_([k.value for k in f.kinds]))
+    if f.statuses:
+        stmt = stmt.where(col(Matter.status).in_([s.value for s in f.statuses]))
+    if f.open_only:
+        stmt = stmt.where(col(Matter.status).in_(OPEN_STATUSES))
+    if f.tiers:
+        stmt = stmt.where(col(Matter.tier).in_([t.value for t in f.tiers]))
+    for attr in ("category", "project_id", "responsible_unit_id", "handling_tenant", "meeting_id"):
+        value = getattr(f, attr)
+        if value is not None:
+            stmt = stmt.where(getattr(Matter, attr) == value)
+    if f.overdue is not None:
+        stmt = stmt.where(Matter.overdue == f.overdue)
+    if f.q:
+        stmt = stmt.where(
+            sa.or_(
+                col(Matter.title).contains(f.q, autoescape=True),
+                col(Matter.number).contains(f.q, autoescape=True),
+            )
+        )
+    if cursor:
+        filed, mid = decode_cursor(cursor, size=2)
+        try:
+            key = (datetime.fromisoformat(str(filed)), uuid.UUID(str(mid)))
+        except ValueError as exc:
+            raise ValidationFailed("malformed cursor", code="invalid_cursor") from exc
+        stmt = stmt.where(sa.tuple_(Matter.filed_at, Matter.id) < key)
+    stmt = stmt.order_by(col(Matter.filed_at).desc(), col(Matter.id).desc()).limit(limit + 1)
+    rows = list((await session.exec(stmt)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = encode_cursor([rows[-1].filed_at.isoformat(), str(rows[-1].id)]) if more else None
+    return rows, nxt
+
+
+async def history(session: AsyncSession, *, matter: Matter) -> list[MatterHistory]:
+    stmt = (
+        select(MatterHistory)
+        .where(MatterHistory.matter_id == matter.id)
+        .order_by(col(MatterHistory.at), col(MatterHistory.id))
+    )
+    return list((await session.exec(stmt)).all())
+
+
+def to_out(m: Matter, rules_taxonomy: dict[str, str] | None = None) -> MatterOut:
+    return MatterOut(
+        id=m.id,
+        number=m.number,
+        tenant=m.tenant_code,
+        handling_tenant=m.handling_tenant,
+        kind=Kind(m.kind),
+        status=Status(m.status),
+        tier=Tier(m.tier),
+        category=m.category,
+        category_zh=(rules_taxonomy or {}).get(m.category or ""),
+        sub_item=m.sub_item,
+        title=m.title,
+        description=m.description,
+        project_id=m.project_id,
+        project_code=m.project_code,
+        project_name=m.project_name,
+        reporter=m.reporter,
+        responsible_unit_id=m.responsible_unit_id,
+        responsible_unit_name=m.responsible_unit_name,
+        responsible_person=m.responsible_person,
+        difficult=m.difficult,
+        filed_at=m.filed_at,
+        sla_days=m.sla_days,
+        due_at=m.due_at.astimezone(DEFAULT_TZ),
+        due_date=dl.due_date(m.due_at),
+        answer_due_at=m.answer_due_at,
+        answered_at=m.answered_at,
+        paused=m.paused_at is not None,
+        paused_working_days=m.paused_working_days,
+        overdue=m.overdue,
+        ever_overdue=m.ever_overdue,
+        escalations=m.escalations,
+        on_meeting_agenda=m.meeting_topic_at is not None,
+        accepted_at=m.accepted_at,
+        resolved_at=m.resolved_at,
+        closed_at=m.closed_at,
+        resolution=m.resolution,
+        rating=m.rating,
+        rating_label=RATING_LABELS.get(m.rating or 0),
+        details=m.details,
+        attachments=[Attachment.model_validate(a) for a in m.attachments],
+        row_version=m.row_version,
+    )

@@ -1,0 +1,22 @@
+"""Every table of the issues service (imported so SQLModel's metadata knows them all, e.g. for Alembic)."""
+
+from steward.issues.matters.models import Matter, MatterHistory, MatterNumberCounter
+from steward.issues.procedures.models import ProcedureFile, Submission
+from steward.issues.supervision.models import SupervisionOrder
+from steward.kit.audit import AuditEntry
+from steward.kit.inbox import InboxEntry
+from steward.kit.outbox import OutboxEvent
+from steward.kit.timers import DueTimer
+
+__all__ = [
+    "AuditEntry",
+    "DueTimer",
+    "InboxEntry",
+    "Matter",
+    "MatterHistory",
+    "MatterNumberCounter",
+    "OutboxEvent",
+    "ProcedureFile",
+    "Submission",
+    "SupervisionOrder",
+]
