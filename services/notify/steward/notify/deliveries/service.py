@@ -1,0 +1,337 @@
+"""The delivery state machine: claim (committed before any channel call), finish with a fence on
+the attempt id, retry with backoff, dead-letter, manual retry/replay, listings.
+
+Crash safety — the sequence for external channels is three steps:
+
+1. **claim** (own transaction, committed): ``pending → sending``, a fresh ``attempt_id``,
+   ``attempts + 1``, ``due_at = now + lease``;
+2. **send** with the delivery id as idempotency key (email Message-ID, ``Idempotency-Key`` header,
+   SMS ``request_id``);
+3. **finish** (own transaction): ``UPDATE … WHERE id = :id AND attempt_id = :attempt`` → ``sent``
+   (or ``pending`` with backoff / ``dead_lettered``) plus the ``delivery.*`` event in the outbox.
+
+A worker killed before step 2 completes leaves ``sending`` with an expired lease: the row is claimed
+again and sent once. Killed between the channel's acceptance and step 3 (a window of one commit),
+the message is sent again with the same idempotency key — at-least-once, never silently lost."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from steward.events.notify import DeliveryDeadLettered, DeliveryFailed, DeliverySucceeded
+from steward.kit.errors import InvalidTransition, NotFound
+from steward.kit.ids import new_id
+from steward.kit.outbox import emit
+from steward.notify import metrics
+from steward.notify.channels.base import Outgoing
+from steward.notify.channels.models import ChannelEndpoint
+from steward.notify.deliveries.models import Delivery, DeliveryAttempt, Status
+from steward.notify.deliveries.timing import backoff
+from steward.notify.settings import SOURCE, NotifySettings
+from steward.notify.subscriptions.models import AgencySubscription
+
+
+@dataclass(frozen=True)
+class Claimed:
+    outgoing: Outgoing
+    event_time: datetime
+    attempts: int
+
+
+class RateLimiter:
+    """Token buckets per channel (per replica): ``rate`` messages per second, burst of one second."""
+
+    def __init__(self, rates: dict[str, float], clock: Callable[[], float]) -> None:
+        self.rates = rates
+        self.clock = clock
+        self._tokens: dict[str, float] = {}
+        self._stamp: dict[str, float] = {}
+
+    def try_acquire(self, channel: str) -> float:
+        """0 when a token was taken, else the seconds until one is available."""
+        rate = self.rates.get(channel)
+        if not rate:
+            return 0.0
+        now = self.clock()
+        tokens = min(
+            max(rate, 1.0),
+            self._tokens.get(channel, max(rate, 1.0)) + (now - self._stamp.get(channel, now)) * rate,
+        )
+        self._stamp[channel] = now
+        if tokens >= 1.0:
+            self._tokens[channel] = tokens - 1.0
+            return 0.0
+        self._tokens[channel] = tokens
+        return (1.0 - tokens) / rate
+
+
+async def _secret_and_state(session: AsyncSession, row: Delivery) -> tuple[str | None, str | None]:
+    """(signing secret, reason to skip) of the subscription or endpoint behind a delivery."""
+    if row.subscription_id is not None:
+        sub = await session.get(AgencySubscription, row.subscription_id)
+        if sub is None or not sub.enabled:
+            return None, "subscription removed or disabled"
+        return sub.secret, None
+    if row.endpoint_id is not None:
+        ep = await session.get(ChannelEndpoint, row.endpoint_id)
+        if ep is None or not ep.enabled:
+            return None, "endpoint removed or disabled"
+        return ep.secret, None
+    return None, None
+
+
+async def claim(
+    session: AsyncSession, *, now: datetime, limit: int, settings: NotifySettings, limiter: RateLimiter
+) -> list[Claimed]:
+    """Claim due deliveries (``FOR UPDATE SKIP LOCKED``; expired ``sending`` leases included)."""
+    rows = list(
+        (
+            await session.exec(
+                select(Delivery)
+                .where(
+                    col(Delivery.status).in_([Status.PENDING.value, Status.SENDING.value]),
+                    col(Delivery.due_at) <= now,
+                )
+                .order_by(col(Delivery.due_at))
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+    )
+    claimed: list[Claimed] = []
+    for row in rows:
+        if row.status == Status.SENDING.value and row.attempts >= row.max_attempts:
+            await _dead_letter(session, row, "worker lost while sending (lease expired)", now)
+            continue
+        wait = limiter.try_acquire(row.channel)
+        if wait > 0:
+            row.due_at = now + timedelta(seconds=wait)
+            row.deferred_reason = "rate_limit"
+            continue
+        secret, skip = await _secret_and_state(session, row)
+        if skip:
+            row.status = Status.SKIPPED.value
+            row.last_error = skip
+            row.updated_at = now
+            continue
+        row.status = Status.SENDING.value
+        row.attempt_id = new_id()
+        row.attempts += 1
+        row.claimed_at = now
+        row.due_at = now + timedelta(seconds=settings.delivery_lease_seconds)
+        row.updated_at = now
+        session.add(
+            DeliveryAttempt(
+                delivery_id=row.id, attempt_id=row.attempt_id, number=row.attempts, started_at=now
+            )
+        )
+        claimed.append(
+            Claimed(
+                outgoing=Outgoing(
+                    delivery_id=row.id,
+                    attempt_id=row.attempt_id,
+                    event_id=row.event_id,
+                    event_type=row.event_type,
+                    tenant=row.tenant,
+                    channel=row.channel,
+                    address=row.address,
+                    recipient_name=row.recipient_name,
+                    title=row.title,
+                    body=row.body,
+                    payload=dict(row.payload or {}),
+                    secret=secret,
+                ),
+                event_time=row.event_time,
+                attempts=row.attempts,
+            )
+        )
+    return claimed
+
+
+async def _fenced(session: AsyncSession, out: Outgoing) -> Delivery | None:
+    row = (
+        await session.exec(
+            select(Delivery)
+            .where(
+                col(Delivery.id) == out.delivery_id,
+                col(Delivery.attempt_id) == out.attempt_id,
+                col(Delivery.status) == Status.SENDING.value,
+            )
+            .with_for_update()
+        )
+    ).first()
+    return row
+
+
+async def _finish_attempt(session: AsyncSession, out: Outgoing, now: datetime, error: str | None) -> None:
+    await session.execute(
+        sa.update(DeliveryAttempt)
+        .where(col(DeliveryAttempt.attempt_id) == out.attempt_id)
+        .values(finished_at=now, outcome="error" if error else "ok", error=error)
+    )
+
+
+async def mark_sent(session: AsyncSession, *, out: Outgoing, now: datetime) -> bool:
+    row = await _fenced(session, out)
+    await _finish_attempt(session, out, now, None)
+    if row is None:  # the lease expired and another attempt owns the row: its result counts
+        return False
+    row.status = Status.SENT.value
+    row.sent_at = now
+    row.last_error = None
+    row.updated_at = now
+    latency = max(0.0, (now - row.event_time).total_seconds())
+    await emit(
+        session,
+        DeliverySucceeded(
+            delivery_id=str(row.id),
+            event_id=row.event_id,
+            event_type=row.event_type,
+            channel=row.channel,
+            recipient=row.recipient,
+            attempts=row.attempts,
+            sent_at=now,
+            latency_seconds=latency,
+        ),
+        tenant=row.tenant,
+        source=SOURCE,
+        subject=str(row.id),
+    )
+    metrics.DELIVERIES.labels(row.channel, "sent").inc()
+    metrics.LATENCY.labels(row.channel).observe(latency)
+    return True
+
+
+async def _dead_letter(session: AsyncSession, row: Delivery, error: str, now: datetime) -> None:
+    row.status = Status.DEAD_LETTERED.value
+    row.dead_lettered_at = now
+    row.last_error = error[:1000]
+    row.updated_at = now
+    await emit(
+        session,
+        DeliveryDeadLettered(
+            delivery_id=str(row.id),
+            event_id=row.event_id,
+            event_type=row.event_type,
+            channel=row.channel,
+            recipient=row.recipient,
+            attempts=row.attempts,
+            error=error[:500],
+        ),
+        tenant=row.tenant,
+        source=SOURCE,
+        subject=str(row.id),
+    )
+    metrics.DELIVERIES.labels(row.channel, "dead_lettered").inc()
+
+
+async def mark_failed(
+    session: AsyncSession,
+    *,
+    out: Outgoing,
+    error: str,
+    permanent: bool,
+    now: datetime,
+    settings: NotifySettings,
+) -> str | None:
+    """Schedule the retry or dead-letter; returns the new status (None when fenced out)."""
+    row = await _fenced(session, out)
+    await _finish_attempt(session, out, now, error[:1000])
+    if row is None:
+        return None
+    if permanent or row.attempts >= row.max_attempts:
+        await _dead_letter(session, row, error, now)
+        return row.status
+    delay = backoff(
+        row.attempts, base=settings.delivery_backoff_base_seconds, cap=settings.delivery_backoff_max_seconds
+    )
+    row.status = Status.PENDING.value
+    row.due_at = now + timedelta(seconds=delay)
+    row.last_error = error[:1000]
+    row.updated_at = now
+    await emit(
+        session,
+        DeliveryFailed(
+            delivery_id=str(row.id),
+            event_id=row.event_id,
+            event_type=row.event_type,
+            channel=row.channel,
+            recipient=row.recipient,
+            attempts=row.attempts,
+            error=error[:500],
+            next_attempt_at=row.due_at,
+        ),
+        tenant=row.tenant,
+        source=SOURCE,
+        subject=str(row.id),
+    )
+    metrics.DELIVERIES.labels(row.channel, "retry").inc()
+    return row.status
+
+
+async def retry(
+    session: AsyncSession, *, delivery: Delivery, now: datetime, settings: NotifySettings
+) -> Delivery:
+    """Send a dead-lettered (or waiting) delivery again now, with a fresh attempt budget."""
+    if delivery.status not in (Status.DEAD_LETTERED.value, Status.PENDING.value):
+        raise InvalidTransition(f"a {delivery.status} delivery cannot be retried", code="not_retryable")
+    delivery.status = Status.PENDING.value
+    delivery.due_at = now
+    delivery.attempts = 0
+    delivery.max_attempts = settings.delivery_max_attempts
+    delivery.dead_lettered_at = None
+    delivery.deferred_reason = "manual_retry"
+    delivery.updated_at = now
+    session.add(delivery)
+    await session.execute(sa.text("SELECT pg_notify('steward_notify_delivery', '')"))
+    return delivery
+
+
+async def get(session: AsyncSession, delivery_id: uuid.UUID) -> Delivery:
+    row = await session.get(Delivery, delivery_id)
+    if row is None:
+        raise NotFound("delivery not found")
+    return row
+
+
+async def attempts_of(session: AsyncSession, delivery_id: uuid.UUID) -> list[DeliveryAttempt]:
+    return list(
+        (
+            await session.exec(
+                select(DeliveryAttempt)
+                .where(col(DeliveryAttempt.delivery_id) == delivery_id)
+                .order_by(col(DeliveryAttempt.number))
+            )
+        ).all()
+    )
+
+
+async def backlog(session: AsyncSession) -> dict[str, dict[str, int]]:
+    """Per channel: pending, retrying (attempted before), dead-lettered — exported as gauges."""
+    rows = (
+        await session.execute(
+            sa.text(
+                "SELECT channel, "
+                "count(*) FILTER (WHERE status IN ('pending','sending')), "
+                "count(*) FILTER (WHERE status IN ('pending','sending') AND attempts > 0), "
+                "count(*) FILTER (WHERE status = 'dead_lettered') "
+                "FROM deliveries WHERE status IN ('pending','sending','dead_lettered') GROUP BY channel"
+            )
+        )
+    ).all()
+    out: dict[str, dict[str, int]] = {}
+    for channel, pending, retrying, dead in rows:
+        out[str(channel)] = {"pending": int(pending), "retrying": int(retrying), "dead": int(dead)}
+    return out
+
+
+def as_dict(row: Delivery) -> dict[str, Any]:
+    return row.model_dump()

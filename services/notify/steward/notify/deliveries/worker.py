@@ -1,0 +1,159 @@
+"""The delivery worker: claims due deliveries, sends them concurrently, records the outcome.
+
+Wakes on ``pg_notify('steward_notify_delivery')`` (any replica's fan-out or retry), on a local
+nudge, and on a short poll (retries and quiet-hour deferrals come due by time)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import asyncpg
+import structlog
+
+from steward.kit.db import Database, asyncpg_dsn, utcnow
+from steward.notify import metrics
+from steward.notify.channels.base import ChannelError
+from steward.notify.channels.dispatch import Channels
+from steward.notify.deliveries import service
+from steward.notify.deliveries.fanout import DELIVERY_CHANNEL
+from steward.notify.settings import NotifySettings
+
+log = structlog.get_logger(__name__)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        db: Database,
+        settings: NotifySettings,
+        channels: Channels,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.channels = channels
+        self.clock = clock
+        self.limiter = service.RateLimiter(settings.rate_limit_map, time.monotonic)
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._sem = asyncio.Semaphore(settings.delivery_concurrency)
+        self._listener: asyncpg.Connection | None = None
+        self._last_gauges = 0.0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def sweep(self) -> int:
+        """Claim one batch and start sending it; returns how many were claimed."""
+        free = self.settings.delivery_concurrency * 2 - len(self._inflight)
+        if free <= 0:
+            return 0
+        async with self.db.transaction() as session:
+            claimed = await service.claim(
+                session,
+                now=self.clock(),
+                limit=min(free, self.settings.delivery_batch_size),
+                settings=self.settings,
+                limiter=self.limiter,
+            )
+        for item in claimed:
+            task = asyncio.create_task(self._deliver(item))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        return len(claimed)
+
+    async def _deliver(self, item: service.Claimed) -> None:
+        out = item.outgoing
+        async with self._sem:
+            if self.settings.fault_pause_after_claim_seconds:
+                await asyncio.sleep(self.settings.fault_pause_after_claim_seconds)
+            error: str | None = None
+            permanent = False
+            try:
+                await self.channels.send(out)
+            except ChannelError as exc:
+                error, permanent = str(exc), exc.permanent
+            except Exception as exc:  # a sender bug must not kill the worker; retried like any failure
+                error = f"{type(exc).__name__}: {exc}"
+                log.exception("notify.sender_error", delivery_id=str(out.delivery_id))
+            if self.settings.fault_pause_after_send_seconds:
+                await asyncio.sleep(self.settings.fault_pause_after_send_seconds)
+            for attempt in range(5):  # the channel accepted it: recording that must not be lost lightly
+                try:
+                    async with self.db.transaction() as session:
+                        if error is None:
+                            await service.mark_sent(session, out=out, now=self.clock())
+                        else:
+                            status = await service.mark_failed(
+                                session,
+                                out=out,
+                                error=error,
+                                permanent=permanent,
+                                now=self.clock(),
+                                settings=self.settings,
+                            )
+                            log.warning(
+                                "notify.delivery_failed",
+                                delivery_id=str(out.delivery_id),
+                                channel=out.channel,
+                                attempt=item.attempts,
+                                status=status,
+                                error=error,
+                            )
+                    break
+                except Exception as exc:
+                    log.warning("notify.mark_failed", delivery_id=str(out.delivery_id), error=str(exc))
+                    await asyncio.sleep(0.2 * 2**attempt)
+
+    async def _gauges(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._last_gauges < 5.0:
+            return
+        self._last_gauges = loop.time()
+        async with self.db.read() as session:
+            counts = await service.backlog(session)
+        for channel in ("email", "sms", "wecom", "dingtalk", "feishu", "webhook"):
+            c = counts.get(channel, {})
+            metrics.PENDING.labels(channel).set(c.get("pending", 0))
+            metrics.RETRY_BACKLOG.labels(channel).set(c.get("retrying", 0))
+            metrics.DEAD_LETTERED.labels(channel).set(c.get("dead", 0))
+
+    async def _listen(self) -> None:
+        try:
+            self._listener = await asyncpg.connect(asyncpg_dsn(self.db.url))
+            await self._listener.add_listener(DELIVERY_CHANNEL, lambda *_: self._wake.set())
+        except Exception as exc:
+            log.warning("notify.listen_unavailable", error=str(exc))
+            self._listener = None
+
+    async def run(self) -> None:
+        await self._listen()
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                claimed = await self.sweep()
+                await self._gauges()
+            except Exception as exc:
+                claimed = 0
+                log.warning("notify.sweep_error", error=str(exc))
+            if claimed >= self.settings.delivery_batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.delivery_poll_seconds)
+
+    async def stop(self) -> None:
+        """Stop claiming; let in-flight sends finish (bounded by the channel timeout)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=self.settings.shutdown_grace_seconds)
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None
