@@ -39,11 +39,24 @@ def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
                 break
             time.sleep(0.5)
         assert "Press Ctrl-C" in text, text[-4000:]
-        match = re.search(r"│ registry\s+│ (http://127\.0\.0\.1:\d+)", text)
-        assert match, text[-4000:]
-        base = match.group(1)
+        services = dict(re.findall(r"│ (\w+)\s+│ (http://127\.0\.0\.1:\d+)", text))
+        assert "registry" in services, text[-4000:]
+        base = services["registry"]
         secret = (tmp_path / "data" / "dev-secret").read_text().strip()
         token = mint_dev_token(secret=secret, subject="e2e", tenant="210100", roles=["dispatcher"])
+        for name, url in services.items():
+            ready = httpx.get(f"{url}/readyz", timeout=10)
+            assert ready.status_code == 200 and ready.json()["ready"] is True, (name, ready.text)
+        if "issues" in services:
+            matters = httpx.get(
+                f"{services['issues']}/v1/matters", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
+            assert matters.status_code == 200 and matters.json()["items"], matters.text
+        if "notify" in services:
+            inbox = httpx.get(
+                f"{services['notify']}/v1/inbox", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
+            assert inbox.status_code == 200, inbox.text
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
             assert client.get("/readyz").json()["ready"] is True
             projects = client.get("/v1/projects", params={"limit": 200}).json()["items"]

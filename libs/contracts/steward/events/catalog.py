@@ -41,7 +41,11 @@ __all__ = [
 ]
 
 # Modules of ``steward.events`` that define a ``*_EVENTS`` tuple. One line per service.
-EVENT_MODULES: tuple[str, ...] = ("steward.events.registry",)
+EVENT_MODULES: tuple[str, ...] = (
+    "steward.events.registry",
+    "steward.events.issues",
+    "steward.events.notify",
+)
 
 ASYNCAPI_VERSION = "3.0.0"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
