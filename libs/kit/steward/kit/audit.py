@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,3 +51,15 @@ async def record(
             changes=changes or {},
         )
     )
+
+
+def plain(value: Any) -> Any:
+    """A JSON-safe form of a changed value for audit records and change events (money keeps its
+    two decimals as a string, never a float)."""
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value

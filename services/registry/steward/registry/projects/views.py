@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from steward.kit.http import DatabaseDep, PrincipalDep
-from steward.registry.projects import service
+from steward.registry.projects import lifecycle, service
 from steward.registry.projects.schemas import (
     FundingType,
     HistoryOut,
@@ -82,7 +82,7 @@ async def transition(
     db: DatabaseDep, principal: PrincipalDep, id_or_code: str, body: TransitionIn
 ) -> ProjectOut:
     async with db.transaction() as session:
-        project = await service.transition(
+        project = await lifecycle.transition(
             session, principal=principal, id_or_code=id_or_code, to_stage=body.to_stage, reason=body.reason
         )
         return service.to_out(project)
@@ -92,7 +92,7 @@ async def transition(
 async def history(db: DatabaseDep, principal: PrincipalDep, id_or_code: str) -> HistoryOut:
     async with db.read() as session:
         project = await service.get_project(session, principal=principal, id_or_code=id_or_code)
-        rows = await service.history(session, project=project)
+        rows = await lifecycle.history(session, project=project)
         before = Stage(project.stage_before_suspension) if project.stage_before_suspension else None
         return HistoryOut(
             project_id=project.id,

@@ -4,15 +4,14 @@ a correction record), corrections, leader sign-off, listing."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from steward.events.registry import ReportCorrected, ReportSignedOff, ReportSubmitted
+from steward.events.registry import ReportSubmitted
 from steward.kit import audit
 from steward.kit.auth import Principal
 from steward.kit.db import utcnow
@@ -25,7 +24,7 @@ from steward.registry.projects.models import Project
 from steward.registry.projects.service import ensure_can_see, get_project
 from steward.registry.reports import schedule as sched
 from steward.registry.reports.models import ProgressReport, ReportCorrection
-from steward.registry.reports.schemas import CorrectionIn, ReportIn, ReportOut, SignoffOut
+from steward.registry.reports.schemas import ReportIn, ReportOut, SignoffOut
 from steward.registry.rosters.models import Assignment
 from steward.registry.rosters.service import facts_of
 from steward.registry.rules import service as rules
@@ -109,7 +108,7 @@ def delay_text(seconds: int) -> str:
     return " ".join(parts)
 
 
-async def _neighbours(
+async def cumulative_neighbours(
     session: AsyncSession, *, project_id: uuid.UUID, due_at: datetime
 ) -> tuple[Decimal | None, Decimal | None]:
     """Highest cumulative reported for an earlier due time, lowest for a later one."""
@@ -130,7 +129,7 @@ async def _neighbours(
     return before, after
 
 
-def _cumulative_error(value: Decimal, before: Decimal | None, after: Decimal | None) -> str | None:
+def cumulative_error(value: Decimal, before: Decimal | None, after: Decimal | None) -> str | None:
     if before is not None and value < before:
         return f"cumulative {value:.2f} is below {before:.2f} reported for an earlier period"
     if after is not None and value > after:
@@ -171,8 +170,8 @@ async def submit(
             code="already_submitted",
             details=[{"loc": ["period"], "message": str(existing.id), "type": "duplicate"}],
         )
-    before, after = await _neighbours(session, project_id=project.id, due_at=period.due_at)
-    problem = _cumulative_error(data.investment_cumulative, before, after)
+    before, after = await cumulative_neighbours(session, project_id=project.id, due_at=period.due_at)
+    problem = cumulative_error(data.investment_cumulative, before, after)
     if problem and not (data.correction_reason and data.correction_reason.strip()):
         raise ValidationFailed(
             problem + "; give correction_reason to record a correction",
@@ -285,116 +284,6 @@ async def schedule_of(session: AsyncSession, report: ProgressReport) -> ReportSc
     return next((s for s in doc.reports.schedules if s.key == report.schedule_key), None)
 
 
-async def correct(
-    session: AsyncSession, *, principal: Principal, report_id: uuid.UUID, data: CorrectionIn
-) -> tuple[ProgressReport, Project]:
-    report, project = await get_report(session, principal=principal, report_id=report_id, lock=True)
-    ensure_writable(principal, ancestry_of(project.tenant_path))
-    await ensure_reporter(session, principal, project)
-    changes: dict[str, Any] = {}
-    for attr in ("investment_period", "investment_cumulative", "progress_text"):
-        value = getattr(data, attr)
-        if value is not None and value != getattr(report, attr):
-            old = getattr(report, attr)
-            changes[attr] = [_plain(old), _plain(value)]
-            setattr(report, attr, value)
-    if not changes:
-        raise ValidationFailed("the correction changes nothing", code="no_changes")
-    if "investment_cumulative" in changes:
-        before, after = await _neighbours(session, project_id=project.id, due_at=report.due_at)
-        problem = _cumulative_error(report.investment_cumulative, before, after)
-        if problem:
-            changes["note"] = problem  # allowed: this is a correction record with its reason
-    now = utcnow()
-    report.updated_at = now
-    report.row_version += 1
-    session.add(
-        ReportCorrection(
-            report_id=report.id, changes=changes, reason=data.reason, actor=principal.subject, at=now
-        )
-    )
-    await audit.record(
-        session,
-        actor=principal.subject,
-        tenant=project.tenant_code,
-        action="report.correct",
-        entity="report",
-        entity_id=str(report.id),
-        changes={**changes, "reason": data.reason},
-    )
-    await emit(
-        session,
-        ReportCorrected(
-            report_id=str(report.id),
-            project_id=str(project.id),
-            code=project.code,
-            schedule_key=report.schedule_key,
-            period=report.period_key,
-            reason=data.reason,
-            changes={k: v for k, v in changes.items() if isinstance(v, list)},
-        ),
-        tenant=project.tenant_code,
-        source=SOURCE,
-        subject=str(project.id),
-        actor=principal.subject,
-    )
-    return report, project
-
-
-async def corrections(session: AsyncSession, *, report_id: uuid.UUID) -> list[ReportCorrection]:
-    stmt = (
-        select(ReportCorrection)
-        .where(ReportCorrection.report_id == report_id)
-        .order_by(col(ReportCorrection.at), col(ReportCorrection.id))
-    )
-    return list((await session.exec(stmt)).all())
-
-
-async def signoff(
-    session: AsyncSession, *, principal: Principal, report_id: uuid.UUID, paper: bool
-) -> tuple[ProgressReport, Project, ReportSchedule | None]:
-    report, project = await get_report(session, principal=principal, report_id=report_id, lock=True)
-    ensure_writable(principal, ancestry_of(project.tenant_path))
-    schedule = await schedule_of(session, report)
-    allowed = {schedule.paper_signoff_role} if schedule and schedule.paper_signoff_role else set(LEADER_ROLES)
-    held = await roster_roles(session, subject=principal.subject, project_id=project.id)
-    if principal.is_enterprise or not held & allowed:
-        raise Forbidden(
-            f"only the project's {' / '.join(sorted(allowed))} may sign this report", code="not_the_signer"
-        )
-    if report.signed_by is not None:
-        raise Conflict("the report is already signed", code="already_signed")
-    report.signed_by = principal.subject
-    report.signed_at = utcnow()
-    report.paper_signed = paper
-    report.row_version += 1
-    await audit.record(
-        session,
-        actor=principal.subject,
-        tenant=project.tenant_code,
-        action="report.signoff",
-        entity="report",
-        entity_id=str(report.id),
-        changes={"paper": paper},
-    )
-    await emit(
-        session,
-        ReportSignedOff(
-            report_id=str(report.id),
-            project_id=str(project.id),
-            code=project.code,
-            period=report.period_key,
-            signed_by=principal.subject,
-            paper=paper,
-        ),
-        tenant=project.tenant_code,
-        source=SOURCE,
-        subject=str(project.id),
-        actor=principal.subject,
-    )
-    return report, project, schedule
-
-
 async def list_reports(
     session: AsyncSession,
     *,
@@ -467,11 +356,3 @@ def to_out(r: ProgressReport, project: Project, schedule: ReportSchedule | None)
         ),
         row_version=r.row_version,
     )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, date):
-        return value.isoformat()
-    return value

@@ -10,7 +10,7 @@ from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.db import utcnow
 from steward.kit.errors import ValidationFailed
 from steward.kit.http import DatabaseDep, PrincipalDep
-from steward.registry.reports import export, service, summary
+from steward.registry.reports import export, review, service, summary
 from steward.registry.reports import schedule as sched
 from steward.registry.reports.schemas import (
     CorrectionIn,
@@ -236,7 +236,7 @@ async def correct(
     db: DatabaseDep, principal: PrincipalDep, report_id: uuid.UUID, body: CorrectionIn
 ) -> ReportOut:
     async with db.transaction() as session:
-        r, p = await service.correct(session, principal=principal, report_id=report_id, data=body)
+        r, p = await review.correct(session, principal=principal, report_id=report_id, data=body)
         return service.to_out(r, p, await service.schedule_of(session, r))
 
 
@@ -248,7 +248,7 @@ async def list_corrections(
         await service.get_report(session, principal=principal, report_id=report_id)
         return [
             CorrectionOut(id=c.id, changes=c.changes, reason=c.reason, actor=c.actor, at=c.at)
-            for c in await service.corrections(session, report_id=report_id)
+            for c in await review.corrections(session, report_id=report_id)
         ]
 
 
@@ -259,5 +259,5 @@ async def signoff(
     db: DatabaseDep, principal: PrincipalDep, report_id: uuid.UUID, body: SignoffIn
 ) -> ReportOut:
     async with db.transaction() as session:
-        r, p, s = await service.signoff(session, principal=principal, report_id=report_id, paper=body.paper)
+        r, p, s = await review.signoff(session, principal=principal, report_id=report_id, paper=body.paper)
         return service.to_out(r, p, s)
