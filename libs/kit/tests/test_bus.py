@@ -263,3 +263,53 @@ async def test_stop_disconnects(settings: ServiceSettings) -> None:
     assert bus.connected
     await bus.stop()
     assert not bus.connected
+
+
+async def test_per_replica_consumers_each_see_every_event_shared_ones_split_them(
+    bus: EventBus, settings: ServiceSettings, js: Any, kit: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from steward.kit import bus as bus_module
+
+    name = consumer_name()
+    seen: dict[str, list[str]] = {"a": [], "b": [], "shared-a": [], "shared-b": []}
+    replicas = [EventBus(settings), EventBus(settings)]
+    try:
+        for label, replica in zip(("a", "b"), replicas, strict=True):
+            monkeypatch.setattr(bus_module, "REPLICA_ID", f"r{label}{uuid.uuid4().hex[:4]}")
+
+            async def per_replica(event: CloudEvent, label: str = label) -> None:
+                seen[label].append(event.id)
+
+            async def shared(event: CloudEvent, label: str = label) -> None:
+                seen[f"shared-{label}"].append(event.id)
+
+            replica.subscribe(
+                f"steward.events.{tenant}.>", consumer=name, handler=per_replica, per_replica=True
+            )
+            replica.subscribe(f"steward.events.{tenant}.>", consumer=f"{name}_s", handler=shared)
+            await replica.start()
+        sent = [(await publish(bus, kit, tenant, n)).id for n in range(4)]
+        await kit.wait_for(
+            lambda: (
+                len(seen["a"]) == 4
+                and len(seen["b"]) == 4
+                and len(seen["shared-a"]) + len(seen["shared-b"]) == 4
+            ),
+            timeout=10,
+            message=f"deliveries: { {k: len(v) for k, v in seen.items()} }",
+        )
+        assert seen["a"] == sent and seen["b"] == sent
+        assert sorted(seen["shared-a"] + seen["shared-b"]) == sorted(sent)
+        names = [c.name async for c in _consumers(js, bus.settings.events_stream)]
+        per = [n for n in names if n.startswith(f"{name}-r")]
+        assert len(per) == 2
+        info = await consumer_info(js, bus.settings.events_stream, per[0])
+        assert info.config.deliver_policy == js_api.DeliverPolicy.NEW and info.config.inactive_threshold
+    finally:
+        for replica in replicas:
+            await replica.stop()
+
+
+async def _consumers(js: Any, stream: str) -> AsyncIterator[Any]:
+    for info in await js.consumers_info(stream):
+        yield info

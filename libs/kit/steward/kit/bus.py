@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,6 +36,8 @@ EventHandler = Callable[[CloudEvent], Awaitable[None]]
 
 DLQ_STREAM = "STEWARD_DLQ"
 DLQ_PREFIX = "steward.dlq"
+# this process among the replicas of a service (per-replica consumers carry it)
+REPLICA_ID = uuid.uuid4().hex[:10]
 
 
 class EventBus:
@@ -124,9 +127,17 @@ class EventBus:
         batch_size: int = 32,
         max_deliver: int | None = None,
         ack_wait: float = 30.0,
+        per_replica: bool = False,
     ) -> None:
-        """A durable pull consumer named ``consumer`` on ``subject`` with manual acks and a DLQ."""
+        """A durable pull consumer named ``consumer`` on ``subject`` with manual acks and a DLQ.
+
+        ``per_replica``: every replica gets its own consumer (``<consumer>-<replica id>``, new events
+        only, removed by JetStream after 10 idle minutes) — for work each replica must do itself,
+        such as dropping a cache on ``rules.updated``. Otherwise the replicas share one consumer and
+        each event is handled by one of them."""
         limit = max_deliver or self.settings.consumer_max_deliver
+        if per_replica:
+            consumer = f"{consumer}-{REPLICA_ID}"
         service = self.settings.service_name
 
         async def _consume(msg: NatsMessage) -> None:
@@ -187,7 +198,8 @@ class EventBus:
                 ack_policy=js_api.AckPolicy.EXPLICIT,
                 ack_wait=ack_wait,
                 max_deliver=-1,
-                deliver_policy=js_api.DeliverPolicy.ALL,
+                deliver_policy=js_api.DeliverPolicy.NEW if per_replica else js_api.DeliverPolicy.ALL,
+                inactive_threshold=600.0 if per_replica else None,
             ),
         )(_consume)
 

@@ -46,6 +46,7 @@ class Subscription:
     subject: str
     consumer: str
     handler: EventHandler
+    per_replica: bool = False
 
 
 class ServiceRuntime:
@@ -72,8 +73,10 @@ class ServiceRuntime:
     def add_grpc(self, register: Callable[[grpc.aio.Server], None], full_name: str) -> None:
         self.grpc_services.append(GrpcService(register, full_name))
 
-    def add_subscription(self, subject: str, *, consumer: str, handler: EventHandler) -> None:
-        self.subscriptions.append(Subscription(subject, consumer, handler))
+    def add_subscription(
+        self, subject: str, *, consumer: str, handler: EventHandler, per_replica: bool = False
+    ) -> None:
+        self.subscriptions.append(Subscription(subject, consumer, handler, per_replica))
 
     def add_timer(self, kind: str, handler: TimerHandler) -> None:
         self.timer_handlers[kind] = handler
@@ -126,7 +129,11 @@ class ServiceRuntime:
         await self.bus.connect()
         for sub in self.subscriptions:
             self.bus.subscribe(
-                sub.subject, consumer=sub.consumer, handler=sub.handler, max_deliver=s.consumer_max_deliver
+                sub.subject,
+                consumer=sub.consumer,
+                handler=sub.handler,
+                max_deliver=s.consumer_max_deliver,
+                per_replica=sub.per_replica,
             )
         await self.bus.start()
         self.grpc = GrpcServer(service=s.service_name, host=s.grpc_host, port=s.grpc_port)
