@@ -161,3 +161,18 @@ async def test_health_and_reflection(registry: Registry) -> None:
         async for answer in refl.ServerReflectionInfo(ask()):
             names = [s.name for s in answer.list_services_response.service]
         assert "steward.api.registry.v1.RegistryService" in names
+
+
+async def test_input_the_database_cannot_store_is_invalid_argument(
+    registry: Registry, tree: Tree, stub: pb_grpc.RegistryServiceStub
+) -> None:
+    """A NUL character reaches PostgreSQL as a data exception: INVALID_ARGUMENT, never INTERNAL."""
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.GetTenantAncestry(
+            pb.GetTenantAncestryRequest(tenant="2101\x0000"), metadata=md(registry, "*"), timeout=5
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    r = await registry.http.get(
+        "/v1/projects", params={"q": "a\x00b"}, headers=registry.auth(tree.city, "dispatcher")
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_data", r.text

@@ -85,8 +85,19 @@ def asyncpg_dsn(url: str) -> str:
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock not available
 
 
-def is_retryable_conflict(exc: BaseException) -> bool:
-    """Whether a database error means "lost a race": nothing was written, try again."""
+def sqlstate(exc: BaseException) -> str:
+    """The PostgreSQL SQLSTATE behind a SQLAlchemy error ("" when there is none)."""
     orig = getattr(exc, "orig", None)
     code = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
-    return code in RETRYABLE_SQLSTATES
+    return str(code or "")
+
+
+def is_retryable_conflict(exc: BaseException) -> bool:
+    """Whether a database error means "lost a race": nothing was written, try again."""
+    return sqlstate(exc) in RETRYABLE_SQLSTATES
+
+
+def is_invalid_data(exc: BaseException) -> bool:
+    """SQLSTATE class 22 (data exception: a NUL character in text, a number out of range …): the
+    caller's input, which the database refused; nothing was written."""
+    return sqlstate(exc).startswith("22")

@@ -13,9 +13,11 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from sqlalchemy.exc import DBAPIError
 
 from steward.kit import metrics
 from steward.kit.auth import Principal, TokenVerifier, bearer_token
+from steward.kit.db import is_invalid_data, is_retryable_conflict
 from steward.kit.errors import DomainError
 
 log = structlog.get_logger(__name__)
@@ -126,6 +128,21 @@ def grpc_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
             await context.abort(exc.grpc_code, exc.message, trailing_metadata=(("error-code", exc.code),))
         except grpc.aio.AbortError:
             raise
+        except DBAPIError as exc:
+            if is_invalid_data(exc):
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "the request contains data the database cannot store",
+                    trailing_metadata=(("error-code", "invalid_data"),),
+                )
+            if is_retryable_conflict(exc):
+                await context.abort(
+                    grpc.StatusCode.ABORTED,
+                    "the data changed concurrently; retry",
+                    trailing_metadata=(("error-code", "concurrent_update"),),
+                )
+            log.exception("grpc.database_error", method=fn.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         except Exception:
             log.exception("grpc.unhandled", method=fn.__name__)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from steward.kit import metrics
 from steward.kit.auth import Principal, TokenVerifier, bearer_token
-from steward.kit.db import Database, is_retryable_conflict
+from steward.kit.db import Database, is_invalid_data, is_retryable_conflict
 from steward.kit.errors import DomainError, pydantic_details
 
 log = structlog.get_logger(__name__)
@@ -134,6 +134,10 @@ def create_app(
                 "the data changed concurrently; retry the request",
                 request,
                 headers={"Retry-After": "1"},
+            )
+        if is_invalid_data(exc):
+            return error_response(
+                422, "invalid_data", "the request contains data the database cannot store", request
             )
         log.exception("http.database_error", path=request.url.path)
         response = error_response(500, "internal_error", "internal error", request)
