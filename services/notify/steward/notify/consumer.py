@@ -11,10 +11,11 @@ import structlog
 
 from steward.events.envelope import CloudEvent
 from steward.kit.db import Database, utcnow
-from steward.kit.errors import NotFound
+from steward.kit.errors import NotFound, ValidationFailed
 from steward.kit.inbox import first_delivery
 from steward.kit.registry_client import RegistryClient
 from steward.notify import metrics
+from steward.notify.access import check_tenant_code
 from steward.notify.deliveries.fanout import fan_out
 from steward.notify.routing.service import plan_event
 from steward.notify.settings import NotifySettings
@@ -53,10 +54,12 @@ class EventConsumer:
         if short == "rules.updated":
             self.registry.invalidate_rules(str(event.data.get("tenant") or event.tenant))
         try:
+            check_tenant_code(event.tenant)
             plan = await plan_event(event, self.registry)  # registry calls stay outside the transaction
-        except NotFound as exc:
-            # a tenant (or project) the registry does not know: retrying cannot help, so the event is
-            # acknowledged without deliveries and counted, instead of cycling into the dead letters
+        except (NotFound, ValidationFailed) as exc:
+            # a tenant (or project) the registry does not know, or no tenant code at all: retrying
+            # cannot help, so the event is acknowledged without deliveries and counted, instead of
+            # cycling into the dead letters
             metrics.UNROUTABLE.labels(short).inc()
             log.warning(
                 "notify.unroutable_event", event_id=event.id, type=short, tenant=event.tenant, error=str(exc)

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
+from steward.events.envelope import CloudEvent
 from steward.kit.registry_client import RegistryClient
 from steward.kit.runtime import ServiceRuntime
 from steward.notify.channels.dispatch import Channels
@@ -39,8 +40,19 @@ class NotifyRuntime(ServiceRuntime):
             consumer=settings.notify_consumer,
             handler=self.consumer.handle,
         )
+        # every replica keeps its own rules cache: each drops it on rules.updated (the shared consumer
+        # above reaches only one replica per event)
+        self.add_subscription(
+            f"{settings.events_subject_prefix}.*.rules.updated",
+            consumer=f"{settings.notify_consumer}-rules",
+            handler=self._drop_rules,
+            per_replica=True,
+        )
         self.add_timer(DIGEST_TIMER, digest_handler(settings))
         self._worker_task: asyncio.Task[None] | None = None
+
+    async def _drop_rules(self, event: CloudEvent) -> None:
+        self.registry.invalidate_rules(str(event.data.get("tenant") or event.tenant))
 
     async def start(self) -> None:
         if self._own_registry:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
@@ -49,9 +50,31 @@ async def _resolve(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except (OSError, UnicodeError) as exc:  # gaierror is an OSError; bad IDNA labels a UnicodeError
         raise UnsafeUrl(f"host {host!r} does not resolve", code="unresolvable_host") from exc
     return sorted({str(info[4][0]) for info in infos})
+
+
+_HOST_CHARS = re.compile(r"^[a-z0-9.\-_:\[\]%]+$")
+
+
+def _ascii_host(hostname: str) -> str:
+    """The host in ASCII (IDNA/punycode for internationalised names), or :class:`UnsafeUrl`."""
+    host = hostname.lower().rstrip(".")
+    if not host:
+        raise UnsafeUrl("URL has no host")
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        return host
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise UnsafeUrl(f"host {host!r} is not a valid domain name", code="invalid_host") from exc
+    if not _HOST_CHARS.fullmatch(ascii_host) or len(ascii_host) > 253 or ".." in ascii_host:
+        raise UnsafeUrl(f"host {host!r} is not a valid domain name", code="invalid_host")
+    return ascii_host
 
 
 async def validate_url(url: str, settings: NotifySettings, *, resolve: bool = True) -> str:
@@ -68,9 +91,7 @@ async def validate_url(url: str, settings: NotifySettings, *, resolve: bool = Tr
         raise UnsafeUrl("webhook URLs must use https (http is not enabled here)", code="scheme_not_allowed")
     if parts.username or parts.password:
         raise UnsafeUrl("credentials in the URL are not allowed; use the signing secret")
-    host = (parts.hostname or "").lower().rstrip(".")
-    if not host:
-        raise UnsafeUrl("URL has no host")
+    host = _ascii_host(parts.hostname or "")
     allowed = _matches(host, settings.allow_hosts)
     if _matches(host, settings.deny_hosts):
         raise UnsafeUrl(f"host {host!r} is denied", code="host_denied")

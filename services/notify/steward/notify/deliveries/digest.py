@@ -43,9 +43,10 @@ def digest_handler(settings: NotifySettings):  # type: ignore[no-untyped-def]
             {"title": d.title, "body": d.body, "event_type": d.event_type, "time": d.event_time.isoformat()}
             for d in held
         ]
-        rendered = templates.render(
+        rendered = templates.render_or_shipped(
             template,
             {"items": items, "recipient": {"name": p.get("name", "")}, "tenant": timer.tenant},
+            key="digest",
             locale=locale,
         )
         digest_id = new_id()

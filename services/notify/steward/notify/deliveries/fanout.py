@@ -96,7 +96,7 @@ class Renderer:
                 self.session, ancestry=self.plan.ancestry, key=key, locale=locale
             )
         ctx = {**self.base, "recipient": {"name": name, "role": role}, "severity": severity}
-        return templates.render(self._cache[(key, locale)], ctx, locale=locale)
+        return templates.render_or_shipped(self._cache[(key, locale)], ctx, key=key, locale=locale)
 
 
 async def fan_out(session: AsyncSession, *, plan: Plan, settings: NotifySettings, now: datetime) -> FanOut:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
 from typing import Literal
 
 import sqlalchemy as sa
@@ -15,9 +14,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.kit.auth import Principal
 from steward.kit.db import utcnow
 from steward.kit.http import DatabaseDep, PrincipalDep
-from steward.kit.pagination import decode_cursor, encode_cursor
 from steward.kit.tenancy import ALL_TENANTS, ancestry_of, ensure_visible
 from steward.notify.access import READERS, require_admin
+from steward.notify.cursors import decode_keyset, encode_keyset
 from steward.notify.deliveries import service
 from steward.notify.deliveries.models import Delivery
 from steward.notify.deliveries.schemas import AttemptOut, DeliveryList, DeliveryOut
@@ -75,10 +74,9 @@ async def list_deliveries(
     if subscription_id:
         q = q.where(col(Delivery.subscription_id) == subscription_id)
     if cursor:
-        ts, did = decode_cursor(cursor, size=2)
+        at, did = decode_keyset(cursor)
         q = q.where(
-            (col(Delivery.created_at) < datetime.fromisoformat(ts))
-            | ((col(Delivery.created_at) == datetime.fromisoformat(ts)) & (col(Delivery.id) < uuid.UUID(did)))
+            (col(Delivery.created_at) < at) | ((col(Delivery.created_at) == at) & (col(Delivery.id) < did))
         )
     rows = list(
         (
@@ -87,11 +85,7 @@ async def list_deliveries(
             )
         ).all()
     )
-    nxt = (
-        encode_cursor([rows[limit - 1].created_at.isoformat(), str(rows[limit - 1].id)])
-        if len(rows) > limit
-        else None
-    )
+    nxt = encode_keyset(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], nxt
 
 

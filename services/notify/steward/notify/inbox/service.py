@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.auth import Principal
 from steward.kit.errors import NotFound
-from steward.kit.pagination import decode_cursor, encode_cursor
+from steward.notify.cursors import decode_keyset, encode_keyset
 from steward.notify.inbox.models import InboxMessage
 from steward.notify.inbox.schemas import MessageOut
 
@@ -37,11 +37,10 @@ async def list_messages(
         rows = list((await session.exec(q.order_by(col(InboxMessage.created_at)).limit(limit))).all())
         return rows, None
     if cursor:
-        ts, mid = decode_cursor(cursor, size=2)
-        at = datetime.fromisoformat(ts)
+        at, mid = decode_keyset(cursor)
         q = q.where(
             (col(InboxMessage.created_at) < at)
-            | ((col(InboxMessage.created_at) == at) & (col(InboxMessage.id) < uuid.UUID(mid)))
+            | ((col(InboxMessage.created_at) == at) & (col(InboxMessage.id) < mid))
         )
     rows = list(
         (
@@ -52,7 +51,7 @@ async def list_messages(
     )
     nxt = None
     if len(rows) > limit:
-        nxt = encode_cursor([rows[limit - 1].created_at.isoformat(), str(rows[limit - 1].id)])
+        nxt = encode_keyset(rows[limit - 1].created_at, rows[limit - 1].id)
     return rows[:limit], nxt
 
 

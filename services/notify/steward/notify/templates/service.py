@@ -9,9 +9,9 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import structlog
 from jinja2 import ChainableUndefined, TemplateError
 from jinja2 import Template as JinjaTemplate
-from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,6 +19,9 @@ from steward.events.catalog import events_by_type
 from steward.kit.errors import ValidationFailed
 from steward.notify.templates.defaults import DEFAULT_LOCALE, DEFAULTS, HTML_LAYOUT, LOCALES, Template
 from steward.notify.templates.models import TemplateOverride
+from steward.notify.templates.sandbox import BoundedEnvironment, render_bounded
+
+log = structlog.get_logger(__name__)
 
 _TZ = ZoneInfo("Asia/Shanghai")
 
@@ -38,8 +41,8 @@ def _localtime(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return str(value)
 
 
-def _env(autoescape: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=autoescape, trim_blocks=False)
+def _env(autoescape: bool) -> BoundedEnvironment:
+    env = BoundedEnvironment(undefined=ChainableUndefined, autoescape=autoescape, trim_blocks=False)
     env.filters["localtime"] = _localtime
     return env
 
@@ -74,7 +77,7 @@ def check_syntax(*sources: str | None) -> None:
             continue
         try:
             TEXT_ENV.parse(src)
-        except TemplateError as exc:
+        except (TemplateError, RecursionError, MemoryError) as exc:
             raise ValidationFailed(f"template does not compile: {exc}", code="template_invalid") from exc
 
 
@@ -133,12 +136,19 @@ def base_context(event: dict[str, Any], *, short_type: str) -> dict[str, Any]:
     }
 
 
+def _run(source: str, context: dict[str, Any], *, html: bool) -> str:
+    compiled = _compiled(source, html)
+    return render_bounded(lambda: compiled.generate(context))
+
+
 def render(template: Template, context: dict[str, Any], *, locale: str) -> Rendered:
+    """A 422 ``template_render_failed`` for any failure of a (tenant-written) template: sandbox
+    escapes, resource bounds (see :mod:`.sandbox`), and plain runtime errors such as ``1/0``."""
     try:
-        subject = " ".join(_compiled(template.subject, False).render(context).split())
-        body = _compiled(template.body, False).render(context).strip()
+        subject = " ".join(_run(template.subject, context, html=False).split())
+        body = _run(template.body, context, html=False).strip()
         if template.html:
-            html = _compiled(template.html, True).render(context)
+            html = _run(template.html, context, html=True)
         else:
             en = normalise_locale(locale) == "en"
             html = _LAYOUT.render(
@@ -148,9 +158,23 @@ def render(template: Template, context: dict[str, Any], *, locale: str) -> Rende
                 open_label="Open in Steward" if en else "在项目管家中查看",
                 footer="Steward notification" if en else "项目管家 自动通知，请勿直接回复",
             )
-    except TemplateError as exc:
-        raise ValidationFailed(f"template failed to render: {exc}", code="template_render_failed") from exc
+    except Exception as exc:
+        message = f"template failed to render: {type(exc).__name__}: {str(exc)[:300]}"
+        raise ValidationFailed(message, code="template_render_failed") from exc
     return Rendered(subject=subject[:300], body=body, html=html)
+
+
+def render_or_shipped(template: Template, context: dict[str, Any], *, key: str, locale: str) -> Rendered:
+    """Render a resolved (possibly tenant-written) template; when it fails, log and use the shipped
+    template instead, so one broken override never blocks an event's notifications."""
+    try:
+        return render(template, context, locale=locale)
+    except ValidationFailed as exc:
+        shipped = default_template(key, locale) or DEFAULTS[normalise_locale(locale)]["default"]
+        if shipped == template:
+            raise
+        log.warning("notify.template_failed", key=key, locale=locale, error=exc.message)
+        return render(shipped, context, locale=locale)
 
 
 TITLES_ZH: dict[str, str] = {

@@ -32,6 +32,7 @@ async def list_view(
         for k, t in sorted(table.items())
     ]
     if tenant:
+        require_admin(principal)  # overrides are the tenant admins' configuration
         ancestry = await ensure_tenant_visible(runtime_of(request).registry, principal, tenant)
         async with db.read() as session:
             rows = (
@@ -139,6 +140,7 @@ async def delete_view(
 async def preview_view(
     request: Request, db: DatabaseDep, principal: PrincipalDep, body: PreviewIn
 ) -> PreviewOut:
+    require_admin(principal)  # renders the tenant's stored overrides
     ancestry = await ensure_tenant_visible(runtime_of(request).registry, principal, body.tenant)
     if body.template is not None:
         service.check_syntax(body.template.subject, body.template.body, body.template.html)

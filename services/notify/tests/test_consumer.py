@@ -1,0 +1,86 @@
+"""The notify consumer reads the shared ``steward.events.>`` stream: an event of a tenant the registry
+does not know (or of something that is not a tenant code at all) is acknowledged once, counted in
+``steward_notify_unroutable_events_total``, and neither redelivered nor dead-lettered."""
+
+from __future__ import annotations
+
+import secrets
+
+import nats
+import pytest
+import sqlalchemy as sa
+
+from steward.kit.bus import DLQ_PREFIX, DLQ_STREAM
+from steward.notify import metrics
+from steward.notify.testing import Notify, auth, matter_overdue, publish, scenario, wait_for
+from steward.registry.testing import Registry
+
+
+def _unroutable() -> float:
+    return float(metrics.UNROUTABLE.labels("matter.overdue")._value.get())
+
+
+async def _bus_state(nats_url: str, notify: Notify) -> tuple[int, int, int]:
+    """(messages in notify's dead-letter subject, consumer redeliveries, consumer acks pending)."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        dlq = await js.stream_info(DLQ_STREAM, subjects_filter=f"{DLQ_PREFIX}.>")
+        dead = (dlq.state.subjects or {}).get(f"{DLQ_PREFIX}.{notify.settings.notify_consumer}", 0)
+        info = await js.consumer_info(notify.settings.events_stream, notify.settings.notify_consumer)
+        return dead, info.num_redelivered, info.num_ack_pending
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize(
+    "tenant", ["99" + "".join(secrets.choice("0123456789") for _ in range(10)), "not-a-tenant"]
+)
+async def test_event_of_unknown_tenant_is_acked_once_and_counted(
+    notify: Notify, registry: Registry, nats_url: str, tenant: str
+) -> None:
+    sc = await scenario(registry, tag="unroutable")
+    before = _unroutable()
+    dead_before, redelivered_before, _ = await _bus_state(nats_url, notify)
+
+    ghost = matter_overdue(tenant=tenant, project_id=sc.project_id, unit_id=sc.unit_id)
+    await publish(nats_url, ghost)
+
+    async def counted() -> bool:
+        return _unroutable() >= before + 1
+
+    assert await wait_for(counted)
+
+    # a routable event published afterwards is handled: the consumer moved past the ghost
+    sentinel = matter_overdue(tenant=sc.tenant, project_id=sc.project_id, unit_id=sc.unit_id, title="哨兵")
+    await publish(nats_url, sentinel)
+    agent = auth(sc.tenant, "agent", sub=sc.agent["subject"])
+
+    async def sentinel_seen() -> bool:
+        items = (await notify.http.get("/v1/inbox", headers=agent)).json()["items"]
+        return any(m["event_id"] == sentinel.id for m in items)
+
+    assert await wait_for(sentinel_seen)
+
+    # no redelivery: the count stays at one over the window a NACK's backoff would redeliver in
+    async def counted_again() -> bool:
+        return _unroutable() > before + 1
+
+    assert not await wait_for(counted_again, within=1.5)
+    assert _unroutable() == before + 1
+    dead_after, redelivered_after, pending = await _bus_state(nats_url, notify)
+    assert dead_after == dead_before  # nothing dead-lettered
+    assert redelivered_after == redelivered_before
+    assert pending == 0
+    async with notify.db.read() as session:
+        n = (
+            await session.execute(
+                sa.text("SELECT count(*) FROM deliveries WHERE event_id = :e"), {"e": ghost.id}
+            )
+        ).scalar_one()
+        m = (
+            await session.execute(
+                sa.text("SELECT count(*) FROM inbox_messages WHERE event_id = :e"), {"e": ghost.id}
+            )
+        ).scalar_one()
+    assert n == 0 and m == 0
