@@ -21,7 +21,7 @@ from steward.issues.context import IssuesContext
 from steward.issues.matters.timers import MatterTimers
 from steward.issues.matters.views import router as matters_router
 from steward.issues.metrics import GaugeRefresher
-from steward.issues.procedures import service as procedures
+from steward.issues.procedures import submissions
 from steward.issues.procedures.views import router as procedures_router
 from steward.issues.settings import IssuesSettings
 from steward.issues.subscribers import RULES_CONSUMER, RULES_SUBJECT, rules_updated_handler
@@ -88,13 +88,13 @@ def timer_handlers(ctx: IssuesContext) -> dict[str, TimerHandler]:
     matter = MatterTimers(ctx)
 
     async def notice(session: AsyncSession, timer: DueTimer) -> Rearm | None:
-        return await procedures.on_notice_due(session, timer, ctx.clock())
+        return await submissions.on_notice_due(session, timer, ctx.clock())
 
     async def order(session: AsyncSession, timer: DueTimer) -> Rearm | None:
         return await supervision.on_due(session, timer, ctx.clock())
 
     handlers: dict[str, TimerHandler] = dict(matter.handlers())  # type: ignore[arg-type]
-    handlers[procedures.NOTICE_TIMER] = notice
+    handlers[submissions.NOTICE_TIMER] = notice
     handlers[supervision.TIMER] = order
     return handlers
 
@@ -106,7 +106,7 @@ def build(
     runtime = IssuesRuntime(settings, clock or Clock())
     servicer.register(runtime, runtime.ctx)
     runtime.add_subscription(
-        RULES_SUBJECT, consumer=RULES_CONSUMER, handler=rules_updated_handler(runtime.ctx)
+        RULES_SUBJECT, consumer=RULES_CONSUMER, handler=rules_updated_handler(runtime.ctx), per_replica=True
     )
     app = create_http_app(
         service=settings.service_name,

@@ -14,7 +14,7 @@ from steward.api.registry.v1 import registry_pb2 as rpb
 from steward.api.registry.v1 import registry_pb2_grpc as rpb_grpc
 from steward.issues.clock import Clock
 from steward.issues.context import IssuesContext
-from steward.issues.matters import service, workflow
+from steward.issues.matters import feedback, service, workflow
 from steward.issues.matters.schemas import (
     AcceptIn,
     CloseIn,
@@ -204,11 +204,11 @@ async def _matter(
             elif step == "resolve":
                 await workflow.resolve(session, principal=SYSTEM, key=key, text="已协调解决", now=now)
             elif step == "confirm":
-                await workflow.confirm(
+                await feedback.confirm(
                     session, principal=SYSTEM, key=key, note="企业电话确认（代录）", now=now
                 )
             elif step == "close":
-                await workflow.close(
+                await feedback.close(
                     session, principal=SYSTEM, key=key, body=CloseIn(comment="管理员代为办结"), now=now
                 )
     return 1

@@ -12,12 +12,13 @@ from sqlmodel import col, select
 
 from steward.api.issues.v1 import issues_pb2 as pb
 from steward.issues.context import IssuesContext
+from steward.issues.inputs import clean
 from steward.issues.matters import deadlines as dl
 from steward.issues.matters import service
 from steward.issues.matters.models import OPEN_STATUSES, Matter
 from steward.issues.matters.schemas import DecisionDetails, Kind, MatterCreate, MatterFilter, Status
-from steward.kit.auth import Principal
-from steward.kit.errors import ValidationFailed, pydantic_details
+from steward.kit.auth import Principal, Role
+from steward.kit.errors import Forbidden, ValidationFailed, pydantic_details
 
 
 def ts(value: datetime | None) -> Timestamp | None:
@@ -97,9 +98,19 @@ def _create_body(request: pb.CreateMatterRequest) -> MatterCreate:
 async def create_matter(
     ctx: IssuesContext, principal: Principal, request: pb.CreateMatterRequest, token: str | None
 ) -> pb.Matter:
+    clean(reporter=request.reporter, due_date=request.due_date)
     body = _create_body(request)
     if request.kind == Kind.COMPLAINT.value:
         raise ValidationFailed("file complaints over REST (they need complaint details)", code="use_rest")
+    if request.reporter:
+        # naming another reporter hands them the feedback rights (confirm, close, rate): only other
+        # Steward services (meetings filing a decision for its chair) may do that
+        if not principal.has(Role.SERVICE):
+            raise Forbidden(
+                "only services may file on behalf of another reporter", code="reporter_not_allowed"
+            )
+        if len(request.reporter) > 200:
+            raise ValidationFailed("reporter: at most 200 characters", code="invalid_reporter")
     prep = await service.prepare(ctx, principal=principal, data=body, token=token)
     async with ctx.db.transaction() as session:
         m = await service.file(
@@ -116,6 +127,7 @@ async def create_matter(
 async def get_matter(ctx: IssuesContext, principal: Principal, request: pb.GetMatterRequest) -> pb.Matter:
     if not request.id_or_number:
         raise ValidationFailed("id_or_number is required")
+    clean(id_or_number=request.id_or_number)
     async with ctx.db.read() as session:
         return to_pb(await service.get(session, principal=principal, key=request.id_or_number))
 
@@ -125,6 +137,13 @@ async def list_matters(
 ) -> pb.ListMattersResponse:
     from steward.issues.matters.views import base_path
 
+    clean(
+        tenant=request.tenant,
+        page_token=request.page_token,
+        project_id=request.project_id,
+        responsible_unit_id=request.responsible_unit_id,
+        meeting_id=request.meeting_id,
+    )
     try:
         f = MatterFilter(
             tenant=request.tenant or None,
@@ -156,6 +175,7 @@ async def status_report(
     wanted = list(request.ids)
     if not wanted or len(wanted) > 500:
         raise ValidationFailed("ids: give between 1 and 500 matter ids or numbers")
+    clean(ids=wanted)
     ids, numbers = [], []
     for key in wanted:
         try:

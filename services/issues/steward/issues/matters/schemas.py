@@ -7,7 +7,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+from steward.issues.inputs import TENANT_PATTERN, Input
 
 
 class Kind(StrEnum):
@@ -42,33 +44,27 @@ class Status(StrEnum):
 RATING_LABELS = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 
 
-class Attachment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Attachment(Input):
     name: str = Field(min_length=1, max_length=200)
     ref: str = Field(min_length=1, max_length=500, description="URL or object-store key")
 
 
-class DecisionDetails(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DecisionDetails(Input):
     meeting_id: str = Field(min_length=1, max_length=64)
     decision_id: str | None = Field(default=None, max_length=64)
 
 
-class ComplaintDetails(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ComplaintDetails(Input):
     against_unit: str = Field(min_length=1, max_length=200, description="the unit complained about")
     behaviour: str = Field(default="推诿扯皮", max_length=100)
 
 
-class MatterCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class MatterCreate(Input):
     kind: Kind
     project_id: str | None = Field(default=None, max_length=64, description="project UUID or lifetime code")
-    tenant: str | None = Field(default=None, description="home tenant; default: the project's tenant")
+    tenant: str | None = Field(
+        default=None, pattern=TENANT_PATTERN, description="home tenant; default: the project's tenant"
+    )
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=10000)
     category: str | None = Field(default=None, max_length=64)
@@ -82,62 +78,46 @@ class MatterCreate(BaseModel):
     decision: DecisionDetails | None = None
     complaint: ComplaintDetails | None = None
     attachments: list[Attachment] = Field(default_factory=list, max_length=50)
-    idempotency_key: str | None = Field(default=None, max_length=200)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-class Reason(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class Reason(Input):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class AcceptIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class AcceptIn(Input):
     responsible_unit_id: str | None = Field(default=None, max_length=36)
     responsible_unit_name: str = Field(min_length=1, max_length=200)
     responsible_person: str | None = Field(default=None, max_length=200)
     note: str = Field(default="", max_length=2000)
 
 
-class AssignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class AssignIn(Input):
     responsible_unit_id: str | None = Field(default=None, max_length=36)
     responsible_unit_name: str | None = Field(default=None, min_length=1, max_length=200)
     responsible_person: str | None = Field(default=None, max_length=200)
     note: str = Field(default="", max_length=2000)
 
 
-class TextIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class TextIn(Input):
     text: str = Field(min_length=1, max_length=10000)
 
 
-class NoteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class NoteIn(Input):
     note: str = Field(default="", max_length=2000)
 
 
-class CloseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class CloseIn(Input):
     rating: int | None = Field(default=None, ge=1, le=5, description="5 非常满意 … 1 非常不满意")
     comment: str = Field(default="", max_length=2000)
 
 
-class RateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class RateIn(Input):
     rating: int = Field(ge=1, le=5, description="5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意")
     comment: str = Field(default="", max_length=2000)
 
 
-class EscalateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class EscalateIn(Input):
     to: str = Field(default="next_tier", pattern="^(next_tier|meeting)$")
     reason: str = Field(min_length=1, max_length=2000)
 

@@ -16,6 +16,7 @@ from steward.api.registry.v1 import registry_pb2 as rpb
 from steward.events import issues as ev
 from steward.issues import metrics
 from steward.issues.context import IssuesContext
+from steward.issues.inputs import MAX_HORIZON_DAYS
 from steward.issues.matters import deadlines as dl
 from steward.issues.matters import timers
 from steward.issues.matters.events import publish, record
@@ -32,7 +33,7 @@ from steward.issues.matters.schemas import (
 )
 from steward.kit.auth import Principal, Role
 from steward.kit.calendar import DEFAULT_TZ
-from steward.kit.errors import Forbidden, NotFound, ValidationFailed
+from steward.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from steward.kit.pagination import decode_cursor, encode_cursor
 from steward.kit.tenancy import ALL_TENANTS, ensure_visible, ensure_writable, subtree_clause
 from steward.rules import RulesDocument, rules_fingerprint
@@ -125,6 +126,33 @@ async def next_number(session: AsyncSession, *, tenant: str, year: int, letter: 
     return f"{tenant}-{year}-{letter}-{seq:06d}"
 
 
+async def _replay(
+    session: AsyncSession, *, principal: Principal, data: MatterCreate, prep: Filing
+) -> Matter | None:
+    """The matter filed earlier with this idempotency key, if any. Concurrent filings with one key
+    are serialised by a transaction-scoped advisory lock (no unique-violation 500). A key is only
+    replayed to a caller who may see that matter and for the same kind and project: anyone else gets
+    409 and nothing of the other matter (enterprise contacts share a tenant's key space)."""
+    key = f"issues.matter.idempotency:{prep.tenant}:{data.idempotency_key}"
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
+    existing = (
+        await session.exec(
+            select(Matter).where(
+                Matter.tenant_code == prep.tenant, Matter.idempotency_key == data.idempotency_key
+            )
+        )
+    ).first()
+    if existing is None:
+        return None
+    project_id = prep.project.id if prep.project is not None else None
+    same = (existing.kind, existing.project_id) == (data.kind.value, project_id)
+    if not (same and can_see(principal, existing)):
+        raise Conflict(
+            "idempotency_key was used for another matter; choose a new key", code="idempotency_key_reused"
+        )
+    return existing
+
+
 async def file(
     session: AsyncSession,
     *,
@@ -139,13 +167,7 @@ async def file(
 ) -> Matter:
     """Create the matter with its number, deadline (working days after filing), history row and event."""
     if data.idempotency_key:
-        existing = (
-            await session.exec(
-                select(Matter).where(
-                    Matter.tenant_code == prep.tenant, Matter.idempotency_key == data.idempotency_key
-                )
-            )
-        ).first()
+        existing = await _replay(session, principal=principal, data=data, prep=prep)
         if existing is not None:
             return existing
     if data.kind is Kind.PROCEDURE:
@@ -162,6 +184,8 @@ async def file(
     if data.due_date is not None:
         if data.due_date < dl.local_date(now):
             raise bad("due_date", "the deadline is in the past")
+        if (data.due_date - dl.local_date(now)).days > MAX_HORIZON_DAYS:
+            raise bad("due_date", f"the deadline is more than {MAX_HORIZON_DAYS} days ahead")
         due_at = dl.end_of(data.due_date)
         days = max(0, cal.working_days_between(dl.local_date(now), data.due_date))
     else:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.issues.context import CtxDep, IssuesContext, TokenDep
-from steward.issues.matters import service, workflow
+from steward.issues.inputs import TENANT_PATTERN, clean_request, ensure_tenant_code
+from steward.issues.matters import feedback, pausing, service, workflow
 from steward.issues.matters.schemas import (
     AcceptIn,
     AssignIn,
@@ -34,7 +35,8 @@ from steward.kit.errors import ValidationFailed
 from steward.kit.http import PrincipalDep
 from steward.kit.tenancy import ALL_TENANTS, ensure_visible
 
-router = APIRouter(prefix="/v1/matters", tags=["matters"])
+router = APIRouter(prefix="/v1/matters", tags=["matters"], dependencies=[Depends(clean_request)])
+TenantQuery = Annotated[str | None, Query(pattern=TENANT_PATTERN, description="a tenant code")]
 
 
 async def base_path(ctx: IssuesContext, principal: Principal, tenant: str | None) -> str | None:
@@ -42,6 +44,7 @@ async def base_path(ctx: IssuesContext, principal: Principal, tenant: str | None
     code = tenant or principal.tenant
     if code == ALL_TENANTS:
         return None
+    ensure_tenant_code(code)
     codes = await ctx.registry.ancestry_codes(code)
     ensure_visible(principal, codes, what="tenant")
     return "/".join(codes)
@@ -66,14 +69,14 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 async def list_matters(
     ctx: CtxDep,
     principal: PrincipalDep,
-    tenant: str | None = None,
+    tenant: TenantQuery = None,
     kind: Annotated[list[Kind] | None, Query()] = None,
     status: Annotated[list[Status] | None, Query()] = None,
     tier: Annotated[list[Tier] | None, Query()] = None,
     category: str | None = None,
     project_id: str | None = None,
     responsible_unit_id: str | None = None,
-    handling_tenant: str | None = None,
+    handling_tenant: TenantQuery = None,
     meeting_id: str | None = None,
     overdue: bool | None = None,
     open_only: bool = False,
@@ -125,7 +128,7 @@ async def my_unit(
 async def overdue(
     ctx: CtxDep,
     principal: PrincipalDep,
-    tenant: str | None = None,
+    tenant: TenantQuery = None,
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> MatterList:
@@ -203,26 +206,26 @@ async def resolve(ctx: CtxDep, principal: PrincipalDep, key: str, body: TextIn) 
 
 @router.post("/{key}/confirm", response_model=MatterOut, summary="Reporter confirms the resolution")
 async def confirm(ctx: CtxDep, principal: PrincipalDep, key: str, body: NoteIn) -> MatterOut:
-    return await _act(ctx, principal, key, workflow.confirm, note=body.note)
+    return await _act(ctx, principal, key, feedback.confirm, note=body.note)
 
 
 @router.post("/{key}/reopen", response_model=MatterOut, summary="Reporter does not accept the resolution")
 async def reopen(ctx: CtxDep, principal: PrincipalDep, key: str, body: Reason) -> MatterOut:
-    return await _act(ctx, principal, key, workflow.reopen, reason=body.reason)
+    return await _act(ctx, principal, key, feedback.reopen, reason=body.reason)
 
 
 @router.post(
     "/{key}/close", response_model=MatterOut, summary="Close (optionally with the 5-level evaluation)"
 )
 async def close(ctx: CtxDep, principal: PrincipalDep, key: str, body: CloseIn) -> MatterOut:
-    return await _act(ctx, principal, key, workflow.close, body=body)
+    return await _act(ctx, principal, key, feedback.close, body=body)
 
 
 @router.post(
     "/{key}/rate", response_model=MatterOut, summary="Reporter's 5-level evaluation of a closed matter"
 )
 async def rate(ctx: CtxDep, principal: PrincipalDep, key: str, body: RateIn) -> MatterOut:
-    return await _act(ctx, principal, key, workflow.rate, body=body)
+    return await _act(ctx, principal, key, feedback.rate, body=body)
 
 
 @router.post("/{key}/reject", response_model=MatterOut)
@@ -232,26 +235,26 @@ async def reject(ctx: CtxDep, principal: PrincipalDep, key: str, body: Reason) -
 
 @router.post("/{key}/return", response_model=MatterOut, summary="Return to the reporter (the clock waits)")
 async def return_(ctx: CtxDep, principal: PrincipalDep, key: str, body: Reason) -> MatterOut:
-    return await _act(ctx, principal, key, workflow.return_, reason=body.reason)
+    return await _act(ctx, principal, key, pausing.return_, reason=body.reason)
 
 
 @router.post("/{key}/resubmit", response_model=MatterOut)
 async def resubmit(ctx: CtxDep, principal: PrincipalDep, key: str, body: TextIn) -> MatterOut:
-    return await _act(ctx, principal, key, workflow.resubmit, text=body.text)
+    return await _act(ctx, principal, key, pausing.resubmit, text=body.text)
 
 
 @router.post(
     "/{key}/pause", response_model=MatterOut, summary="Stop the SLA clock while waiting on the enterprise"
 )
 async def pause(ctx: CtxDep, principal: PrincipalDep, key: str, body: Reason) -> MatterOut:
-    return await _act(ctx, principal, key, workflow.pause, reason=body.reason)
+    return await _act(ctx, principal, key, pausing.pause, reason=body.reason)
 
 
 @router.post(
     "/{key}/resume", response_model=MatterOut, summary="Run the clock again (deadline + paused working days)"
 )
 async def resume(ctx: CtxDep, principal: PrincipalDep, key: str, body: NoteIn) -> MatterOut:
-    return await _act(ctx, principal, key, workflow.resume, note=body.note)
+    return await _act(ctx, principal, key, pausing.resume, note=body.note)
 
 
 @router.post(

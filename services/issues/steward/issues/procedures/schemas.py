@@ -6,39 +6,32 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from steward.issues.inputs import Input
 from steward.issues.matters.schemas import MatterOut
 from steward.rules.base import Key
 
 
-class ProcedureItem(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class ProcedureItem(Input):
     code: Key = Field(description="procedure code of the tenant's catalogue (rules matters.procedures)")
     level2_agent: str = Field(min_length=1, max_length=200, description="二级代办员 of the department")
     green_channel: bool | None = Field(default=None, description="default: the file's setting")
 
 
-class FileCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class FileCreate(Input):
     project_id: str = Field(min_length=1, max_length=64)
     level1_agent: str = Field(min_length=1, max_length=200, description="一级代办员")
     green_channel: bool = Field(default=False, description="绿色通道: promised days one third shorter")
     procedures: list[ProcedureItem] = Field(min_length=1, max_length=50)
 
 
-class SubmissionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class SubmissionIn(Input):
     materials: list[str] = Field(min_length=1, max_length=200)
     note: str = Field(default="", max_length=2000)
 
 
-class NoticeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class NoticeIn(Input):
     items: list[str] = Field(
         min_length=1, max_length=200, description="ALL corrections, at once (一次性告知)"
     )
@@ -50,16 +43,12 @@ class DelayCause(StrEnum):
     OTHER = "other"
 
 
-class CompleteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class CompleteIn(Input):
     delay_cause: DelayCause | None = Field(default=None, description="required when completed late")
     note: str = Field(default="", max_length=2000)
 
 
-class HandoverIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class HandoverIn(Input):
     received_by: str = Field(min_length=1, max_length=200, description="企业委托人 who received the file")
 
 

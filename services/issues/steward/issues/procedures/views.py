@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.issues.context import CtxDep, TokenDep
+from steward.issues.inputs import clean_request
 from steward.issues.matters import service as matters
 from steward.issues.matters.schemas import MatterOut
-from steward.issues.matters.views import base_path
-from steward.issues.procedures import service
+from steward.issues.matters.views import TenantQuery, base_path
+from steward.issues.procedures import completion, service, submissions
 from steward.issues.procedures.models import ProcedureFile, Submission
 from steward.issues.procedures.schemas import (
     CompleteIn,
@@ -27,7 +28,7 @@ from steward.issues.procedures.schemas import (
 from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.http import PrincipalDep
 
-router = APIRouter(tags=["procedures"])
+router = APIRouter(tags=["procedures"], dependencies=[Depends(clean_request)])
 
 
 def sub_out(s: Submission) -> SubmissionOut:
@@ -92,7 +93,7 @@ async def get_file(ctx: CtxDep, principal: PrincipalDep, file_id: uuid.UUID) -> 
 )
 async def handover(ctx: CtxDep, principal: PrincipalDep, file_id: uuid.UUID, body: HandoverIn) -> FileOut:
     async with ctx.db.transaction() as session:
-        f = await service.handover(
+        f = await completion.handover(
             session, principal=principal, file_id=file_id, received_by=body.received_by, now=ctx.clock()
         )
         return await file_out(session, f)
@@ -106,7 +107,7 @@ async def handover(ctx: CtxDep, principal: PrincipalDep, file_id: uuid.UUID, bod
 )
 async def submit(ctx: CtxDep, principal: PrincipalDep, key: str, body: SubmissionIn) -> SubmissionOut:
     async with ctx.db.transaction() as session:
-        s = await service.submit(
+        s = await submissions.submit(
             session, principal=principal, key=key, materials=body.materials, note=body.note, now=ctx.clock()
         )
         return sub_out(s)
@@ -120,9 +121,9 @@ async def submit(ctx: CtxDep, principal: PrincipalDep, key: str, body: Submissio
 async def notice(
     ctx: CtxDep, principal: PrincipalDep, submission_id: uuid.UUID, body: NoticeIn
 ) -> SubmissionOut:
-    items = service.ensure_valid_items(body.items)
+    items = submissions.ensure_valid_items(body.items)
     async with ctx.db.transaction() as session:
-        s = await service.issue_notice(
+        s = await submissions.issue_notice(
             session, principal=principal, submission_id=submission_id, items=items, now=ctx.clock()
         )
         return sub_out(s)
@@ -135,7 +136,7 @@ async def notice(
 )
 async def accept(ctx: CtxDep, principal: PrincipalDep, submission_id: uuid.UUID) -> SubmissionOut:
     async with ctx.db.transaction() as session:
-        s = await service.accept_submission(
+        s = await submissions.accept_submission(
             session, principal=principal, submission_id=submission_id, now=ctx.clock()
         )
         return sub_out(s)
@@ -148,7 +149,7 @@ async def accept(ctx: CtxDep, principal: PrincipalDep, submission_id: uuid.UUID)
 )
 async def complete(ctx: CtxDep, principal: PrincipalDep, key: str, body: CompleteIn) -> MatterOut:
     async with ctx.db.transaction() as session:
-        m = await service.complete(session, principal=principal, key=key, body=body, now=ctx.clock())
+        m = await completion.complete(session, principal=principal, key=key, body=body, now=ctx.clock())
         return matters.to_out(m)
 
 
@@ -160,7 +161,7 @@ async def complete(ctx: CtxDep, principal: PrincipalDep, key: str, body: Complet
 async def notices(
     ctx: CtxDep,
     principal: PrincipalDep,
-    tenant: str | None = None,
+    tenant: TenantQuery = None,
     late: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> SubmissionList:

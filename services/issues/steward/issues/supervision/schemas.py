@@ -3,12 +3,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
+
+from steward.issues.inputs import Input
 
 
-class OrderCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class OrderCreate(Input):
     instructions: str = Field(min_length=1, max_length=5000)
     due_working_days: int | None = Field(default=None, ge=1, le=60, description="deadline in working days")
     due_date: date | None = None
@@ -20,9 +20,7 @@ class OrderCreate(BaseModel):
         return self
 
 
-class OrderResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class OrderResponse(Input):
     text: str = Field(min_length=1, max_length=5000)
 
 

@@ -10,9 +10,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events import issues as ev
+from steward.issues.inputs import MAX_HORIZON_DAYS
 from steward.issues.matters import deadlines as dl
 from steward.issues.matters import service as matters
-from steward.issues.matters import timers, workflow
+from steward.issues.matters import timers
+from steward.issues.matters.access import ensure_worker
 from steward.issues.matters.events import publish, record
 from steward.issues.matters.models import OPEN_STATUSES, Matter
 from steward.issues.supervision.models import SupervisionOrder
@@ -38,6 +40,8 @@ async def issue(
     if body.due_date is not None:
         if body.due_date < dl.local_date(now):
             raise matters.bad("due_date", "the deadline is in the past")
+        if (body.due_date - dl.local_date(now)).days > MAX_HORIZON_DAYS:
+            raise matters.bad("due_date", f"the deadline is more than {MAX_HORIZON_DAYS} days ahead")
         due_at = dl.end_of(body.due_date)
     else:
         due_at = dl.deadline(cal, now, int(body.due_working_days or 1))
@@ -87,7 +91,7 @@ async def respond(
     if o is None:
         raise NotFound("supervision order not found")
     m = await matters.get(session, principal=principal, key=str(o.matter_id), lock=True)
-    workflow.ensure_worker(principal, m)
+    ensure_worker(principal, m)
     if o.status != "open":
         raise InvalidTransition("the order was answered already", code="already_answered")
     o.status = "answered"

@@ -5,17 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from steward.issues.context import CtxDep
-from steward.issues.matters.views import base_path
+from steward.issues.inputs import clean_request
+from steward.issues.matters.views import TenantQuery, base_path
 from steward.issues.supervision import service
 from steward.issues.supervision.models import SupervisionOrder
 from steward.issues.supervision.schemas import OrderCreate, OrderList, OrderOut, OrderResponse
 from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.http import PrincipalDep
 
-router = APIRouter(tags=["supervision"])
+router = APIRouter(tags=["supervision"], dependencies=[Depends(clean_request)])
 
 
 def out(o: SupervisionOrder) -> OrderOut:
@@ -61,7 +62,7 @@ async def respond(ctx: CtxDep, principal: PrincipalDep, order_id: uuid.UUID, bod
 async def list_orders(
     ctx: CtxDep,
     principal: PrincipalDep,
-    tenant: str | None = None,
+    tenant: TenantQuery = None,
     overdue: bool | None = None,
     open_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
