@@ -14,7 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import uvicorn
 
 from steward.issues.app import IssuesRuntime, build
 from steward.issues.clock import Clock
@@ -22,6 +21,7 @@ from steward.issues.settings import IssuesSettings
 from steward.kit.auth import mint_dev_token
 from steward.kit.db import Database
 from steward.kit.migrations import upgrade
+from steward.kit.testing import serving
 
 SECRET = "test-secret-registry-0123456789abcdef"  # the registry harness's secret: one dev IdP
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -85,31 +85,19 @@ async def running_issues(
     clock = clock or Clock()
     settings = issues_settings(db_url, nats_url, registry_target, **extra)
     app, runtime = build(settings, clock=clock)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(400):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.05)
-    if not server.started:
-        server.should_exit = True
-        await asyncio.gather(task, return_exceptions=True)
-        raise RuntimeError("issues service did not start")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    assert runtime.grpc is not None
-    svc = Issues(
-        base_url=f"http://127.0.0.1:{port}",
-        grpc_target=runtime.grpc.address,
-        db=runtime.db,
-        runtime=runtime,
-        clock=clock,
-    )
-    try:
-        yield svc
-    finally:
-        await svc.http.aclose()
-        server.should_exit = True
-        await task
+    async with serving(app, name="issues") as base_url:
+        assert runtime.grpc is not None
+        svc = Issues(
+            base_url=base_url,
+            grpc_target=runtime.grpc.address,
+            db=runtime.db,
+            runtime=runtime,
+            clock=clock,
+        )
+        try:
+            yield svc
+        finally:
+            await svc.http.aclose()
 
 
 async def wait_for(predicate: Any, *, timeout: float = 30.0, every: float = 0.1) -> Any:  # noqa: ASYNC109

@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 import nats
-import uvicorn
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from steward.kit.auth import Principal, Role, mint_dev_token
 from steward.kit.db import Database
 from steward.kit.migrations import upgrade
+from steward.kit.testing import serving
 from steward.registry.app import build
 from steward.registry.rules import service as rules_service
 from steward.registry.settings import RegistrySettings
@@ -78,30 +78,18 @@ async def running_registry(db_url: str, nats_url: str, **extra: Any) -> AsyncIte
     """A registry serving on free loopback ports inside the current event loop."""
     settings = registry_settings(db_url, nats_url, **extra)
     app, runtime = build(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(400):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.05)
-    if not server.started:
-        server.should_exit = True
-        await asyncio.gather(task, return_exceptions=True)
-        raise RuntimeError("registry did not start")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    assert runtime.grpc is not None
-    reg = Registry(
-        base_url=f"http://127.0.0.1:{port}",
-        grpc_target=runtime.grpc.address,
-        db=runtime.db,
-        settings=settings,
-    )
-    try:
-        yield reg
-    finally:
-        await reg.http.aclose()
-        server.should_exit = True
-        await task
+    async with serving(app, name="registry") as base_url:
+        assert runtime.grpc is not None
+        reg = Registry(
+            base_url=base_url,
+            grpc_target=runtime.grpc.address,
+            db=runtime.db,
+            settings=settings,
+        )
+        try:
+            yield reg
+        finally:
+            await reg.http.aclose()
 
 
 def migrate(db_url: str) -> str:

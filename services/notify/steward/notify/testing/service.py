@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from steward.kit.auth import mint_dev_token
 from steward.kit.db import Database
 from steward.kit.migrations import upgrade
+from steward.kit.testing import serving
 from steward.notify.app import build
 from steward.notify.runtime import NotifyRuntime
 from steward.notify.settings import NotifySettings
@@ -95,24 +95,12 @@ class Notify:
 @asynccontextmanager
 async def running_notify(settings: NotifySettings) -> AsyncIterator[Notify]:
     app, runtime = build(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(400):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.05)
-    if not server.started:
-        server.should_exit = True
-        await asyncio.gather(task, return_exceptions=True)
-        raise RuntimeError("notify did not start")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    n = Notify(base_url=f"http://127.0.0.1:{port}", db=runtime.db, settings=settings, runtime=runtime)
-    try:
-        yield n
-    finally:
-        await n.http.aclose()
-        server.should_exit = True
-        await task
+    async with serving(app, name="notify") as base_url:
+        n = Notify(base_url=base_url, db=runtime.db, settings=settings, runtime=runtime)
+        try:
+            yield n
+        finally:
+            await n.http.aclose()
 
 
 class NotifyProcess:
