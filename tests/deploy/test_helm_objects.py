@@ -1,245 +1,25 @@
-"""The Helm chart in deploy/helm/steward: lint, render, schema and Kubernetes validation.
-
-Everything runs offline through helm-python-sdk (the real Helm library, no helm binary)
-and kubernetes-validate's bundled OpenAPI schemas.
-"""
+"""The Helm chart's rendered objects: hardened, probed Deployments, Services, HPA/PDB, routing,
+migration hooks, NetworkPolicies, ServiceMonitor, CloudNativePG, external databases."""
 
 from __future__ import annotations
 
 import copy
-import functools
-import json
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import helm_python as helm
-import jsonschema
-import kubernetes_validate
-import kubernetes_validate.utils
-import pytest
 import yaml
 
-CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "steward"
-RELEASE = "steward"
-NAMESPACE = "steward"
-KUBE_VERSION = "1.33.0"
-SERVICES = ("registry", "issues", "meetings", "scoring", "notify")
-MISSING_DEPS = "chart directory is missing these dependencies"
-# Custom resources kubernetes-validate has no schema for; checked structurally below.
-CRD_KINDS = {
-    ("monitoring.coreos.com/v1", "ServiceMonitor"),
-    ("postgresql.cnpg.io/v1", "Cluster"),
-    ("postgresql.cnpg.io/v1", "Database"),
-}
-
-Manifest = dict[str, Any]
-# yaml.safe_load_all, with libyaml's C implementation of the safe loader when available (10x faster).
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-# --- helpers -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chart() -> Iterator[helm.Chart]:
-    with helm.Chart.load(CHART) as loaded:
-        yield loaded
-
-
-def render(chart: helm.Chart, values: dict[str, Any] | None = None, *, name: str = RELEASE) -> list[Manifest]:
-    rendered = chart.render(values, name=name, namespace=NAMESPACE, is_install=True)
-    docs: list[Manifest] = []
-    for path, text in sorted(rendered.items()):
-        if not path.endswith((".yaml", ".yml")):
-            continue  # NOTES.txt
-        docs.extend(doc for doc in yaml.load_all(text, Loader=SAFE_LOADER) if doc)
-    return docs
-
-
-def of_kind(docs: list[Manifest], kind: str) -> list[Manifest]:
-    return [d for d in docs if d["kind"] == kind]
-
-
-def by_name(docs: list[Manifest], kind: str) -> dict[str, Manifest]:
-    return {d["metadata"]["name"]: d for d in of_kind(docs, kind)}
-
-
-def one(docs: list[Manifest], kind: str, name: str) -> Manifest:
-    found = by_name(docs, kind)
-    assert name in found, f"{kind}/{name} not rendered; have {sorted(found)}"
-    return found[name]
-
-
-def container_env(container: Manifest) -> dict[str, Any]:
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
-
-
-def lint_errors(report: dict[str, Any], *, allow_missing_deps: bool = True) -> list[str]:
-    """Findings of severity warning (2) or error (3), optionally ignoring absent subcharts."""
-    return [
-        m["error"]
-        for m in report["messages"]
-        if m["severity"] >= 2 and not (allow_missing_deps and MISSING_DEPS in m["error"])
-    ]
-
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    "defaults": {},
-    "issues-disabled": {"services": {"issues": {"enabled": False}}},
-    "service-monitor": {"metrics": {"serviceMonitor": {"enabled": True}}},
-    "cnpg": {"postgresql": {"cnpg": {"enabled": True}}},
-    "external-db": {
-        "postgresql": {
-            "external": {
-                "urlSecret": {"name": "pg-{service}-url", "key": "dsn"},
-                "networkPolicyPeers": [{"ipBlock": {"cidr": "10.20.0.0/16"}}],
-            }
-        },
-        "services": {"registry": {"database": {"existingSecret": "registry-dsn"}}},
-    },
-    "nats-subchart+otel": {"nats": {"enabled": True}, "otel": {"endpoint": "http://otel-collector:4317"}},
-    "no-autoscaling": {"services": {s: {"autoscaling": {"enabled": False}, "replicas": 3} for s in SERVICES}},
-    "tls+mirror+scheduling": {
-        "image": {"registry": "registry.example.gov.cn/"},
-        "imagePullSecrets": [{"name": "mirror-pull"}],
-        "ingress": {"host": "", "tls": {"enabled": True}},
-        "pod": {"nodeSelector": {"steward.gov.cn/pool": "apps"}, "tolerations": [{"operator": "Exists"}]},
-        "serviceAccount": {"create": False, "name": "steward-runtime"},
-        "migrations": {"enabled": False},
-    },
-    "everything-off": {"services": {s: {"enabled": False} for s in SERVICES}},
-}
-
-
-# --- lint ----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_lint_strict(variant: str) -> None:
-    report = helm.lint(CHART, VARIANTS[variant], strict=True, kube_version=f"v{KUBE_VERSION}")
-    assert report["total_charts_linted"] == 1
-    assert lint_errors(report) == []
-
-
-def test_lint_strict_is_clean_without_declared_dependencies(tmp_path: Path) -> None:
-    """The only strict-lint finding on the real chart is the absent optional subcharts.
-
-    A copy whose Chart.yaml drops `dependencies:` lints with no warning at all.
-    """
-    report = helm.lint(CHART, strict=True, kube_version=f"v{KUBE_VERSION}")
-    assert {m["error"] for m in report["messages"] if m["severity"] >= 2} <= {
-        f"{MISSING_DEPS}: nats,cloudnative-pg"
-    }
-
-    copy_dir = tmp_path / "steward"
-    shutil.copytree(CHART, copy_dir)
-    meta = yaml.safe_load((copy_dir / "Chart.yaml").read_text())
-    meta.pop("dependencies")
-    (copy_dir / "Chart.yaml").write_text(yaml.safe_dump(meta, allow_unicode=True))
-    clean = helm.lint(copy_dir, strict=True, kube_version=f"v{KUBE_VERSION}")
-    assert lint_errors(clean, allow_missing_deps=False) == []
-
-
-def test_dependencies_are_optional_and_off_by_default(chart: helm.Chart) -> None:
-    deps = {d["name"]: d for d in chart.metadata["dependencies"]}
-    assert set(deps) == {"nats", "cloudnative-pg"}
-    assert chart.dependencies == []  # nothing vendored: renders without them
-    for dep in deps.values():
-        node: Any = chart.values
-        for part in dep["condition"].split("."):
-            node = node[part]
-        assert node is False, dep
-
-
-# --- schema --------------------------------------------------------------------------------------
-
-
-def test_schema_is_valid_json_schema_and_accepts_defaults(chart: helm.Chart) -> None:
-    schema = json.loads((CHART / "values.schema.json").read_text())
-    jsonschema.Draft7Validator.check_schema(schema)
-    jsonschema.validate(chart.values, schema)
-    chart.validate_schema(chart.values)
-
-
-@pytest.mark.parametrize(
-    ("values", "needle"),
-    [
-        ({"services": {"registry": {"replicas": "three"}}}, "/services/registry/replicas"),
-        ({"services": {"billing": {"enabled": True}}}, "billing"),
-        ({"services": {"issues": {"ports": {"http": 70000}}}}, "/services/issues/ports/http"),
-        ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
-        ({"services": {"notify": {"pdb": {"minAvailable": "half"}}}}, "/services/notify/pdb/minAvailable"),
-        ({"ingress": {"routes": {"registry": ["v1/projects"]}}}, "/ingress/routes/registry/0"),
-        ({"ingress": {"routes": {"payroll": ["/v1/pay"]}}}, "payroll"),
-        ({"services": {"registry": {"env": {"DATABASE_URL": "x"}}}}, "DATABASE_URL"),
-        ({"postgresql": {"cnpg": {"enabled": "yes"}}}, "/postgresql/cnpg/enabled"),
-        ({"metrics": {"serviceMonitor": {"interval": "often"}}}, "/metrics/serviceMonitor/interval"),
-    ],
+from steward.devtools.chart import (
+    CHART,
+    RELEASE,
+    SERVICES,
+    VARIANTS,
+    by_name,
+    container_env,
+    of_kind,
+    one,
+    render,
 )
-def test_invalid_values_are_rejected(chart: helm.Chart, values: dict[str, Any], needle: str) -> None:
-    with pytest.raises(helm.HelmValuesError) as render_error:
-        chart.render(values, name=RELEASE, namespace=NAMESPACE)
-    assert needle in str(render_error.value)
-
-    report = helm.lint(CHART, values, strict=True)
-    errors = [m["error"] for m in report["messages"] if m["severity"] == 3]
-    assert errors and any(needle in e for e in errors), report
-
-
-# --- Kubernetes validation -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def k8s_validate() -> Iterator[Any]:
-    """kubernetes_validate.validate with its schema files parsed once, not once per object."""
-    with pytest.MonkeyPatch.context() as mp:
-        cached = functools.lru_cache(maxsize=None)(kubernetes_validate.utils.schema_contents)
-        mp.setattr(kubernetes_validate.utils, "schema_contents", cached)
-        yield functools.partial(kubernetes_validate.validate, desired_version=KUBE_VERSION, strict=True)
-
-
-def test_strict_kubernetes_validation_catches_mistakes(chart: helm.Chart, k8s_validate: Any) -> None:
-    deployment = copy.deepcopy(of_kind(render(chart), "Deployment")[0])
-    k8s_validate(deployment)
-    deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFs"] = True
-    with pytest.raises(kubernetes_validate.ValidationError):
-        k8s_validate(deployment)
-
-
-def check_crd(doc: Manifest) -> None:
-    """Structural checks for the custom resources kubernetes-validate has no schema for."""
-    spec = doc["spec"]
-    if doc["kind"] == "ServiceMonitor":
-        assert spec["selector"]["matchLabels"]
-        for endpoint in spec["endpoints"]:
-            assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
-    elif doc["kind"] == "Cluster":
-        assert isinstance(spec["instances"], int) and spec["instances"] >= 1
-        assert spec["storage"]["size"]
-        for role in spec["managed"]["roles"]:
-            assert role["login"] is True and role["passwordSecret"]["name"]
-    elif doc["kind"] == "Database":
-        assert spec["cluster"]["name"] and spec["name"] and spec["owner"] == spec["name"]
-
-
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_every_manifest_validates_against_kubernetes(
-    chart: helm.Chart, k8s_validate: Any, variant: str
-) -> None:
-    docs = render(chart, VARIANTS[variant])
-    for doc in docs:
-        assert doc["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE, doc["metadata"]
-        if (doc["apiVersion"], doc["kind"]) in CRD_KINDS:
-            check_crd(doc)
-            continue
-        try:
-            k8s_validate(doc)
-        except kubernetes_validate.ValidationError as exc:
-            path = ".".join(str(p) for p in exc.path)
-            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {path}: {exc.message}")
-
 
 # --- rendered objects ----------------------------------------------------------------------------
 

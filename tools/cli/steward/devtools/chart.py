@@ -1,0 +1,93 @@
+"""Rendering helpers for the Helm chart in deploy/helm/steward (helm-python-sdk: the real Helm
+library, no helm binary): render to manifests, pick objects, read lint findings; plus the value
+variants the chart is tested with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import yaml
+
+CHART = Path(__file__).resolve().parents[4] / "deploy" / "helm" / "steward"
+RELEASE = "steward"
+NAMESPACE = "steward"
+KUBE_VERSION = "1.33.0"
+SERVICES = ("registry", "issues", "meetings", "scoring", "notify")
+MISSING_DEPS = "chart directory is missing these dependencies"
+# Custom resources kubernetes-validate has no schema for; checked structurally below.
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("postgresql.cnpg.io/v1", "Cluster"),
+    ("postgresql.cnpg.io/v1", "Database"),
+}
+
+Manifest = dict[str, Any]
+# yaml.safe_load_all, with libyaml's C implementation of the safe loader when available (10x faster).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def render(chart: helm.Chart, values: dict[str, Any] | None = None, *, name: str = RELEASE) -> list[Manifest]:
+    rendered = chart.render(values, name=name, namespace=NAMESPACE, is_install=True)
+    docs: list[Manifest] = []
+    for path, text in sorted(rendered.items()):
+        if not path.endswith((".yaml", ".yml")):
+            continue  # NOTES.txt
+        docs.extend(doc for doc in yaml.load_all(text, Loader=SAFE_LOADER) if doc)
+    return docs
+
+
+def of_kind(docs: list[Manifest], kind: str) -> list[Manifest]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def by_name(docs: list[Manifest], kind: str) -> dict[str, Manifest]:
+    return {d["metadata"]["name"]: d for d in of_kind(docs, kind)}
+
+
+def one(docs: list[Manifest], kind: str, name: str) -> Manifest:
+    found = by_name(docs, kind)
+    assert name in found, f"{kind}/{name} not rendered; have {sorted(found)}"
+    return found[name]
+
+
+def container_env(container: Manifest) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def lint_errors(report: dict[str, Any], *, allow_missing_deps: bool = True) -> list[str]:
+    """Findings of severity warning (2) or error (3), optionally ignoring absent subcharts."""
+    return [
+        m["error"]
+        for m in report["messages"]
+        if m["severity"] >= 2 and not (allow_missing_deps and MISSING_DEPS in m["error"])
+    ]
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "issues-disabled": {"services": {"issues": {"enabled": False}}},
+    "service-monitor": {"metrics": {"serviceMonitor": {"enabled": True}}},
+    "cnpg": {"postgresql": {"cnpg": {"enabled": True}}},
+    "external-db": {
+        "postgresql": {
+            "external": {
+                "urlSecret": {"name": "pg-{service}-url", "key": "dsn"},
+                "networkPolicyPeers": [{"ipBlock": {"cidr": "10.20.0.0/16"}}],
+            }
+        },
+        "services": {"registry": {"database": {"existingSecret": "registry-dsn"}}},
+    },
+    "nats-subchart+otel": {"nats": {"enabled": True}, "otel": {"endpoint": "http://otel-collector:4317"}},
+    "no-autoscaling": {"services": {s: {"autoscaling": {"enabled": False}, "replicas": 3} for s in SERVICES}},
+    "tls+mirror+scheduling": {
+        "image": {"registry": "registry.example.gov.cn/"},
+        "imagePullSecrets": [{"name": "mirror-pull"}],
+        "ingress": {"host": "", "tls": {"enabled": True}},
+        "pod": {"nodeSelector": {"steward.gov.cn/pool": "apps"}, "tolerations": [{"operator": "Exists"}]},
+        "serviceAccount": {"create": False, "name": "steward-runtime"},
+        "migrations": {"enabled": False},
+    },
+    "everything-off": {"services": {s: {"enabled": False} for s in SERVICES}},
+}
