@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.kit.auth import Principal
 from steward.registry.projects.models import Project
 from steward.registry.projects.schemas import ProjectFilter
-from steward.registry.projects.service import _filtered  # the project list's own filter
+from steward.registry.projects.service import filtered
 from steward.registry.projects.stages import Stage
 from steward.registry.tenants.service import get_visible_tenant
 
@@ -40,10 +40,10 @@ async def collection(
     session: AsyncSession, *, principal: Principal, f: ProjectFilter, limit: int
 ) -> dict[str, Any]:
     base = await get_visible_tenant(session, principal=principal, code=f.tenant or principal.tenant)
-    stmt = _filtered(select(Project), base, f, principal)
+    stmt = filtered(select(Project), base, f, principal)
     located = stmt.where(col(Project.lat).is_not(None), col(Project.lon).is_not(None))
     rows = list((await session.exec(located.order_by(col(Project.code)).limit(limit + 1))).all())
-    unlocated = _filtered(select(Project.id), base, f, principal).where(col(Project.lat).is_(None))
+    unlocated = filtered(select(Project.id), base, f, principal).where(col(Project.lat).is_(None))
     without = len(list((await session.exec(unlocated)).all()))
     truncated = len(rows) > limit
     rows = rows[:limit]

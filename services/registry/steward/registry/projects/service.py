@@ -209,7 +209,7 @@ async def get_project(
     return project
 
 
-def _filtered(stmt: Any, base: Tenant, f: ProjectFilter, principal: Principal) -> Any:
+def filtered(stmt: Any, base: Tenant, f: ProjectFilter, principal: Principal) -> Any:
     stmt = stmt.where(subtree_clause(Project.tenant_path, base.path))
     if principal.is_enterprise:
         stmt = stmt.where(Project.owner_unit_id == (uuid.UUID(principal.unit) if principal.unit else None))
@@ -238,7 +238,7 @@ async def list_projects(
 ) -> tuple[list[Project], str | None]:
     """Newest first; keyset pagination on (created_at, id)."""
     base = await get_visible_tenant(session, principal=principal, code=f.tenant or principal.tenant)
-    stmt = _filtered(select(Project), base, f, principal)
+    stmt = filtered(select(Project), base, f, principal)
     if cursor:
         created, pid = decode_cursor(cursor, size=2)
         try:

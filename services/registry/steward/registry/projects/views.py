@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from steward.kit.http import DatabaseDep, PrincipalDep
 from steward.registry.projects import lifecycle, service
@@ -23,6 +23,30 @@ from steward.registry.projects.stages import Stage, allowed_targets
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 
 
+def project_filter(
+    tenant: str | None = None,
+    stage: Annotated[list[Stage] | None, Query()] = None,
+    tier: Annotated[list[str] | None, Query()] = None,
+    key_level: Annotated[list[KeyLevel] | None, Query()] = None,
+    funding_type: FundingType | None = None,
+    steward_required: bool | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> ProjectFilter:
+    """The project list's query filters (also used by the map)."""
+    return ProjectFilter(
+        tenant=tenant,
+        stages=stage or [],
+        tiers=tier or [],
+        key_levels=key_level or [],
+        funding_type=funding_type,
+        steward_required=steward_required,
+        q=q,
+    )
+
+
+ProjectFilterDep = Annotated[ProjectFilter, Depends(project_filter)]
+
+
 @router.post(
     "", response_model=ProjectOut, status_code=201, summary="Register a project (gets its lifetime code)"
 )
@@ -35,25 +59,10 @@ async def register(db: DatabaseDep, principal: PrincipalDep, body: ProjectCreate
 async def list_projects(
     db: DatabaseDep,
     principal: PrincipalDep,
-    tenant: str | None = None,
-    stage: Annotated[list[Stage] | None, Query()] = None,
-    tier: Annotated[list[str] | None, Query()] = None,
-    key_level: Annotated[list[KeyLevel] | None, Query()] = None,
-    funding_type: FundingType | None = None,
-    steward_required: bool | None = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    f: ProjectFilterDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> ProjectList:
-    f = ProjectFilter(
-        tenant=tenant,
-        stages=stage or [],
-        tiers=tier or [],
-        key_levels=key_level or [],
-        funding_type=funding_type,
-        steward_required=steward_required,
-        q=q,
-    )
     async with db.read() as session:
         rows, nxt = await service.list_projects(session, principal=principal, f=f, limit=limit, cursor=cursor)
         return ProjectList(items=[service.to_out(p) for p in rows], next_cursor=nxt)
