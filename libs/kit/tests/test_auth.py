@@ -1,4 +1,4 @@
-"""JWT bearer authentication (DESIGN.md §7): dev HMAC tokens and a JWKS-served RSA key."""
+"""JWT bearer authentication (docs/architecture.md): dev HMAC tokens and a JWKS-served RSA key."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """EventBus against a real NATS JetStream: stream declaration, durable pull consumers with manual
-acks, retries by NACK with backoff, and the per-consumer dead-letter subject (DESIGN.md §5).
+acks, retries by NACK with backoff, and the per-consumer dead-letter subject (docs/architecture.md).
 
 ``bus.py`` NACKs with a delay of ``0.2 * 2**n`` s, so a message failing twice is redelivered
 after about 0.4 s and then 0.8 s: the tests use ``max_deliver=3`` to stay fast.

@@ -1,4 +1,4 @@
-"""Tests for the working-day calendar (DESIGN.md §3).
+"""Tests for the working-day calendar (docs/architecture.md).
 
 The holiday facts below were checked against chinesecalendar 1.11.0 (the State Council notice
 for 2026). 2026 holidays: 元旦 01-01..01-03; 春节 02-15..02-23; 清明 04-04..04-06; 劳动节 05-01..05-05;

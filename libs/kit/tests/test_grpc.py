@@ -1,4 +1,4 @@
-"""grpc.aio bootstrap (DESIGN.md §6, §8): health, reflection, error mapping, metrics, auth metadata
+"""grpc.aio bootstrap (docs/architecture.md): health, reflection, error mapping, metrics, auth metadata
 and client retries — a real server on 127.0.0.1 with a tiny bytes-in/bytes-out servicer."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The FastAPI app factory (DESIGN.md §7, §8): health, readiness, metrics, request ids and the one
-error format ``{"error": {"code", "message", "request_id", "details"?}}`` — never a traceback."""
+"""The FastAPI app factory (docs/architecture.md): health, readiness, metrics, request ids and the one
+error format ``{"error": {"code", "message", "details", "request_id"}}`` — never a traceback."""
 
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ async def test_domain_errors(
     if item_id == 409:
         assert err["details"] == [{"loc": ["item_id"], "message": "locked"}]
     else:
-        assert "details" not in err
+        assert err["details"] == []  # always present
 
 
 async def test_request_validation_error(client: httpx.AsyncClient) -> None:
@@ -192,7 +192,12 @@ async def test_unexpected_exception_is_a_clean_500(client: httpx.AsyncClient) ->
     resp = await client.get("/items/500", headers={"X-Request-ID": "boom-1"})
     assert resp.status_code == 500
     err = error_of(resp)
-    assert err == {"code": "internal_error", "message": "internal error", "request_id": "boom-1"}
+    assert err == {
+        "code": "internal_error",
+        "message": "internal error",
+        "details": [],
+        "request_id": "boom-1",
+    }
     assert "hunter2" not in resp.text and "Traceback" not in resp.text
 
 

@@ -1,4 +1,4 @@
-"""Transactional outbox and its relay against real PostgreSQL and NATS JetStream (DESIGN.md §5)."""
+"""Transactional outbox and its relay against real PostgreSQL and NATS JetStream (docs/architecture.md)."""
 
 from __future__ import annotations
 

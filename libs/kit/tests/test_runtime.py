@@ -1,4 +1,4 @@
-"""ServiceRuntime: one process wiring database, bus, gRPC, outbox relay and timers (DESIGN.md §4, §8)."""
+"""ServiceRuntime: one process wiring database, bus, gRPC, outbox relay and timers (docs/architecture.md)."""
 
 from __future__ import annotations
 

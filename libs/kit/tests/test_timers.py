@@ -1,4 +1,4 @@
-"""Due timers claimed with FOR UPDATE SKIP LOCKED (DESIGN.md §5)."""
+"""Due timers claimed with FOR UPDATE SKIP LOCKED (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from steward.issues.clock import Clock
 from steward.issues.testing import Issues, migrate, running_issues
+from steward.kit.clock import Clock
 from steward.registry.testing import EventTap, Registry, Tree, make_tree, running_registry
 from steward.registry.testing import migrate as migrate_registry
 

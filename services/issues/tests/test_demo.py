@@ -29,6 +29,15 @@ async def test_demo_seed_files_every_kind_once(
             await s.execute(text("SELECT count(*) FROM matters WHERE tenant_code LIKE '2101%'"))
         ).scalar_one()
     assert set(kinds) == {"obstacle", "procedure", "decision", "complaint"}
+    # The README's promise: overdue and escalated matters in the township 浑南区李相街道.
+    async with issues.db.read() as s:
+        street = (
+            await s.execute(
+                text("SELECT tier, overdue, escalations FROM matters WHERE tenant_code = '210112004'")
+            )
+        ).all()
+    assert ("government", True, 1) in street  # overdue at the top after an automatic escalation
+    assert any(not overdue and escalations >= 2 for _, overdue, escalations in street)
     await seed_demo(settings)
     async with issues.db.read() as s:
         again = (

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from steward.issues.clock import Clock
 from steward.issues.testing import Issues, auth, local, migrate, running_issues, wait_for
+from steward.kit.clock import Clock
 from steward.registry.testing import EventTap, Registry, Tree, create_project, make_tree
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from steward.issues.clock import Clock
 from steward.issues.testing import Issues, auth, local
+from steward.kit.clock import Clock
 from steward.registry.testing import Registry, Tree, create_project
 
 
@@ -47,6 +47,7 @@ async def test_deadline_skips_national_day_and_counts_makeup_saturday(
     assert m["due_date"] == "2026-10-12"
     assert m["due_at"] == "2026-10-13T00:00:00+08:00"  # exclusive: the end of the due working day
     assert m["number"].startswith(f"{d}-2026-Z-") and m["status"] == "filed"
+    assert m["category"] == "utilities" and m["category_zh"] == "要素保障（水电气热）"
     got = (await issues.http.get(f"/v1/matters/{m['number']}", headers=auth(d, "dispatcher"))).json()
     assert got["id"] == m["id"] and got["due_date"] == "2026-10-12"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from steward.issues.clock import Clock
 from steward.issues.testing import Issues, auth, local, wait_for
+from steward.kit.clock import Clock
 from steward.registry.testing import EventTap, Registry, Tree, create_project
 
 

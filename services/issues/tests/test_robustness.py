@@ -20,8 +20,8 @@ import pytest
 from steward.api.issues.v1 import issues_pb2 as pb
 from steward.api.issues.v1 import issues_pb2_grpc as pb_grpc
 from steward.issues.app import openapi_app
-from steward.issues.clock import Clock
 from steward.issues.testing import Issues, auth, local, token
+from steward.kit.clock import Clock
 from steward.kit.grpc import bearer_metadata
 from steward.registry.testing import Registry, Tree, create_project
 

@@ -11,9 +11,9 @@ import pytest
 
 from steward.api.issues.v1 import issues_pb2 as pb
 from steward.api.issues.v1 import issues_pb2_grpc as pb_grpc
-from steward.issues.clock import Clock
 from steward.issues.testing import Issues, auth, local, token, wait_for
 from steward.kit.auth import service_token
+from steward.kit.clock import Clock
 from steward.kit.grpc import bearer_metadata
 from steward.kit.settings import ServiceSettings
 from steward.registry.testing import SECRET, Registry, Tree, create_project

@@ -1,4 +1,4 @@
-"""Tenant rules document (DESIGN §7): Pydantic v2 models shared by every service.
+"""Tenant rules document (docs/architecture.md): Pydantic v2 models shared by every service.
 
 One validated document per tenant; a tenant stores an override that is merged onto its parent's
 effective document (mappings merge recursively, lists replace wholesale) — see

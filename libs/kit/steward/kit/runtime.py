@@ -1,5 +1,11 @@
 """One service process: FastAPI (REST) + grpc.aio + FastStream subscribers + background workers
-(outbox relay, due timers) in one asyncio loop, started and stopped by the FastAPI lifespan.
+(outbox relay, due timers, the service's own workers) in one asyncio loop, started and stopped by
+the FastAPI lifespan.
+
+Services compose a runtime, they never subclass it (docs/architecture.md): ``add_grpc``,
+``add_subscription``, ``add_timer``, ``add_worker``, ``on_start`` / ``on_stop`` and
+``add_readiness`` are the whole wiring surface, and ``runtime.ctx`` (the service's typed context)
+is what views reach through ``app.state.ctx``.
 
 Shutdown on SIGTERM (uvicorn delivers it to the lifespan): gRPC health goes NOT_SERVING and the
 server drains, workers stop, the outbox is flushed, subscribers drain, then the database closes.
@@ -10,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +31,7 @@ from steward.kit import metrics
 from steward.kit.auth import TokenVerifier
 from steward.kit.bus import EventBus, EventHandler
 from steward.kit.calendar import default_calendar, fallback_years_seen
+from steward.kit.clock import Clock
 from steward.kit.db import Database
 from steward.kit.grpc import GrpcServer
 from steward.kit.outbox import OutboxRelay
@@ -49,9 +56,25 @@ class Subscription:
     per_replica: bool = False
 
 
+Hook = Callable[[], Awaitable[None]]
+Check = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A long-running task of the service: ``run`` is started after the bus and gRPC are up;
+    ``stop`` (sync or async) asks it to finish, after which it is given the grace period."""
+
+    name: str
+    run: Hook
+    stop: Callable[[], Any] | None = None
+
+
 class ServiceRuntime:
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, *, clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
+        self.clock: Callable[[], datetime] = clock or Clock()
+        self.ctx: Any = None
         self.db = Database(settings.database_url, pool_size=settings.database_pool_size)
         self.bus = EventBus(settings)
         self.verifier = TokenVerifier(settings)
@@ -65,8 +88,13 @@ class ServiceRuntime:
         self.grpc_services: list[GrpcService] = []
         self.subscriptions: list[Subscription] = []
         self.timer_handlers: dict[str, TimerHandler] = {}
+        self.workers: list[Worker] = []
+        self._on_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+        self._readiness: list[tuple[str, Check]] = []
         self.grpc: GrpcServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._worker_tasks: list[asyncio.Task[Any]] = []
         self._timers: TimerWorker | None = None
 
     # -- wiring ----------------------------------------------------------------------------
@@ -80,6 +108,20 @@ class ServiceRuntime:
 
     def add_timer(self, kind: str, handler: TimerHandler) -> None:
         self.timer_handlers[kind] = handler
+
+    def add_worker(self, name: str, run: Hook, stop: Callable[[], Any] | None = None) -> None:
+        self.workers.append(Worker(name, run, stop))
+
+    def on_start(self, hook: Hook) -> None:
+        """Called before the bus connects (open clients bound to the server's loop here)."""
+        self._on_start.append(hook)
+
+    def on_stop(self, hook: Hook) -> None:
+        """Called after everything else stopped, before the database closes (close clients here)."""
+        self._on_stop.append(hook)
+
+    def add_readiness(self, name: str, check: Check) -> None:
+        self._readiness.append((name, check))
 
     # -- readiness -------------------------------------------------------------------------
     async def check_database(self) -> dict[str, Any]:
@@ -110,6 +152,7 @@ class ServiceRuntime:
             ("database", self.check_database),
             ("nats", self.check_bus),
             ("calendar", self.check_calendar),
+            *self._readiness,
         ]
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -118,6 +161,7 @@ class ServiceRuntime:
         app.state.runtime = self
         app.state.verifier = self.verifier
         app.state.db = self.db
+        app.state.ctx = self.ctx
         await self.start()
         try:
             yield
@@ -126,6 +170,8 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         s = self.settings
+        for hook in self._on_start:
+            await hook()
         await self.bus.connect()
         for sub in self.subscriptions:
             self.bus.subscribe(
@@ -149,8 +195,11 @@ class ServiceRuntime:
                 batch_size=s.timer_batch_size,
                 poll_seconds=s.timer_poll_seconds,
                 service=s.service_name,
+                clock=self.clock,
             )
             self._tasks.append(asyncio.create_task(self._timers.run(), name="timers"))
+        for worker in self.workers:
+            self._worker_tasks.append(asyncio.create_task(worker.run(), name=worker.name))
         log.info("service.started", grpc=self.grpc.address)
 
     async def stop(self) -> None:
@@ -159,14 +208,34 @@ class ServiceRuntime:
             await self.grpc.stop(grace)
         if self._timers is not None:
             await self._timers.stop()
+        await self._stop_workers(grace)
         await self.relay.stop(flush=self.settings.outbox_relay_enabled)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.bus.stop()
+        for hook in self._on_stop:
+            try:
+                await hook()
+            except Exception:  # one failing hook must not keep the database open
+                log.exception("service.stop_hook_failed")
         await self.db.dispose()
         log.info("service.stopped")
+
+    async def _stop_workers(self, grace: float) -> None:
+        for worker in self.workers:
+            if worker.stop is not None:
+                result = worker.stop()
+                if asyncio.iscoroutine(result):
+                    await result
+        if self._worker_tasks:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*self._worker_tasks, return_exceptions=True), grace)
+        for task in self._worker_tasks:
+            task.cancel()
+        await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+        self._worker_tasks.clear()
 
 
 class _Server(uvicorn.Server):

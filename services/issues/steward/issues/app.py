@@ -1,13 +1,10 @@
 """Composition of the issues service: REST routers, gRPC servicer, the rules.updated consumer, the
-due-timer sweeper (with the service clock) and the metrics gauges, in one runtime."""
+due timers (on the runtime's clock) and the metrics gauges, in one kit runtime."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from fastapi import FastAPI
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,7 +13,6 @@ from steward.issues import (
     models,  # noqa: F401  (registers every table)
     servicer,
 )
-from steward.issues.clock import Clock
 from steward.issues.context import IssuesContext
 from steward.issues.matters.timers import MatterTimers
 from steward.issues.matters.views import router as matters_router
@@ -27,10 +23,11 @@ from steward.issues.settings import IssuesSettings
 from steward.issues.subscribers import RULES_CONSUMER, RULES_SUBJECT, rules_updated_handler
 from steward.issues.supervision import service as supervision
 from steward.issues.supervision.views import router as supervision_router
+from steward.kit.clients.registry import RegistryClient
+from steward.kit.clock import Clock
 from steward.kit.http import create_app as create_http_app
-from steward.kit.registry_client import RegistryClient
 from steward.kit.runtime import ServiceRuntime
-from steward.kit.timers import DueTimer, Rearm, TimerHandler, TimerWorker
+from steward.kit.timers import DueTimer, Rearm, TimerHandler
 
 VERSION = "0.1.0"
 DESCRIPTION = """Tracked matters — obstacles (受阻问题), approval procedures (审批代办), meeting decisions
@@ -40,48 +37,6 @@ one-time notices (一次性告知) and handover (移交). Authenticate with `Aut
 Errors are `{"error": {"code", "message", "details", "request_id"}}`."""
 
 ROUTERS = (matters_router, procedures_router, supervision_router)
-
-
-class IssuesRuntime(ServiceRuntime):
-    """The kit runtime plus the issues sweeper, which runs on the service clock (tests move it)."""
-
-    def __init__(self, settings: IssuesSettings, clock: Callable[[], datetime]) -> None:
-        super().__init__(settings)
-        self.ctx = IssuesContext(
-            settings=settings,
-            db=self.db,
-            registry=RegistryClient(settings, rules_ttl_seconds=60.0),
-            clock=clock,
-        )
-        self.sweeper = TimerWorker(
-            self.db,
-            timer_handlers(self.ctx),
-            batch_size=settings.timer_batch_size,
-            poll_seconds=settings.timer_poll_seconds,
-            service=settings.service_name,
-            clock=clock,
-        )
-        self.gauges = GaugeRefresher(self.db, settings.gauges_refresh_seconds)
-        self._own: list[asyncio.Task[Any]] = []
-
-    async def start(self) -> None:
-        await super().start()
-        if self.settings.timers_enabled:
-            self._own.append(asyncio.create_task(self.sweeper.run(), name="issues-timers"))
-        self._own.append(asyncio.create_task(self.gauges.run(), name="issues-gauges"))
-
-    async def stop(self) -> None:
-        await self.sweeper.stop()
-        self.gauges.stop()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*self._own, return_exceptions=True), self.settings.shutdown_grace_seconds
-            )
-        for task in self._own:
-            task.cancel()
-        self._own.clear()
-        await super().stop()
-        await self.ctx.registry.close()
 
 
 def timer_handlers(ctx: IssuesContext) -> dict[str, TimerHandler]:
@@ -101,10 +56,19 @@ def timer_handlers(ctx: IssuesContext) -> dict[str, TimerHandler]:
 
 def build(
     settings: IssuesSettings | None = None, *, clock: Callable[[], datetime] | None = None
-) -> tuple[FastAPI, IssuesRuntime]:
+) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or IssuesSettings()
-    runtime = IssuesRuntime(settings, clock or Clock())
-    servicer.register(runtime, runtime.ctx)
+    runtime = ServiceRuntime(settings, clock=clock or Clock())
+    registry = RegistryClient(settings, rules_ttl_seconds=60.0)
+    ctx = runtime.ctx = IssuesContext(
+        settings=settings, db=runtime.db, registry=registry, clock=runtime.clock
+    )
+    for kind, handler in timer_handlers(ctx).items():
+        runtime.add_timer(kind, handler)
+    gauges = GaugeRefresher(runtime.db, settings.gauges_refresh_seconds)
+    runtime.add_worker("issues-gauges", gauges.run, gauges.stop)
+    runtime.on_stop(registry.close)
+    servicer.register(runtime, ctx)
     runtime.add_subscription(
         RULES_SUBJECT, consumer=RULES_CONSUMER, handler=rules_updated_handler(runtime.ctx), per_replica=True
     )
@@ -117,7 +81,6 @@ def build(
         lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
     )
-    app.state.ctx = runtime.ctx
     return app, runtime
 
 

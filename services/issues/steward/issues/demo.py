@@ -1,20 +1,22 @@
 """Demo matters on the registry's demo projects (Shenyang 210100 and its districts): obstacles from
 the default (Shenyang-style) taxonomy, a complaint, meeting decisions and procedure files. Some are
 filed weeks ago, so the running service finds them overdue and escalates them; others are being
-handled, resolved or closed. Run after the registry's seed; idempotent (keys ``demo:…``)."""
+handled, resolved or closed. In the township 浑南区李相街道 (210112004) two obstacles come with their
+history replayed up to now (timers fired at their due times): one overdue at the top tier after an
+automatic escalation, one escalated twice. Run after the registry's seed; idempotent (keys ``demo:…``)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from steward.api.registry.v1 import registry_pb2 as rpb
 from steward.api.registry.v1 import registry_pb2_grpc as rpb_grpc
-from steward.issues.clock import Clock
 from steward.issues.context import IssuesContext
-from steward.issues.matters import feedback, service, workflow
+from steward.issues.matters import feedback, service, timers, workflow
+from steward.issues.matters.models import Matter
 from steward.issues.matters.schemas import (
     AcceptIn,
     CloseIn,
@@ -28,11 +30,14 @@ from steward.issues.procedures.models import ProcedureFile
 from steward.issues.procedures.schemas import FileCreate, ProcedureItem
 from steward.issues.settings import IssuesSettings
 from steward.kit.auth import Principal, Role, service_token
+from steward.kit.clients.registry import RegistryClient
+from steward.kit.clock import Clock
 from steward.kit.db import Database, utcnow
 from steward.kit.grpc import bearer_metadata, client_channel
-from steward.kit.registry_client import RegistryClient
+from steward.kit.timers import DueTimer, Rearm
 
 CITY = "210100"
+STREET = "210112004"  # 浑南区李相街道
 SYSTEM = Principal(subject="demo-seed", tenant=CITY, roles=frozenset({Role.PLATFORM_ADMIN}))
 
 # (days ago filed, kind, category, sub item, title, tier, then: list of steps)
@@ -77,6 +82,11 @@ OBSTACLES: list[tuple[int, str, str | None, str | None, str, str | None, list[st
     (1, "obstacle", "environment", "eia_approval", "环评批复时间长，影响开工", None, []),
     (9, "complaint", None, None, "审批窗口推诿扯皮，材料反复退回", None, []),
 ]
+# Township matters, replayed up to now: (days ago filed, category, sub item, title, tier).
+STREET_OBSTACLES: list[tuple[int, str, str, str, str]] = [
+    (90, "utilities", "power", "冷库用电增容方案迟迟未批复", "city"),  # → government, overdue there
+    (35, "site", "temporary_land", "临时施工场地租用协调未果", "unit"),  # → district → city
+]
 
 
 async def _projects(settings: IssuesSettings) -> list[rpb.Project]:
@@ -105,6 +115,7 @@ async def seed_demo(settings: IssuesSettings) -> str:
         for n, (ago, kind, cat, sub, title, tier, steps) in enumerate(OBSTACLES):
             p = projects[n % len(projects)]
             filed += await _matter(ctx, p, n, ago, kind, cat, sub, title, tier, steps)
+        filed += await _street_matters(ctx, [p for p in projects if p.tenant == STREET])
         for n, p in enumerate(projects[:3]):
             clock.set(utcnow() - timedelta(days=14 - 5 * n))
             body = MatterCreate(
@@ -154,7 +165,7 @@ async def seed_demo(settings: IssuesSettings) -> str:
 async def _matter(
     ctx: IssuesContext,
     p: rpb.Project,
-    n: int,
+    n: int | str,
     ago: int,
     kind: str,
     cat: str | None,
@@ -212,6 +223,53 @@ async def _matter(
                     session, principal=SYSTEM, key=key, body=CloseIn(comment="管理员代为办结"), now=now
                 )
     return 1
+
+
+async def _street_matters(ctx: IssuesContext, projects: list[rpb.Project]) -> int:
+    filed = 0
+    for n, (ago, cat, sub, title, tier) in enumerate(STREET_OBSTACLES if projects else []):
+        p = projects[n % len(projects)]
+        filed += await _matter(ctx, p, f"street:{n}", ago, "obstacle", cat, sub, title, tier, [])
+    async with ctx.db.read() as session:
+        keys = [
+            str(m.id)
+            for m in (await session.exec(select(Matter).where(Matter.tenant_code == STREET))).all()
+            if (m.idempotency_key or "").startswith("demo:matter:street:")
+        ]
+    for key in keys:
+        await _replay(ctx, key)
+    return filed
+
+
+async def _replay(ctx: IssuesContext, key: str) -> None:
+    """Fire the matter's overdue and escalation timers at their due times, up to now: the history a
+    running service would have written (overdue, automatic escalation, a fresh deadline, ...)."""
+    clock = ctx.clock
+    assert isinstance(clock, Clock)
+    handlers = timers.MatterTimers(ctx).handlers()
+    for _ in range(20):
+        async with ctx.db.transaction() as session:
+            timer = (
+                await session.exec(
+                    select(DueTimer)
+                    .where(
+                        DueTimer.key == key,
+                        col(DueTimer.kind).in_([timers.OVERDUE, timers.ESCALATE]),
+                        col(DueTimer.due_at) <= utcnow(),
+                    )
+                    .order_by(col(DueTimer.due_at))
+                    .limit(1)
+                )
+            ).first()
+            if timer is None:
+                return
+            clock.set(timer.due_at)
+            outcome = await handlers[timer.kind](session, timer)  # type: ignore[operator]
+            if isinstance(outcome, Rearm):
+                timer.due_at = outcome.due_at
+                session.add(timer)
+            else:
+                await session.delete(timer)
 
 
 __all__ = ["seed_demo"]

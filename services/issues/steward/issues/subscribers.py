@@ -1,7 +1,7 @@
 """Consumers: ``rules.updated`` drops the registry client's cached rules of the tenant's subtree.
 Every replica has its own cache, so every replica gets every event (a per-replica consumer named
 ``issues-rules-<replica>``); dropping a cache twice is harmless, so no inbox row is needed. Deadlines
-already fixed are never moved by a rules change (DESIGN §3); only matters filed afterwards see the
+already fixed are never moved by a rules change (docs/architecture.md); only matters filed afterwards see the
 new rules."""
 
 from __future__ import annotations

@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from steward.issues.app import IssuesRuntime, build
-from steward.issues.clock import Clock
+from steward.issues.app import build
 from steward.issues.settings import IssuesSettings
 from steward.kit.auth import mint_dev_token
+from steward.kit.clock import Clock
 from steward.kit.db import Database
 from steward.kit.migrations import upgrade
+from steward.kit.runtime import ServiceRuntime
 from steward.kit.testing import serving
 
 SECRET = "test-secret-registry-0123456789abcdef"  # the registry harness's secret: one dev IdP
@@ -69,7 +70,7 @@ class Issues:
     base_url: str
     grpc_target: str
     db: Database
-    runtime: IssuesRuntime
+    runtime: ServiceRuntime
     clock: Clock
     http: httpx.AsyncClient = field(init=False)
 

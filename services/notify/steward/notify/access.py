@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-import re
-
 from steward.kit.auth import Principal, Role
-from steward.kit.errors import Forbidden, ValidationFailed
-from steward.kit.registry_client import RegistryClient
-from steward.kit.tenancy import ensure_visible, ensure_writable
+from steward.kit.clients.registry import RegistryClient
+from steward.kit.errors import Forbidden, NotFound, ValidationFailed
+from steward.kit.inputs import is_tenant_code
+from steward.kit.tenancy import ALL_TENANTS, PATH_SEP, ensure_visible, ensure_writable
 
 ADMINS = (Role.PLATFORM_ADMIN, Role.TENANT_ADMIN, Role.SERVICE)
 READERS = (*ADMINS, Role.SUPERVISOR, Role.AUDITOR)
-TENANT_CODE = re.compile(r"^\d{6}(\d{3}(\d{3})?)?$")  # the registry's: 6, 9 or 12 digits
 
 
 def check_tenant_code(tenant: str) -> str:
     """Refuse what cannot be a tenant code before asking the registry about it."""
-    if not TENANT_CODE.fullmatch(tenant):
+    if not is_tenant_code(tenant):
         raise ValidationFailed(
             "tenant must be an administrative division code (6, 9 or 12 digits)", code="invalid_tenant"
         )
     return tenant
+
+
+async def subtree_path(registry: RegistryClient, tenant: str) -> str | None:
+    """The materialised path of ``tenant`` (the root of a principal's subtree) for
+    :func:`steward.kit.paging.scoped`; ``None`` for service principals (every tenant).
+    ``NotFound`` for a tenant the registry does not know."""
+    if tenant == ALL_TENANTS:
+        return None
+    if not is_tenant_code(tenant):
+        raise NotFound("tenant not found")
+    return PATH_SEP.join(await registry.ancestry_codes(tenant))
 
 
 def require_admin(principal: Principal) -> None:

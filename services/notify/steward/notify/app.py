@@ -1,19 +1,30 @@
-"""Composition of the notify service: REST routers, the event consumer, workers, runtime."""
+"""Composition of the notify service: REST routers, the event consumer (every event of the platform),
+the per-replica rules cache consumer, the delivery worker, the live inbox hub and the digest timer,
+in one kit runtime."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from steward.events.envelope import CloudEvent
+from steward.kit.clients.registry import RegistryClient
 from steward.kit.http import create_app as create_http_app
-from steward.kit.registry_client import RegistryClient
+from steward.kit.runtime import ServiceRuntime
 from steward.notify import models  # noqa: F401  (registers every table)
+from steward.notify.channels.dispatch import Channels
 from steward.notify.channels.views import router as endpoints_router
+from steward.notify.context import NotifyContext
+from steward.notify.deliveries.digest import digest_handler
+from steward.notify.deliveries.fanout import DIGEST_TIMER
 from steward.notify.deliveries.views import router as deliveries_router
+from steward.notify.deliveries.worker import DeliveryWorker
+from steward.notify.inbox.hub import InboxHub
 from steward.notify.inbox.views import router as inbox_router
 from steward.notify.preferences.views import router as preferences_router
-from steward.notify.runtime import NotifyRuntime
 from steward.notify.settings import NotifySettings
+from steward.notify.subscribers import EventConsumer
 from steward.notify.subscriptions.views import router as subscriptions_router
+from steward.notify.templates import service as templates
 from steward.notify.templates.views import router as templates_router
 
 VERSION = "0.1.0"
@@ -33,9 +44,45 @@ ROUTERS = (
 
 def build(
     settings: NotifySettings | None = None, *, registry: RegistryClient | None = None
-) -> tuple[FastAPI, NotifyRuntime]:
+) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or NotifySettings()
-    runtime = NotifyRuntime(settings, registry=registry)
+    templates.set_timezone(settings.notify_timezone)
+    runtime = ServiceRuntime(settings)
+    registry = registry or RegistryClient(settings)
+    channels = Channels(settings)
+    worker = DeliveryWorker(runtime.db, settings, channels)
+    hub = InboxHub(settings.database_url)
+    runtime.ctx = NotifyContext(
+        settings=settings,
+        db=runtime.db,
+        clock=runtime.clock,
+        registry=registry,
+        channels=channels,
+        worker=worker,
+        hub=hub,
+    )
+    consumer = EventConsumer(runtime.db, registry, settings, on_committed=worker.wake)
+    runtime.add_subscription(
+        f"{settings.events_subject_prefix}.>", consumer=settings.notify_consumer, handler=consumer.handle
+    )
+
+    async def drop_rules(event: CloudEvent) -> None:
+        registry.invalidate_rules(str(event.data.get("tenant") or event.tenant))
+
+    # every replica keeps its own rules cache: each drops it on rules.updated (the shared consumer
+    # above reaches only one replica per event)
+    runtime.add_subscription(
+        f"{settings.events_subject_prefix}.*.rules.updated",
+        consumer=f"{settings.notify_consumer}-rules",
+        handler=drop_rules,
+        per_replica=True,
+    )
+    runtime.add_timer(DIGEST_TIMER, digest_handler(settings))
+    runtime.on_start(hub.start)
+    runtime.add_worker("notify-deliveries", worker.run, worker.stop)
+    runtime.on_stop(hub.stop)
+    runtime.on_stop(channels.close)
+    runtime.on_stop(registry.close)
     app = create_http_app(
         service=settings.service_name,
         title="Steward notify",

@@ -1,9 +1,6 @@
-"""Composition of the registry service: REST routers, gRPC servicer, timers, runtime."""
+"""Composition of the registry service: REST routers, gRPC servicer and timers in one kit runtime."""
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -13,20 +10,21 @@ from steward.registry import (
     models,  # noqa: F401  (registers every table)
     servicer,
 )
-from steward.registry.geo.views import router as map_router
+from steward.registry.context import RegistryContext
+from steward.registry.map.views import router as map_router
 from steward.registry.milestones import service as milestones_service
 from steward.registry.milestones.views import router as milestones_router
 from steward.registry.projects.views import router as projects_router
-from steward.registry.reports import duty as report_duty
+from steward.registry.reports import timers as report_timers
 from steward.registry.reports.views import router as reports_router
-from steward.registry.rosters.views import project_roster, rosters
+from steward.registry.rosters.views import router as rosters_router
 from steward.registry.rules import service as rules_service
 from steward.registry.rules.views import router as rules_router
 from steward.registry.servicelog import compliance as servicelog_compliance
 from steward.registry.servicelog.views import router as servicelog_router
 from steward.registry.settings import RegistrySettings
 from steward.registry.tenants.views import router as tenants_router
-from steward.registry.units.views import people, units
+from steward.registry.units.views import router as units_router
 
 VERSION = "0.1.0"
 DESCRIPTION = """Tenants, rules, units and people, projects (一项一码, tiered dispatch, lifecycle) and
@@ -36,11 +34,9 @@ for development). Errors are `{"error": {"code", "message", "details", "request_
 ROUTERS = (
     tenants_router,
     rules_router,
-    units,
-    people,
+    units_router,
     projects_router,
-    project_roster,
-    rosters,
+    rosters_router,
     milestones_router,
     reports_router,
     servicelog_router,
@@ -51,20 +47,21 @@ ROUTERS = (
 def build(settings: RegistrySettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or RegistrySettings()
     runtime = ServiceRuntime(settings)
+    runtime.ctx = RegistryContext(settings=settings, db=runtime.db, clock=runtime.clock)
     servicer.register(runtime)
     runtime.add_timer(rules_service.EFFECTIVE_TIMER, rules_service.on_effective)
-    runtime.add_timer(report_duty.PLAN_TIMER, report_duty.on_plan)
-    runtime.add_timer(report_duty.OVERDUE_TIMER, report_duty.on_overdue)
-    runtime.add_timer(report_duty.DUE_SOON_TIMER, report_duty.on_due_soon)
+    runtime.add_timer(report_timers.PLAN_TIMER, report_timers.on_plan)
+    runtime.add_timer(report_timers.OVERDUE_TIMER, report_timers.on_overdue)
+    runtime.add_timer(report_timers.DUE_SOON_TIMER, report_timers.on_due_soon)
     runtime.add_timer(milestones_service.DELAY_TIMER, milestones_service.on_delay_timer)
     runtime.add_timer(servicelog_compliance.COMPLIANCE_TIMER, servicelog_compliance.on_timer)
+    if settings.timers_enabled:
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with runtime.lifespan(app):
-            if settings.timers_enabled:
-                await report_duty.arm_planner(runtime.db)  # report/visit timers are planned hourly
-            yield
+        async def arm_planner() -> None:  # report/visit timers are planned hourly
+            await report_timers.arm_planner(runtime.db)
+
+
+        runtime.on_start(arm_planner)
 
     app = create_http_app(
         service=settings.service_name,
@@ -72,7 +69,7 @@ def build(settings: RegistrySettings | None = None) -> tuple[FastAPI, ServiceRun
         version=VERSION,
         description=DESCRIPTION,
         routers=ROUTERS,
-        lifespan=lifespan,
+        lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
     )
     return app, runtime

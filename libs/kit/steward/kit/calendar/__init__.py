@@ -1,4 +1,4 @@
-"""Working-day calendar (DESIGN.md §3).
+"""Working-day calendar (docs/architecture.md).
 
 Official Chinese holidays and make-up working days (调休) come from the ``chinese_calendar`` package
 (PyPI ``chinesecalendar``). The years it knows are detected once, at import, by probing. Each

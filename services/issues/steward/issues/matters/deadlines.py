@@ -1,5 +1,5 @@
 """Working-day deadlines, reminder points and escalation targets — pure functions over the policy
-snapshot stored with each matter at filing (DESIGN §3: computed once under the rules in force then;
+snapshot stored with each matter at filing (docs/architecture.md §6: computed once under the rules in force then;
 later rule changes do not move them).
 
 Conventions (Asia/Shanghai): counting starts the working day after filing; a deadline is the
@@ -18,6 +18,8 @@ from steward.rules import RulesDocument
 
 TIERS: tuple[str, ...] = ("unit", "district", "city", "government")
 REMINDER_TIME = time(9, 0)
+MAX_HORIZON_DAYS = 3 * 366  # a deadline given as a date lies within three years of today
+
 Phase = Literal["before", "due_day", "overdue"]
 
 

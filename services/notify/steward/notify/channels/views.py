@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlmodel import col, select
 
 from steward.kit.audit import record
 from steward.kit.errors import NotFound
 from steward.kit.http import DatabaseDep, PrincipalDep
+from steward.kit.inputs import clean_request
 from steward.notify.access import ensure_tenant_visible, ensure_tenant_writable, require_admin
 from steward.notify.channels.models import ChannelEndpoint
 from steward.notify.channels.schemas import EndpointIn, EndpointList, EndpointOut
 from steward.notify.channels.urls import validate_url
-from steward.notify.runtime import runtime_of
+from steward.notify.context import CtxDep
 
-router = APIRouter(prefix="/v1/channel-endpoints", tags=["channels"])
+router = APIRouter(prefix="/v1/channel-endpoints", tags=["channels"], dependencies=[Depends(clean_request)])
 
 
 def _out(e: ChannelEndpoint) -> EndpointOut:
@@ -27,12 +28,11 @@ def _out(e: ChannelEndpoint) -> EndpointOut:
 
 @router.post("", response_model=EndpointOut, status_code=201)
 async def create_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, body: EndpointIn
+    request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep, body: EndpointIn
 ) -> EndpointOut:
     require_admin(principal)
-    rt = runtime_of(request)
-    await ensure_tenant_writable(rt.registry, principal, body.tenant)
-    await validate_url(body.url, rt.settings)
+    await ensure_tenant_writable(ctx.registry, principal, body.tenant)
+    await validate_url(body.url, ctx.settings)
     async with db.transaction() as session:
         row = ChannelEndpoint(**body.model_dump())
         session.add(row)
@@ -49,9 +49,11 @@ async def create_view(
 
 
 @router.get("", response_model=EndpointList)
-async def list_view(request: Request, db: DatabaseDep, principal: PrincipalDep, tenant: str) -> EndpointList:
+async def list_view(
+    request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep, tenant: str
+) -> EndpointList:
     require_admin(principal)
-    await ensure_tenant_visible(runtime_of(request).registry, principal, tenant)
+    await ensure_tenant_visible(ctx.registry, principal, tenant)
     async with db.read() as session:
         rows = (
             await session.exec(select(ChannelEndpoint).where(col(ChannelEndpoint.tenant) == tenant))
@@ -61,14 +63,14 @@ async def list_view(request: Request, db: DatabaseDep, principal: PrincipalDep, 
 
 @router.delete("/{endpoint_id}", status_code=204, response_class=Response)
 async def delete_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, endpoint_id: uuid.UUID
+    request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep, endpoint_id: uuid.UUID
 ) -> Response:
     require_admin(principal)
     async with db.transaction() as session:
         row = await session.get(ChannelEndpoint, endpoint_id)
         if row is None:
             raise NotFound("endpoint not found")
-        await ensure_tenant_writable(runtime_of(request).registry, principal, row.tenant)
+        await ensure_tenant_writable(ctx.registry, principal, row.tenant)
         await session.delete(row)
         await record(
             session,

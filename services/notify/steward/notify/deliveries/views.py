@@ -6,23 +6,24 @@ import re
 import uuid
 from typing import Literal
 
-import sqlalchemy as sa
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.auth import Principal
 from steward.kit.db import utcnow
+from steward.kit.errors import NotFound
 from steward.kit.http import DatabaseDep, PrincipalDep
-from steward.kit.tenancy import ALL_TENANTS, ancestry_of, ensure_visible
-from steward.notify.access import READERS, require_admin
-from steward.notify.cursors import decode_keyset, encode_keyset
+from steward.kit.inputs import clean_request
+from steward.kit.paging import keyset_page, scoped
+from steward.kit.tenancy import ancestry_of, ensure_visible
+from steward.notify.access import READERS, require_admin, subtree_path
+from steward.notify.context import CtxDep
 from steward.notify.deliveries import service
 from steward.notify.deliveries.models import Delivery
 from steward.notify.deliveries.schemas import AttemptOut, DeliveryList, DeliveryOut
-from steward.notify.runtime import runtime_of
 
-router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
+router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"], dependencies=[Depends(clean_request)])
 
 _PHONE = re.compile(r"^(\+?\d{3})\d{4}(\d{4})$")
 
@@ -34,10 +35,6 @@ def mask(channel: str, address: str) -> str:
         return address.split("?", 1)[0]  # robot keys/tokens live in the query string
     return address
 
-
-def in_path(column: object, tenant: str) -> sa.ColumnElement[bool]:
-    """The row's tenant path (``city/district/…``) contains ``tenant``: it lies in its subtree."""
-    return sa.func.concat("/", col(column), "/").contains(f"/{tenant}/", autoescape=True)
 
 
 def delivery_out(row: Delivery, history: list[AttemptOut] | None = None) -> DeliveryOut:
@@ -54,7 +51,7 @@ async def _visible(session: AsyncSession, principal: Principal, delivery_id: uui
 async def list_deliveries(
     session: AsyncSession,
     *,
-    scope: str,
+    scope_path: str | None,
     status: str | None,
     channel: str | None,
     event_id: str | None,
@@ -62,9 +59,8 @@ async def list_deliveries(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Delivery], str | None]:
-    q = select(Delivery)
-    if scope != ALL_TENANTS:
-        q = q.where(in_path(Delivery.tenant_path, scope))
+    """Newest first, in the subtree at ``scope_path`` (None: everywhere); keyset on (created_at, id)."""
+    q = scoped(select(Delivery), Delivery.tenant_path, scope_path)
     if status:
         q = q.where(col(Delivery.status) == status)
     if channel:
@@ -73,20 +69,7 @@ async def list_deliveries(
         q = q.where(col(Delivery.event_id) == event_id)
     if subscription_id:
         q = q.where(col(Delivery.subscription_id) == subscription_id)
-    if cursor:
-        at, did = decode_keyset(cursor)
-        q = q.where(
-            (col(Delivery.created_at) < at) | ((col(Delivery.created_at) == at) & (col(Delivery.id) < did))
-        )
-    rows = list(
-        (
-            await session.exec(
-                q.order_by(col(Delivery.created_at).desc(), col(Delivery.id).desc()).limit(limit + 1)
-            )
-        ).all()
-    )
-    nxt = encode_keyset(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], nxt
+    return await keyset_page(session, q, order=(Delivery.created_at, Delivery.id), cursor=cursor, limit=limit)
 
 
 @router.get(
@@ -95,6 +78,7 @@ async def list_deliveries(
     summary="Deliveries in your subtree; status=dead_lettered is the dead-letter list",
 )
 async def list_view(
+    ctx: CtxDep,
     db: DatabaseDep,
     principal: PrincipalDep,
     status: Literal["pending", "sending", "sent", "dead_lettered", "held", "digested", "skipped"]
@@ -105,10 +89,15 @@ async def list_view(
     cursor: str | None = None,
 ) -> DeliveryList:
     principal.require(*READERS)
+    try:
+        path = await subtree_path(ctx.registry, principal.tenant)
+    except NotFound:  # a tenant the registry does not know has no deliveries
+        return DeliveryList(items=[], next_cursor=None)
     async with db.read() as session:
         rows, nxt = await list_deliveries(
             session,
-            scope=principal.tenant,
+            scope_path=path,
+
             status=status,
             channel=channel,
             event_id=event_id,
@@ -141,13 +130,12 @@ async def get_view(db: DatabaseDep, principal: PrincipalDep, delivery_id: uuid.U
     "/{delivery_id}/retry", response_model=DeliveryOut, summary="Send a dead-lettered delivery again"
 )
 async def retry_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, delivery_id: uuid.UUID
+    request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep, delivery_id: uuid.UUID
 ) -> DeliveryOut:
     require_admin(principal)
-    rt = runtime_of(request)
     async with db.transaction() as session:
         row = await _visible(session, principal, delivery_id)
-        row = await service.retry(session, delivery=row, now=utcnow(), settings=rt.settings)
+        row = await service.retry(session, delivery=row, now=utcnow(), settings=ctx.settings)
         out = delivery_out(row)
-    rt.worker.wake()
+    ctx.worker.wake()
     return out

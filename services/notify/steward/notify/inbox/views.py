@@ -8,16 +8,17 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
 from steward.kit.db import utcnow
 from steward.kit.http import DatabaseDep, PrincipalDep
+from steward.kit.inputs import clean_request
+from steward.notify.context import CtxDep
 from steward.notify.inbox import service
 from steward.notify.inbox.schemas import MarkedRead, MessageList, MessageOut, UnreadCount
-from steward.notify.runtime import runtime_of
 
-router = APIRouter(prefix="/v1/inbox", tags=["inbox"])
+router = APIRouter(prefix="/v1/inbox", tags=["inbox"], dependencies=[Depends(clean_request)])
 
 
 @router.get("", response_model=MessageList, summary="Your messages, newest first")
@@ -60,8 +61,10 @@ async def read_all_view(db: DatabaseDep, principal: PrincipalDep) -> MarkedRead:
 
 
 @router.get("/stream", summary="Server-sent events: one `message` event per new inbox message")
-async def stream_view(request: Request, db: DatabaseDep, principal: PrincipalDep) -> EventSourceResponse:
-    hub = runtime_of(request).hub
+async def stream_view(
+    request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep
+) -> EventSourceResponse:
+    hub = ctx.hub
     wake = hub.subscribe(principal.subject)
     since: datetime = utcnow()
 

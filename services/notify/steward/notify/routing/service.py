@@ -12,8 +12,8 @@ import structlog
 
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.events.envelope import CloudEvent
+from steward.kit.clients.registry import RegistryClient
 from steward.kit.errors import Forbidden, NotFound, ValidationFailed
-from steward.kit.registry_client import RegistryClient
 from steward.notify import metrics
 from steward.notify.routing.recipients import Contact, Resolver
 from steward.rules.notify import NotifySection

@@ -13,8 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.audit import record
 from steward.kit.auth import Principal, Role
+from steward.kit.clients.registry import RegistryClient
 from steward.kit.errors import Forbidden, NotFound, ValidationFailed
-from steward.kit.registry_client import RegistryClient
 from steward.kit.tenancy import ALL_TENANTS
 from steward.notify.access import ADMINS, ensure_tenant_writable
 from steward.notify.channels.urls import validate_url

@@ -6,19 +6,19 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlmodel import col, select
 
 from steward.kit.audit import record
 from steward.kit.db import utcnow
 from steward.kit.errors import NotFound
 from steward.kit.http import DatabaseDep, PrincipalDep
-from steward.kit.tenancy import ALL_TENANTS
+from steward.kit.inputs import clean_request
+from steward.notify.context import CtxDep
 from steward.notify.deliveries import service as deliveries
 from steward.notify.deliveries.models import Delivery, Status
 from steward.notify.deliveries.schemas import DeliveryList
 from steward.notify.deliveries.views import delivery_out, list_deliveries
-from steward.notify.runtime import runtime_of
 from steward.notify.subscriptions import service
 from steward.notify.subscriptions.schemas import (
     ReplayResult,
@@ -28,7 +28,9 @@ from steward.notify.subscriptions.schemas import (
     SubscriptionUpdate,
 )
 
-router = APIRouter(prefix="/v1/subscriptions", tags=["agency subscriptions"])
+router = APIRouter(
+    prefix="/v1/subscriptions", tags=["agency subscriptions"], dependencies=[Depends(clean_request)]
+)
 
 
 @router.post(
@@ -38,12 +40,16 @@ router = APIRouter(prefix="/v1/subscriptions", tags=["agency subscriptions"])
     summary="Subscribe a webhook to event types of a tenant subtree",
 )
 async def create_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, body: SubscriptionCreate
+    request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep, body: SubscriptionCreate
 ) -> SubscriptionOut:
-    rt = runtime_of(request)
     async with db.transaction() as session:
         sub = await service.create(
-            session, principal=principal, data=body, registry=rt.registry, settings=rt.settings, now=utcnow()
+            session,
+            principal=principal,
+            data=body,
+            registry=ctx.registry,
+            settings=ctx.settings,
+            now=utcnow(),
         )
         return service.out(sub, with_secret=True)
 
@@ -58,37 +64,37 @@ async def list_view(db: DatabaseDep, principal: PrincipalDep) -> SubscriptionLis
 
 @router.get("/{sub_id}", response_model=SubscriptionOut)
 async def get_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, sub_id: uuid.UUID
+    request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep, sub_id: uuid.UUID
 ) -> SubscriptionOut:
     async with db.read() as session:
         return service.out(
-            await service.get(
-                session, principal=principal, sub_id=sub_id, registry=runtime_of(request).registry
-            )
+            await service.get(session, principal=principal, sub_id=sub_id, registry=ctx.registry)
         )
 
 
 @router.patch("/{sub_id}", response_model=SubscriptionOut)
 async def update_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, sub_id: uuid.UUID, body: SubscriptionUpdate
+    request: Request,
+    ctx: CtxDep,
+    db: DatabaseDep,
+    principal: PrincipalDep,
+    sub_id: uuid.UUID,
+    body: SubscriptionUpdate,
 ) -> SubscriptionOut:
-    rt = runtime_of(request)
     async with db.transaction() as session:
-        sub = await service.get(session, principal=principal, sub_id=sub_id, registry=rt.registry)
+        sub = await service.get(session, principal=principal, sub_id=sub_id, registry=ctx.registry)
         sub = await service.update(
-            session, sub=sub, principal=principal, data=body, settings=rt.settings, now=utcnow()
+            session, sub=sub, principal=principal, data=body, settings=ctx.settings, now=utcnow()
         )
         return service.out(sub)
 
 
 @router.post("/{sub_id}/rotate-secret", response_model=SubscriptionOut)
 async def rotate_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, sub_id: uuid.UUID
+    request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep, sub_id: uuid.UUID
 ) -> SubscriptionOut:
     async with db.transaction() as session:
-        sub = await service.get(
-            session, principal=principal, sub_id=sub_id, registry=runtime_of(request).registry
-        )
+        sub = await service.get(session, principal=principal, sub_id=sub_id, registry=ctx.registry)
         sub.secret = service.new_secret()
         sub.updated_at = utcnow()
         session.add(sub)
@@ -105,12 +111,10 @@ async def rotate_view(
 
 @router.delete("/{sub_id}", status_code=204, response_class=Response)
 async def delete_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, sub_id: uuid.UUID
+    request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep, sub_id: uuid.UUID
 ) -> Response:
     async with db.transaction() as session:
-        sub = await service.get(
-            session, principal=principal, sub_id=sub_id, registry=runtime_of(request).registry
-        )
+        sub = await service.get(session, principal=principal, sub_id=sub_id, registry=ctx.registry)
         await record(
             session,
             actor=principal.subject,
@@ -130,6 +134,7 @@ async def delete_view(
 )
 async def deliveries_view(
     request: Request,
+    ctx: CtxDep,
     db: DatabaseDep,
     principal: PrincipalDep,
     sub_id: uuid.UUID,
@@ -138,12 +143,11 @@ async def deliveries_view(
     cursor: str | None = None,
 ) -> DeliveryList:
     async with db.read() as session:
-        sub = await service.get(
-            session, principal=principal, sub_id=sub_id, registry=runtime_of(request).registry
-        )
+        sub = await service.get(session, principal=principal, sub_id=sub_id, registry=ctx.registry)
         rows, nxt = await list_deliveries(
             session,
-            scope=ALL_TENANTS,  # the subscription itself was checked above
+            scope_path=None,  # the subscription itself was checked above
+
             status=status,
             channel=None,
             event_id=None,
@@ -160,12 +164,11 @@ async def deliveries_view(
     summary="Send this subscription's dead-lettered deliveries again",
 )
 async def replay_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, sub_id: uuid.UUID
+    request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep, sub_id: uuid.UUID
 ) -> ReplayResult:
-    rt = runtime_of(request)
     now = utcnow()
     async with db.transaction() as session:
-        sub = await service.get(session, principal=principal, sub_id=sub_id, registry=rt.registry)
+        sub = await service.get(session, principal=principal, sub_id=sub_id, registry=ctx.registry)
         rows = (
             await session.exec(
                 select(Delivery)
@@ -177,21 +180,25 @@ async def replay_view(
             )
         ).all()
         for row in rows:
-            await deliveries.retry(session, delivery=row, now=now, settings=rt.settings)
-    rt.worker.wake()
+            await deliveries.retry(session, delivery=row, now=now, settings=ctx.settings)
+    ctx.worker.wake()
     return ReplayResult(replayed=len(rows))
 
 
 @router.post("/{sub_id}/deliveries/{delivery_id}/retry", response_model=ReplayResult)
 async def retry_one_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, sub_id: uuid.UUID, delivery_id: uuid.UUID
+    request: Request,
+    ctx: CtxDep,
+    db: DatabaseDep,
+    principal: PrincipalDep,
+    sub_id: uuid.UUID,
+    delivery_id: uuid.UUID,
 ) -> ReplayResult:
-    rt = runtime_of(request)
     async with db.transaction() as session:
-        sub = await service.get(session, principal=principal, sub_id=sub_id, registry=rt.registry)
+        sub = await service.get(session, principal=principal, sub_id=sub_id, registry=ctx.registry)
         row = await deliveries.get(session, delivery_id)
         if row.subscription_id != sub.id:
             raise NotFound("delivery not found")
-        await deliveries.retry(session, delivery=row, now=utcnow(), settings=rt.settings)
-    rt.worker.wake()
+        await deliveries.retry(session, delivery=row, now=utcnow(), settings=ctx.settings)
+    ctx.worker.wake()
     return ReplayResult(replayed=1)

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlmodel import col, select
 
 from steward.kit.audit import record
 from steward.kit.db import utcnow
 from steward.kit.errors import NotFound
 from steward.kit.http import DatabaseDep, PrincipalDep
+from steward.kit.inputs import clean_request
 from steward.notify.access import ensure_tenant_visible, ensure_tenant_writable, require_admin
-from steward.notify.runtime import runtime_of
+from steward.notify.context import CtxDep
 from steward.notify.templates import service
 from steward.notify.templates.defaults import DEFAULTS, Template
 from steward.notify.templates.models import TemplateOverride
 from steward.notify.templates.samples import SAMPLE_PROJECT, sample_event
 from steward.notify.templates.schemas import PreviewIn, PreviewOut, TemplateIn, TemplateList, TemplateOut
 
-router = APIRouter(prefix="/v1/templates", tags=["templates"])
+router = APIRouter(prefix="/v1/templates", tags=["templates"], dependencies=[Depends(clean_request)])
 
 
 @router.get(
     "", response_model=TemplateList, summary="Shipped templates plus the overrides of a tenant's ancestry"
 )
 async def list_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, tenant: str | None = None
+    request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep, tenant: str | None = None
 ) -> TemplateList:
     items = [
         TemplateOut(tenant=None, key=k, locale=loc, subject=t.subject, body=t.body, html=t.html)
@@ -33,7 +34,7 @@ async def list_view(
     ]
     if tenant:
         require_admin(principal)  # overrides are the tenant admins' configuration
-        ancestry = await ensure_tenant_visible(runtime_of(request).registry, principal, tenant)
+        ancestry = await ensure_tenant_visible(ctx.registry, principal, tenant)
         async with db.read() as session:
             rows = (
                 await session.exec(select(TemplateOverride).where(col(TemplateOverride.tenant).in_(ancestry)))
@@ -58,6 +59,7 @@ async def list_view(
 )
 async def put_view(
     request: Request,
+    ctx: CtxDep,
     db: DatabaseDep,
     principal: PrincipalDep,
     tenant: str,
@@ -66,7 +68,7 @@ async def put_view(
     body: TemplateIn,
 ) -> TemplateOut:
     require_admin(principal)
-    await ensure_tenant_writable(runtime_of(request).registry, principal, tenant)
+    await ensure_tenant_writable(ctx.registry, principal, tenant)
     loc = service.normalise_locale(locale)
     service.check_syntax(body.subject, body.body, body.html)
     async with db.transaction() as session:
@@ -104,10 +106,16 @@ async def put_view(
 
 @router.delete("/{tenant}/{key}/{locale}", status_code=204, response_class=Response)
 async def delete_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, tenant: str, key: str, locale: str
+    request: Request,
+    ctx: CtxDep,
+    db: DatabaseDep,
+    principal: PrincipalDep,
+    tenant: str,
+    key: str,
+    locale: str,
 ) -> Response:
     require_admin(principal)
-    await ensure_tenant_writable(runtime_of(request).registry, principal, tenant)
+    await ensure_tenant_writable(ctx.registry, principal, tenant)
     async with db.transaction() as session:
         row = (
             await session.exec(
@@ -138,10 +146,10 @@ async def delete_view(
     summary="Render a template (stored or draft) with a sample or given event",
 )
 async def preview_view(
-    request: Request, db: DatabaseDep, principal: PrincipalDep, body: PreviewIn
+    request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep, body: PreviewIn
 ) -> PreviewOut:
     require_admin(principal)  # renders the tenant's stored overrides
-    ancestry = await ensure_tenant_visible(runtime_of(request).registry, principal, body.tenant)
+    ancestry = await ensure_tenant_visible(ctx.registry, principal, body.tenant)
     if body.template is not None:
         service.check_syntax(body.template.subject, body.template.body, body.template.html)
         template = Template(body.template.subject, body.template.body, body.template.html)
@@ -152,12 +160,12 @@ async def preview_view(
     short = str(event.get("type", body.key))
     parts = short.split(".")
     short = ".".join(parts[1:-1]) if len(parts) >= 4 else body.key
-    ctx = service.base_context(event, short_type=short)
-    ctx.update(
+    values = service.base_context(event, short_type=short)
+    values.update(
         project=SAMPLE_PROJECT if body.event is None else {},
         recipient={"name": body.recipient_name, "role": "agent"},
         severity="warning",
-        link=f"{runtime_of(request).settings.public_base_url}/v1/inbox",
+        link=f"{ctx.settings.public_base_url}/v1/inbox",
     )
-    r = service.render(template, ctx, locale=body.locale)
+    r = service.render(template, values, locale=body.locale)
     return PreviewOut(subject=r.subject, body=r.body, html=r.html)

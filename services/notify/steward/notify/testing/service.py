@@ -20,9 +20,9 @@ import httpx
 from steward.kit.auth import mint_dev_token
 from steward.kit.db import Database
 from steward.kit.migrations import upgrade
+from steward.kit.runtime import ServiceRuntime
 from steward.kit.testing import serving
 from steward.notify.app import build
-from steward.notify.runtime import NotifyRuntime
 from steward.notify.settings import NotifySettings
 from steward.notify.testing.sinks import free_port
 
@@ -85,7 +85,7 @@ class Notify:
     base_url: str
     db: Database
     settings: NotifySettings
-    runtime: NotifyRuntime
+    runtime: ServiceRuntime
     http: httpx.AsyncClient = field(init=False)
 
     def __post_init__(self) -> None:

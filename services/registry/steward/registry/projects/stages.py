@@ -1,4 +1,4 @@
-"""The project lifecycle (DESIGN §2) as a guarded state machine."""
+"""The project lifecycle (docs/architecture.md) as a guarded state machine."""
 
 from __future__ import annotations
 

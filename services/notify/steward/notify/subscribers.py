@@ -1,5 +1,5 @@
-"""The one durable consumer (``notify``) on ``steward.events.>``: idempotent through the kit inbox,
-routing from the tenant's effective rules, fan-out in one transaction, then a nudge to the worker
+"""The one durable consumer (``notify``) on ``steward.events.>``: idempotent through the kit's
+consumer de-duplication (``steward.kit.dedup``), routing from the tenant's effective rules, fan-out in one transaction, then a nudge to the worker
 and to live inbox streams."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from collections.abc import Callable
 import structlog
 
 from steward.events.envelope import CloudEvent
+from steward.kit.clients.registry import RegistryClient
 from steward.kit.db import Database, utcnow
+from steward.kit.dedup import first_delivery
 from steward.kit.errors import NotFound, ValidationFailed
-from steward.kit.inbox import first_delivery
-from steward.kit.registry_client import RegistryClient
 from steward.notify import metrics
 from steward.notify.access import check_tenant_code
 from steward.notify.deliveries.fanout import fan_out
@@ -26,7 +26,7 @@ IGNORED_AGGREGATES = ("delivery",)  # our own events: never notify about notific
 
 
 def inbox_key(event_id: str) -> uuid.UUID:
-    """The kit inbox keys on UUIDs; foreign ids (not UUIDs) map to a stable UUIDv5."""
+    """``steward.kit.dedup`` keys on UUIDs; foreign ids (not UUIDs) map to a stable UUIDv5."""
     try:
         return uuid.UUID(event_id)
     except ValueError:

@@ -1,5 +1,8 @@
-"""The service's notion of "now". Production uses the wall clock; tests inject a :class:`Clock` they
-move by hand (filing time, deadlines passing). It is never settable through the public API."""
+"""A service's notion of "now" (``runtime.clock``): deadlines, timers and history use it.
+
+Production uses the wall clock. Tests inject a :class:`Clock` they move by hand (filing time,
+deadlines passing); in dev mode only, the platform clock (``steward dev clock``) shifts it for every
+service. Nothing outside dev mode can move it."""
 
 from __future__ import annotations
 
@@ -30,6 +33,15 @@ class Clock:
             self._fixed += delta
         else:
             self._offset += delta
+
+    @property
+    def offset(self) -> timedelta:
+        return self._offset
+
+    def set_offset(self, offset: timedelta) -> None:
+        """Run ``offset`` ahead of the wall clock (the dev platform clock)."""
+        self._fixed = None
+        self._offset = offset
 
     def reset(self) -> None:
         self._fixed = None
