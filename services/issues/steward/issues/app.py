@@ -20,10 +20,9 @@ from steward.issues.metrics import GaugeRefresher
 from steward.issues.procedures import submissions
 from steward.issues.procedures.views import router as procedures_router
 from steward.issues.settings import IssuesSettings
-from steward.issues.subscribers import RULES_CONSUMER, RULES_SUBJECT, rules_updated_handler
 from steward.issues.supervision import service as supervision
 from steward.issues.supervision.views import router as supervision_router
-from steward.kit.clients.registry import RegistryClient
+from steward.kit.clients.registry import RegistryClient, follow_rules
 from steward.kit.clock import Clock
 from steward.kit.http import create_app as create_http_app
 from steward.kit.runtime import ServiceRuntime
@@ -69,9 +68,7 @@ def build(
     runtime.add_worker("issues-gauges", gauges.run, gauges.stop)
     runtime.on_stop(registry.close)
     servicer.register(runtime, ctx)
-    runtime.add_subscription(
-        RULES_SUBJECT, consumer=RULES_CONSUMER, handler=rules_updated_handler(runtime.ctx), per_replica=True
-    )
+    follow_rules(runtime, registry, consumer="issues-rules")
     app = create_http_app(
         service=settings.service_name,
         title="Steward issues",

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from steward.events.envelope import CloudEvent
-from steward.kit.clients.registry import RegistryClient
+from steward.kit.clients.registry import RegistryClient, follow_rules
 from steward.kit.http import create_app as create_http_app
 from steward.kit.runtime import ServiceRuntime
 from steward.notify import models  # noqa: F401  (registers every table)
@@ -66,17 +65,7 @@ def build(
         f"{settings.events_subject_prefix}.>", consumer=settings.notify_consumer, handler=consumer.handle
     )
 
-    async def drop_rules(event: CloudEvent) -> None:
-        registry.invalidate_rules(str(event.data.get("tenant") or event.tenant))
-
-    # every replica keeps its own rules cache: each drops it on rules.updated (the shared consumer
-    # above reaches only one replica per event)
-    runtime.add_subscription(
-        f"{settings.events_subject_prefix}.*.rules.updated",
-        consumer=f"{settings.notify_consumer}-rules",
-        handler=drop_rules,
-        per_replica=True,
-    )
+    follow_rules(runtime, registry, consumer=f"{settings.notify_consumer}-rules")
     runtime.add_timer(DIGEST_TIMER, digest_handler(settings))
     runtime.on_start(hub.start)
     runtime.add_worker("notify-deliveries", worker.run, worker.stop)

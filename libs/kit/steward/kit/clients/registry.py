@@ -8,17 +8,22 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any, Protocol
 
 import grpc
+import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.api.registry.v1 import registry_pb2_grpc as pb_grpc
+from steward.events.envelope import CloudEvent
 from steward.kit.auth import service_token
 from steward.kit.errors import DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from steward.kit.grpc import bearer_metadata, client_channel
 from steward.kit.settings import ServiceSettings
 from steward.rules import RulesDocument
+
+log = structlog.get_logger(__name__)
 
 _ERRORS: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -117,3 +122,30 @@ class RegistryClient:
         """Drop cached rules of ``tenant`` and of every tenant below it (call on ``rules.updated``)."""
         for code in [c for c, (_, _, chain) in self._rules.items() if tenant in chain]:
             del self._rules[code]
+
+
+class _Runtime(Protocol):
+    settings: ServiceSettings
+
+    def add_subscription(
+        self, subject: str, *, consumer: str, handler: Any, per_replica: bool = False
+    ) -> None: ...
+
+
+def follow_rules(runtime: _Runtime, registry: RegistryClient, *, consumer: str) -> None:
+    """Keep ``registry``'s rules cache fresh: every replica drops a tenant subtree's cached rules when
+    its ``rules.updated`` event arrives (a per-replica consumer: each replica has its own cache, and
+    dropping a cache twice is harmless, so no de-duplication row is needed). Deadlines already fixed
+    are never moved by a rules change; only what is created afterwards sees the new rules."""
+
+    async def drop(event: CloudEvent) -> None:
+        tenant = str(event.data.get("tenant") or event.tenant)
+        registry.invalidate_rules(tenant)
+        log.info("rules.cache_dropped", tenant=tenant, event_id=event.id)
+
+    runtime.add_subscription(
+        f"{runtime.settings.events_subject_prefix}.*.rules.updated",
+        consumer=consumer,
+        handler=drop,
+        per_replica=True,
+    )
