@@ -159,7 +159,7 @@ async def test_failing_handler_is_retried_and_succeeds_later(
     async def handler(event: CloudEvent) -> None:
         attempts.append(event.id)
         if len(attempts) < 3:
-            raise ConnectionError("downstream not ready")
+            raise LookupError("the row this event needs is not there yet")
         done.set()
 
     consumer_bus.subscribe(f"steward.events.{tenant}.>", consumer=name, handler=handler, max_deliver=5)

@@ -8,9 +8,11 @@ from typing import Any
 
 import grpc
 import pytest
+from asyncpg.exceptions import CannotConnectNowError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import REGISTRY
+from sqlalchemy.exc import DBAPIError
 
 from steward.kit.auth import TokenVerifier, mint_dev_token
 from steward.kit.errors import NotFound
@@ -39,6 +41,10 @@ class EchoServicer:
         raise KeyError("internal detail that must not leak")
 
     @grpc_errors
+    async def DatabaseDown(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        raise DBAPIError("SELECT 1", {}, CannotConnectNowError("the database system is shutting down"))
+
+    @grpc_errors
     async def WhoAmI(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         p = principal_of(context, self.verifier)
         return f"{p.subject}@{p.tenant}".encode()
@@ -52,7 +58,7 @@ class EchoServicer:
     def register(self, server: grpc.aio.Server) -> None:
         handlers = {
             name: grpc.unary_unary_rpc_method_handler(getattr(self, name))
-            for name in ("Echo", "Missing", "Crash", "WhoAmI", "Flaky")
+            for name in ("Echo", "Missing", "Crash", "DatabaseDown", "WhoAmI", "Flaky")
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
 
@@ -145,6 +151,14 @@ async def test_unexpected_exception_is_internal_without_details(channel: grpc.ai
     assert info.value.code() == grpc.StatusCode.INTERNAL
     assert info.value.details() == "internal error"
     assert "must not leak" not in str(info.value)
+
+
+async def test_a_database_outage_is_unavailable_not_internal(channel: grpc.aio.Channel) -> None:
+    """Clients retry UNAVAILABLE; INTERNAL would make a consumer dead-letter a perfectly good event."""
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call(channel, "DatabaseDown")(b"", timeout=5)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert ("error-code", "unavailable") in tuple(info.value.trailing_metadata() or ())
 
 
 async def test_metrics_interceptor_records_codes(channel: grpc.aio.Channel) -> None:

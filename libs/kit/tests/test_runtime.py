@@ -62,7 +62,7 @@ async def test_runtime_lifecycle_end_to_end(db_url: str, nats_url: str, kit: Any
         async with httpx.AsyncClient(transport=transport, base_url="http://rt") as client:
             ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
-        assert set(ready.json()["checks"]) == {"database", "nats", "calendar"}
+        assert set(ready.json()["checks"]) == {"database", "nats", "calendar", "dead_letters"}
 
         assert runtime.grpc is not None
         async with grpc.aio.insecure_channel(runtime.grpc.address) as ch:

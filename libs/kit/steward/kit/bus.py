@@ -4,8 +4,10 @@
   and one for dead letters (``steward.dlq.<consumer>``).
 - Publishing sets ``Nats-Msg-Id`` to the event id (FastStream's ``message_id`` is not that header).
 - Consumers are durable pull consumers with manual acks: a handler that raises is NACKed with a
-  backoff (never dropped), and after ``max_deliver`` attempts the message goes to the consumer's
-  dead-letter subject and is acknowledged.
+  backoff (never dropped). A transient failure (a dependency down, a timeout: see
+  :mod:`steward.kit.transient`) is retried for as long as it takes without spending the message's
+  poison budget; after ``max_deliver`` other failures the message goes to the consumer's
+  dead-letter subject and is acknowledged. Dead letters can be replayed (:mod:`steward.kit.deadletters`).
 """
 
 from __future__ import annotations
@@ -26,16 +28,21 @@ from nats.js.errors import NotFoundError
 from opentelemetry import propagate, trace
 
 from steward.events.envelope import CloudEvent
-from steward.kit import metrics
+from steward.kit import metrics, natsfix
+from steward.kit.logs import THROTTLED
 from steward.kit.settings import ServiceSettings
+from steward.kit.transient import is_transient
 
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("steward.kit.bus")
+natsfix.apply()  # an empty pull fetch is not an ERROR (see steward.kit.natsfix)
 
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
 
 DLQ_STREAM = "STEWARD_DLQ"
 DLQ_PREFIX = "steward.dlq"
+# a replayed dead letter carries the consumer it is for; other consumers skip it
+REPLAY_HEADER = "Steward-Replay-For"
 # this process among the replicas of a service (per-replica consumers carry it)
 REPLICA_ID = uuid.uuid4().hex[:10]
 
@@ -52,6 +59,8 @@ class EventBus:
         )
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
+        self.shared_consumers: list[str] = []
+        self.transient_max_delay = 30.0
 
     # -- lifecycle -------------------------------------------------------------------------
     async def connect(self) -> None:
@@ -138,7 +147,10 @@ class EventBus:
         limit = max_deliver or self.settings.consumer_max_deliver
         if per_replica:
             consumer = f"{consumer}-{REPLICA_ID}"
+        else:
+            self.shared_consumers.append(consumer)
         service = self.settings.service_name
+        poison = _PoisonBudget()
 
         async def _consume(msg: NatsMessage) -> None:
             # The raw bytes, never FastStream's content-type based decoding: a JSON body that is not
@@ -153,7 +165,12 @@ class EventBus:
                 await msg.ack()
                 metrics.EVENTS_CONSUMED.labels(service, consumer, "invalid").inc()
                 return
-            parent = propagate.extract(dict(msg.raw_message.headers or {}))
+            headers = dict(msg.raw_message.headers or {})
+            replay_for = headers.get(REPLAY_HEADER)
+            if replay_for and replay_for != consumer:
+                await msg.ack()  # a dead letter replayed for another consumer: not ours
+                return
+            parent = propagate.extract(headers)
             try:
                 with _tracer.start_as_current_span(
                     f"consume {event.short_type}",
@@ -168,22 +185,40 @@ class EventBus:
                 ):
                     await handler(event)
             except Exception as exc:
-                if delivered >= limit:
-                    await self._dead_letter(consumer, msg, f"{type(exc).__name__}: {exc}")
-                    await msg.ack()
-                    metrics.EVENTS_CONSUMED.labels(service, consumer, "dead_lettered").inc()
-                    log.error("bus.dead_lettered", consumer=consumer, event_id=event.id, error=str(exc))
-                else:
-                    await msg.nack(delay=min(30.0, 0.2 * 2**delivered))
-                    metrics.EVENTS_CONSUMED.labels(service, consumer, "retry").inc()
-                    log.warning(
-                        "bus.handler_failed",
+                seq = _stream_seq(msg)
+                if is_transient(exc):
+                    # not the message's fault: retry until the dependency is back, budget untouched
+                    await msg.nack(delay=min(self.transient_max_delay, 0.2 * 2 ** min(delivered, 10)))
+                    metrics.EVENTS_CONSUMED.labels(service, consumer, "transient").inc()
+                    THROTTLED.warning(
+                        "bus.dependency_unavailable",
+                        key=f"{consumer}:{type(exc).__name__}",
                         consumer=consumer,
                         event_id=event.id,
                         attempt=delivered,
-                        error=str(exc),
+                        error=str(exc)[:200],
+                    )
+                    return
+                failures = poison.failed(seq)
+                if failures >= limit:
+                    await self._dead_letter(consumer, msg, f"{type(exc).__name__}: {exc}")
+                    await msg.ack()
+                    poison.forget(seq)
+                    metrics.EVENTS_CONSUMED.labels(service, consumer, "dead_lettered").inc()
+                    log.error("bus.dead_lettered", consumer=consumer, event_id=event.id, error=str(exc))
+                else:
+                    await msg.nack(delay=min(30.0, 0.2 * 2**failures))
+                    metrics.EVENTS_CONSUMED.labels(service, consumer, "retry").inc()
+                    THROTTLED.warning(
+                        "bus.handler_failed",
+                        key=f"{consumer}:{type(exc).__name__}",
+                        consumer=consumer,
+                        event_id=event.id,
+                        attempt=failures,
+                        error=str(exc)[:500],
                     )
                 return
+            poison.forget(_stream_seq(msg))
             await msg.ack()
             metrics.EVENTS_CONSUMED.labels(service, consumer, "ok").inc()
 
@@ -209,6 +244,30 @@ class EventBus:
         headers.pop("Nats-Msg-Id", None)
         headers.update({"Steward-Dlq-Reason": reason[:500], "Steward-Dlq-Subject": raw.subject})
         await self.js.publish(f"{DLQ_PREFIX}.{consumer}", raw.data, headers=headers, stream=DLQ_STREAM)
+
+
+def _stream_seq(msg: NatsMessage) -> int:
+    meta = msg.raw_message.metadata
+    return int(meta.sequence.stream) if meta is not None else 0
+
+
+class _PoisonBudget:
+    """Failures that were not transient, per message (stream sequence) of one consumer in this
+    process. A restart forgets them, which only gives a message more tries, never fewer."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._failures: dict[int, int] = {}
+
+    def failed(self, seq: int) -> int:
+        count = self._failures.pop(seq, 0) + 1
+        self._failures[seq] = count  # newest last
+        if len(self._failures) > self.capacity:
+            self._failures.pop(next(iter(self._failures)))
+        return count
+
+    def forget(self, seq: int) -> None:
+        self._failures.pop(seq, None)
 
 
 async def _ensure_stream(js: JetStreamContext, config: js_api.StreamConfig) -> None:

@@ -22,9 +22,7 @@ class DomainError(Exception):
         self.details = details or []
 
     def to_body(self, request_id: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details:
-            body["details"] = self.details
+        body: dict[str, Any] = {"code": self.code, "message": self.message, "details": self.details}
         if request_id:
             body["request_id"] = request_id
         return {"error": body}
@@ -77,3 +75,12 @@ def pydantic_details(errors: list[Any]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+class Unavailable(DomainError):
+    """A dependency (database, another service, the bus) is unavailable right now: retry later.
+    REST answers 503 with ``Retry-After``; gRPC UNAVAILABLE, which the kit's clients retry."""
+
+    status_code = 503
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    code = "unavailable"

@@ -38,3 +38,8 @@ CALENDAR_COVERED = Gauge(
     "1 when official holiday data covers the year, 0 when the fallback applies",
     ["year"],
 )
+DEAD_LETTERS_WAITING = Gauge(
+    "steward_dead_letters_waiting",
+    "Dead letters waiting for a replay, per consumer (read at each readiness check)",
+    ["service", "consumer"],
+)

@@ -22,6 +22,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from steward.kit.auth import Principal, Role, mint_dev_token
 from steward.kit.db import Database
 from steward.kit.migrations import upgrade
+from steward.kit.runtime import ServiceRuntime
 from steward.kit.testing import serving
 from steward.registry.app import build
 from steward.registry.rules import service as rules_service
@@ -35,17 +36,17 @@ _codes = itertools.count(random.randint(10, 60) * 100 + 1)
 
 
 def registry_settings(db_url: str, nats_url: str, **extra: Any) -> RegistrySettings:
-    return RegistrySettings(
-        database_url=db_url,
-        nats_url=nats_url,
-        http_port=0,
-        grpc_port=0,
-        jwt_dev_secret=SECRET,
-        outbox_poll_seconds=0.2,
-        timer_poll_seconds=0.2,
-        log_json=False,
-        **extra,
-    )
+    values: dict[str, Any] = {
+        "database_url": db_url,
+        "nats_url": nats_url,
+        "http_port": 0,
+        "grpc_port": 0,
+        "jwt_dev_secret": SECRET,
+        "outbox_poll_seconds": 0.2,
+        "timer_poll_seconds": 0.2,
+        "log_json": False,
+    }
+    return RegistrySettings(**{**values, **extra})
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Registry:
     grpc_target: str
     db: Database
     settings: RegistrySettings
+    runtime: ServiceRuntime | None = None
     http: httpx.AsyncClient = field(init=False)
 
     def __post_init__(self) -> None:
@@ -85,6 +87,7 @@ async def running_registry(db_url: str, nats_url: str, **extra: Any) -> AsyncIte
             grpc_target=runtime.grpc.address,
             db=runtime.db,
             settings=settings,
+            runtime=runtime,
         )
         try:
             yield reg
