@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -13,6 +15,8 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "steward"
     environment: str = "dev"
+    # this process (``/readyz`` says it, so a runner knows the answer is from the process it started)
+    instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/steward"
     database_pool_size: int = Field(default=10, ge=1, le=200)
     nats_url: str = "nats://127.0.0.1:4222"
@@ -43,6 +47,28 @@ class ServiceSettings(BaseSettings):
     jwt_dev_secret: SecretStr | None = None
     jwt_algorithms: list[str] = ["RS256", "ES256", "HS256"]
     service_token: SecretStr | None = None
+
+    # security (steward.kit.security, steward.kit.limits, steward.kit.secrets)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # larger request bodies get 413
+    hsts_seconds: int = Field(default=31_536_000, ge=0)  # Strict-Transport-Security outside dev/test
+    metrics_token: SecretStr | None = None  # when set, /metrics needs ``Authorization: Bearer <it>``
+    rate_limit_enabled: bool = True
+    rate_limit_principal_per_second: float = Field(default=20.0, gt=0)
+    rate_limit_principal_burst: int = Field(default=200, ge=1)
+    rate_limit_address_per_second: float = Field(default=100.0, gt=0)
+    rate_limit_address_burst: int = Field(default=1000, ge=1)
+    rate_limit_auth_failures_per_minute: float = Field(default=30.0, gt=0)
+    rate_limit_auth_failures_burst: int = Field(default=30, ge=1)
+    # loopback clients (tests, benchmarks, the dev runner) are not limited; None = only when the
+    # environment is dev or test (a mesh sidecar in production also connects from loopback)
+    rate_limit_exempt_loopback: bool | None = None
+    audit_chain_seconds: float = Field(default=5.0, ge=0)  # chain new audit entries; 0 = off
+    # Fernet keys that encrypt stored secrets, "kid:key,kid:key" (the first encrypts; all decrypt)
+    secrets_keys: SecretStr | None = None
+
+    @property
+    def is_dev(self) -> bool:
+        return self.environment in ("dev", "test")
 
     # cross-service
     registry_grpc_target: str = "127.0.0.1:9101"

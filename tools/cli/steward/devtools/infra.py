@@ -219,16 +219,54 @@ class LocalPostgres(_DatabaseOps, ServerBase):
             raise InfraError(f"initdb failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
 
     def _check_not_running(self) -> None:
+        pid_file = self.data_dir / "postmaster.pid"
         try:
-            pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+            pid = int(pid_file.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return  # no pid file: a clean data dir
+        try:
             alive = str(self.data_dir) in " ".join(psutil.Process(pid).cmdline())
-        except (OSError, ValueError, IndexError, psutil.Error):
-            return  # no or stale pid file: postgres handles it
+        except psutil.Error:
+            alive = False
         if alive:
             raise InfraError(
                 f"a postgres server (pid {pid}) already runs on {self.data_dir}; "
                 f"stop it (kill -INT {pid}) or use another data dir"
             )
+        self.recover_stale_lock()
+
+    def recover_stale_lock(self) -> list[str]:
+        """After a postmaster died without cleaning up (kill -9): stop its orphaned backends (they
+        still hold the shared memory), then remove ``postmaster.pid`` and the socket lock files.
+        Only processes working in this data dir are touched; returns what was done."""
+        done: list[str] = []
+        for proc in psutil.process_iter(["pid", "name"]):
+            try:
+                if proc.info["name"] in ("postgres", "postmaster") and Path(proc.cwd()) == self.data_dir:
+                    proc.kill()
+                    done.append(f"killed orphaned backend {proc.pid}")
+            except (psutil.Error, OSError):
+                continue
+        locks = [self.data_dir / "postmaster.pid"]
+        if self.base_dir is not None:
+            locks += sorted((self.base_dir / "run").glob(".s.PGSQL.*.lock"))
+        for lock in locks:
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+                done.append(f"removed {lock.name}")
+        return done
+
+    def restart(self, timeout: float = 60.0) -> list[str]:
+        """Start again on the same port after the server died (the supervisor calls this)."""
+        if self.proc is not None:
+            self.proc.poll()  # reap
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # backends left in its process group
+            self.proc = None
+        done = self.recover_stale_lock()
+        self._fixed_port = self.port
+        self._launch(timeout)
+        return done
 
     def _launch(self, timeout: float) -> None:
         assert self.base_dir is not None
@@ -357,6 +395,15 @@ class LocalNats(ServerBase):
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stop_proc(signal.SIGTERM, timeout)
+
+    def restart(self, timeout: float = 30.0) -> list[str]:
+        """Start again on the same port (and store) after the server died."""
+        if self.proc is not None:
+            self.proc.poll()  # reap
+            self.proc = None
+        self._fixed_port = self.port
+        self.start(timeout)
+        return []
 
 
 # --------------------------------------------------------------------------- env-or-start
