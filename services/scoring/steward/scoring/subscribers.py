@@ -1,0 +1,87 @@
+"""The durable consumer (``scoring``) of every service's events (``steward.events.>``): idempotent
+through the kit's consumer de-duplication and the ledger's own unique key, the tenant's rules read
+outside the transaction, entries, surveys and lights written in one transaction, acked after commit.
+Events of services written later (meetings …) are scored as soon as a rule names their type."""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+
+from steward.events.envelope import CloudEvent
+from steward.kit.dedup import first_delivery
+from steward.kit.errors import NotFound, ValidationFailed
+from steward.kit.inputs import is_tenant_code
+from steward.scoring import metrics
+from steward.scoring.context import ScoringContext
+from steward.scoring.lights import service as lights
+from steward.scoring.rules.engine import score_event
+from steward.scoring.settings import SOURCE
+from steward.scoring.surveys import service as surveys
+
+log = structlog.get_logger(__name__)
+
+EVENTS_SUBJECT = "steward.events.>"
+RULES_SUBJECT = "steward.events.*.rules.updated"
+RULES_CONSUMER = "scoring-rules"
+
+
+def rules_updated_handler(ctx: ScoringContext):  # type: ignore[no-untyped-def]
+    """Every replica drops its cached rules of the tenant's subtree (a per-replica consumer)."""
+
+    async def handle(event: CloudEvent) -> None:
+        ctx.registry.invalidate_rules(str(event.data.get("tenant") or event.tenant))
+
+    return handle
+
+
+def inbox_key(event_id: str) -> uuid.UUID:
+    """The de-duplication table keys on UUIDs; foreign ids map to a stable UUIDv5."""
+    try:
+        return uuid.UUID(event_id)
+    except ValueError:
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"steward-event:{event_id}")
+
+
+class EventConsumer:
+    def __init__(self, ctx: ScoringContext) -> None:
+        self.ctx = ctx
+
+    async def handle(self, event: CloudEvent) -> None:
+        ctx = self.ctx
+        short = event.short_type
+        if event.source.startswith(SOURCE):  # our own events: never score scores
+            return
+        if short == "rules.updated":
+            ctx.registry.invalidate_rules(str(event.data.get("tenant") or event.tenant))
+        if not is_tenant_code(event.tenant):
+            metrics.EVENTS.labels("unroutable").inc()
+            return
+        try:
+            codes = await ctx.registry.ancestry_codes(event.tenant)
+            rules = await ctx.registry.rules(event.tenant)
+        except (NotFound, ValidationFailed) as exc:
+            metrics.EVENTS.labels("unroutable").inc()
+            log.warning("scoring.unroutable_event", event_id=event.id, type=short, error=str(exc))
+            return
+        path = "/".join(codes)
+        project = None
+        if short in ("project.registered", "project.updated") and event.data.get("project_id"):
+            try:  # plan figures and dates for the warning light, read outside the transaction
+                project = await ctx.registry.project(str(event.data["project_id"]))
+            except (NotFound, ValidationFailed):
+                project = None
+        async with ctx.db.transaction() as session:
+            if not await first_delivery(
+                session, consumer=ctx.settings.events_consumer, event_id=inbox_key(event.id)
+            ):
+                metrics.EVENTS.labels("duplicate").inc()
+                return
+            now = ctx.clock()
+            written = await score_event(session, event=event, rules=rules, path=path, now=now)
+            await surveys.on_event(session, ctx=ctx, event=event, rules=rules, path=path, now=now)
+            await lights.on_event(session, event=event, rules=rules, path=path, now=now, project=project)
+        metrics.EVENTS.labels("ok").inc()
+        if written:
+            metrics.ENTRIES.labels("event").inc(len(written))
