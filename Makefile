@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-fast lint fmt proto proto-check docs docs-check bench clean
+.PHONY: help setup run test test-fast lint fmt proto proto-check docs docs-check bench clean browser
 
 help:
 	@echo "make run        start PostgreSQL + NATS (from pip wheels), every service, demo data; print URLs"
@@ -30,7 +30,7 @@ setup: .venv/.synced
 run: setup
 	$(RUN) steward dev up
 
-test: setup proto-check docs-check
+test: setup browser proto-check docs-check
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-fast: setup
@@ -39,11 +39,23 @@ test-fast: setup
 lint: setup
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy libs/kit/steward libs/contracts/steward/events libs/contracts/steward/rules services/registry/steward services/issues/steward services/notify/steward tools/cli/steward
+	$(RUN) mypy libs/kit/steward libs/contracts/steward/events libs/contracts/steward/rules services/registry/steward services/issues/steward services/notify/steward services/meetings/steward services/scoring/steward services/console/steward tools/cli/steward
 
 fmt: setup
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
+
+# the web console's browser tests drive Debian's Chromium (Playwright downloads no browser here)
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = "0" ]; then \
+		echo "installing Debian's chromium for the console's browser tests"; \
+		export DEBIAN_FRONTEND=noninteractive; (apt-get install -y -q chromium fonts-wqy-microhei || (apt-get update -q && apt-get install -y -q chromium fonts-wqy-microhei)); \
+	else \
+		echo "ERROR: /usr/bin/chromium is missing; the console's browser tests need it." >&2; \
+		echo "       run as root: apt-get update && apt-get install -y chromium fonts-wqy-microhei" >&2; \
+		exit 1; \
+	fi
 
 proto: setup
 	$(RUN) python scripts/gen_proto.py

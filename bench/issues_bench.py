@@ -24,11 +24,11 @@ import sqlalchemy as sa
 
 from bench.common import BenchContext, Row, latency_rows, measure
 from steward.issues.app import timer_handlers
-from steward.kit.clock import Clock
 from steward.issues.context import IssuesContext
 from steward.issues.testing import auth, local, migrate, running_issues
-from steward.kit.db import Database
 from steward.kit.clients.registry import RegistryClient
+from steward.kit.clock import Clock
+from steward.kit.db import Database
 from steward.kit.timers import TimerWorker
 from steward.registry.testing import EventTap, Registry, make_tree
 

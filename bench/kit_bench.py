@@ -7,7 +7,7 @@
   EXPLAIN (ANALYZE, BUFFERS) of the sweep query, the time of each :meth:`TimerWorker.sweep` batch
   until nothing is due, and the cost of a sweep when nothing is due.
 - Consumer: events through :meth:`EventBus.subscribe` (durable pull consumer, manual acks) with an
-  inbox row per event (:func:`steward.kit.inbox.first_delivery`) in the handler's transaction.
+  inbox row per event (:func:`steward.kit.dedup.first_delivery`) in the handler's transaction.
 
 Each run uses its own database, JetStream stream and subject prefix, removed at the end.
 """
@@ -29,7 +29,7 @@ from bench.common import BenchContext, Row, Timing, latency_rows, measure
 from steward.events.envelope import CloudEvent, EventData
 from steward.kit.bus import EventBus
 from steward.kit.db import Database
-from steward.kit.inbox import InboxEntry, first_delivery
+from steward.kit.dedup import ConsumedEvent, first_delivery
 from steward.kit.outbox import OutboxEvent, OutboxRelay, build_event, emit
 from steward.kit.settings import ServiceSettings
 from steward.kit.timers import DueTimer, TimerWorker
@@ -37,7 +37,7 @@ from steward.kit.timers import DueTimer, TimerWorker
 TENANT = "210112"
 WRITERS = 8
 EMIT_BATCH = 200
-KIT_TABLES = (OutboxEvent, InboxEntry, DueTimer)
+KIT_TABLES = (OutboxEvent, ConsumedEvent, DueTimer)
 PACED_RATE = 100  # events/s offered in the latency phase
 
 

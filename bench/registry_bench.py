@@ -15,8 +15,8 @@ from bench.common import BenchContext, Row, latency_rows, measure, peak_rss_mib
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.api.registry.v1 import registry_pb2_grpc as pb_grpc
 from steward.kit.auth import service_token
-from steward.kit.grpc import bearer_metadata, client_channel
 from steward.kit.clients.registry import RegistryClient
+from steward.kit.grpc import bearer_metadata, client_channel
 from steward.kit.settings import ServiceSettings
 from steward.registry.testing import SECRET, Registry, make_tree
 from steward.rules import preset_override

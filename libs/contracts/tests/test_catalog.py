@@ -208,6 +208,8 @@ def sample(schema: dict[str, Any], root: dict[str, Any], name: str = "x") -> Any
     if kind == "string":
         if schema.get("format") == "date-time":
             return "2025-03-01T08:30:00Z"
+        if schema.get("format") == "date":
+            return "2025-03-01"
         return f"{name}-1"
     if kind == "integer":
         return max(int(schema.get("minimum", 3)), 3)

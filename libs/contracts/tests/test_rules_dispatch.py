@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from pydantic import ValidationError
 
@@ -146,3 +148,12 @@ def test_steward_rule_switched_off_by_null() -> None:
     d = derive_dispatch(child.thresholds, investment=25_000_000, funding_type="enterprise")
     assert not d.steward_required
     assert preset_override("fuxin_steward")["thresholds"]["steward_required_min"] == "2000万"
+
+
+def test_reasons_keep_the_cents() -> None:
+    t = default_rules().thresholds
+    d = derive_dispatch(t, investment=Decimal("29999999.99"), funding_type="enterprise")
+    assert d.tier == "zone"  # below the 3000万 district threshold, cents and all
+    assert d.reasons[0].startswith("总投资29999999.99元达到入平台门槛")
+    whole = derive_dispatch(t, investment=Decimal("30000000.00"), funding_type="enterprise")
+    assert whole.tier == "district" and whole.reasons[0].startswith("总投资3000万达到")

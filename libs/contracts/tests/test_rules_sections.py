@@ -118,13 +118,14 @@ def test_anyang_scorecard() -> None:
     assert points(ev, key_level="provincial", difficulty="easy") == [Decimal("-1")]
     assert points(ev, key_level="city", difficulty="hard") == [Decimal("-0.3")]
     assert points(ev, key_level="city", difficulty="easy") == [Decimal("-0.5")]
-    assert points("procedure.result_rated", rating="dissatisfied") == [Decimal("-1")]
+    assert points("matter.rated", kind="procedure", rating="dissatisfied") == [Decimal("-1")]
+    assert points("matter.rated", kind="obstacle", rating="dissatisfied") == []
     assert points("procedure.assisted_completed") == [Decimal("0.2")]
-    delay = card.rules_for("procedure.delayed", {"agent_level": 2})
+    delay = card.rules_for("procedure.completed", {"overdue": True})
     assert [r.points for r in delay] == [Decimal("-1")] and delay[0].subject == "responsible_agent"
-    assert card.rules_for("procedure.delayed", {"agent_level": 1}) == []
+    assert card.rules_for("procedure.completed", {"overdue": False}) == []
     onsite = {
-        a: points("procedure.onsite_rated", rating=a)
+        a: points("survey.answered", rating=a)
         for a in ("very_satisfied", "satisfied", "fairly_satisfied", "dissatisfied")
     }
     assert onsite == {

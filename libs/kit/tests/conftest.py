@@ -21,12 +21,12 @@ from steward.events.envelope import EventData
 from steward.kit.audit import AuditEntry
 from steward.kit.bus import EventBus
 from steward.kit.db import Database
-from steward.kit.inbox import InboxEntry
+from steward.kit.dedup import ConsumedEvent
 from steward.kit.outbox import OutboxEvent
 from steward.kit.settings import ServiceSettings
 from steward.kit.timers import DueTimer
 
-KIT_TABLES = [OutboxEvent.__table__, InboxEntry.__table__, DueTimer.__table__, AuditEntry.__table__]
+KIT_TABLES = [OutboxEvent.__table__, ConsumedEvent.__table__, DueTimer.__table__, AuditEntry.__table__]
 
 # Business rows for the tests live in their own MetaData: nothing leaks into SQLModel.metadata,
 # which the services' migration checks compare against their Alembic history.

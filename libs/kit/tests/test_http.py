@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from asyncpg.exceptions import CannotConnectNowError
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 
 from steward.kit.auth import TokenVerifier, mint_dev_token
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
@@ -40,6 +42,10 @@ def make_router() -> APIRouter:
             raise ValidationFailed("bad item")
         if item_id == 500:
             raise RuntimeError("secret database password is hunter2")
+        if item_id == 503:
+            raise DBAPIError("SELECT 1", {}, CannotConnectNowError("the database system is starting up"))
+        if item_id == 504:
+            raise ConnectionRefusedError(111, "connect call failed")
         return {"id": item_id}
 
     @router.post("")
@@ -260,3 +266,14 @@ async def test_lost_database_race_is_a_retryable_409(db_url: str) -> None:
             assert (await client.post("/lock")).status_code == 200
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize("item_id", [503, 504])
+async def test_a_dependency_outage_is_503_with_retry_after(client: httpx.AsyncClient, item_id: int) -> None:
+    resp = await client.get(f"/items/{item_id}")
+    assert resp.status_code == 503
+    assert resp.headers["retry-after"] == "5"
+    error = resp.json()["error"]
+    assert error["code"] == "unavailable"
+    assert error["details"] == []
+    assert error["request_id"] == resp.headers["x-request-id"]

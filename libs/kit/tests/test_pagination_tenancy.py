@@ -135,7 +135,9 @@ def test_error_body_and_code_override_is_per_instance() -> None:
         }
     }
     assert NotFound("again").code == "not_found", "an override must not leak into the class"
-    assert DomainError("plain").to_body() == {"error": {"code": "bad_request", "message": "plain"}}
+    assert DomainError("plain").to_body() == {
+        "error": {"code": "bad_request", "message": "plain", "details": []}
+    }
 
 
 def test_pydantic_details() -> None:

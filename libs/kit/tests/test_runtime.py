@@ -63,6 +63,7 @@ async def test_runtime_lifecycle_end_to_end(db_url: str, nats_url: str, kit: Any
             ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert set(ready.json()["checks"]) == {"database", "nats", "calendar", "dead_letters"}
+        assert ready.json()["instance"] == settings.instance_id  # a runner knows it is its own process
 
         assert runtime.grpc is not None
         async with grpc.aio.insecure_channel(runtime.grpc.address) as ch:

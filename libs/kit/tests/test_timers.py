@@ -292,3 +292,28 @@ async def test_run_loop_fires_and_stops(db: Database) -> None:
         await worker.stop()
         await asyncio.wait_for(task, timeout=5)
     assert task.done() and task.exception() is None
+
+
+def test_handlers_see_the_firing_workers_clock() -> None:
+    """``timers.now()`` is the firing worker's clock inside a sweep (tests, the dev platform clock) and
+    the wall clock elsewhere."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from steward.kit import timers as kit_timers
+
+    seen: list[datetime] = []
+    pinned = datetime(2030, 1, 2, 3, 4, tzinfo=UTC)
+
+    class NoDb:
+        def transaction(self) -> object:
+            seen.append(kit_timers.now())
+            raise RuntimeError("stop here")
+
+    worker = kit_timers.TimerWorker(NoDb(), {}, clock=lambda: pinned)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="stop here"):
+        asyncio.run(worker.sweep())
+    assert seen == [pinned]
+    assert abs((kit_timers.now() - datetime.now(UTC)).total_seconds()) < 5  # outside a sweep

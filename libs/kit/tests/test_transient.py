@@ -154,7 +154,9 @@ async def test_dead_letters_are_counted_and_replayed_to_their_consumer_only(
     try:
         await _publish(bus, kit, tenant, n=7)
         await kit.wait_for(
-            lambda: kit.count_messages(js, DLQ_STREAM, f"steward.dlq.{broken}"), timeout=15, message="no dead letter"
+            lambda: kit.count_messages(js, DLQ_STREAM, f"steward.dlq.{broken}"),
+            timeout=15,
+            message="no dead letter",
         )
         assert (await deadletters.waiting(js)).get(broken) == 1
         [letter] = await deadletters.peek(js, broken)
@@ -172,3 +174,27 @@ async def test_dead_letters_are_counted_and_replayed_to_their_consumer_only(
         assert await deadletters.replay(js, broken) == 0
     finally:
         await sub.stop()
+
+
+async def test_retry_conflicts_runs_again_after_a_lost_race_only() -> None:
+    from steward.kit.db import retry_conflicts
+
+    calls: list[int] = []
+
+    async def deadlocked_twice() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise _dbapi("40P01")
+        return "seeded"
+
+    assert await retry_conflicts(deadlocked_twice, pause=0.0) == "seeded"
+    assert len(calls) == 3
+
+    async def broken() -> str:
+        calls.append(1)
+        raise _dbapi("23505")
+
+    calls.clear()
+    with pytest.raises(DBAPIError):
+        await retry_conflicts(broken, pause=0.0)
+    assert len(calls) == 1

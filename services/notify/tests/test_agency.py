@@ -10,6 +10,7 @@ import socket
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from steward.kit.errors import ValidationFailed
 from steward.notify.channels.urls import validate_url
@@ -60,6 +61,13 @@ async def test_failing_receiver_retries_then_dead_letter_and_replay_delivers_onc
     secret = sub["secret"]
     assert secret.startswith("whsec_")
     assert (await notify.http.get(f"/v1/subscriptions/{sub['id']}", headers=agency)).json()["secret"] is None
+    async with notify.db.read() as session:  # sealed at rest (steward.kit.sealing), shown only once
+        stored = (
+            await session.execute(
+                sa.text("SELECT secret FROM agency_subscriptions WHERE id = :i"), {"i": sub["id"]}
+            )
+        ).scalar_one()
+    assert stored.startswith("sealed:") and secret not in stored and secret[6:] not in stored
 
     receiver.fail[path] = 503
     event = matter_overdue(tenant=sc.tenant, project_id=sc.project_id, unit_id=sc.unit_id)

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 import httpx
+import sqlalchemy as sa
 
 from steward.notify.testing import (
     HttpSink,
@@ -125,6 +126,19 @@ async def test_group_robots_receive_their_formats_signed(
         )
         assert r.status_code == 201, r.text
         assert "?" not in r.json()["url"]  # robot keys are not echoed back
+        assert "secret" not in r.json() and r.json()["has_secret"] is bool(sec)
+    async with notify.db.read() as session:  # robot secrets are sealed at rest
+        stored = (
+            (
+                await session.execute(
+                    sa.text("SELECT secret FROM channel_endpoints WHERE tenant = :t AND secret IS NOT NULL"),
+                    {"t": sc.tenant},
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(stored) == 2 and all(v.startswith("sealed:") and secret not in v for v in stored)
     await publish(nats_url, matter_overdue(tenant=sc.tenant, project_id=sc.project_id, unit_id=sc.unit_id))
 
     async def all_three() -> bool:

@@ -84,3 +84,43 @@ async def test_event_of_unknown_tenant_is_acked_once_and_counted(
             )
         ).scalar_one()
     assert n == 0 and m == 0
+
+
+def test_own_events_are_recognised_by_subject() -> None:
+    from steward.notify.subscribers import own_events
+
+    skip = own_events("steward.events")
+    assert skip("steward.events.210112.delivery.sent")
+    assert skip("steward.events.210112001.delivery.failed")
+    assert not skip("steward.events.210112.matter.overdue")
+    assert not skip("steward.events.delivery.matter.overdue")  # a (bogus) tenant named like it
+    assert not skip("steward.events.210112")
+
+
+async def test_own_delivery_events_are_acked_unread(
+    notify: Notify, registry: Registry, nats_url: str
+) -> None:
+    """Notify does not consume its own ``delivery.*`` events: the consumer acknowledges them on their
+    subject alone — a body that is not even an event is not decoded, so it is not dead-lettered."""
+    from steward.kit import metrics as kit_metrics
+
+    consumer = notify.settings.notify_consumer
+    skipped = kit_metrics.EVENTS_CONSUMED.labels(notify.settings.service_name, consumer, "skipped")
+    before = skipped._value.get()
+    dead_before, _, _ = await _bus_state(nats_url, notify)
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.jetstream().publish(
+            "steward.events.210112.delivery.sent",
+            b"not an event",
+            headers={"Nats-Msg-Id": secrets.token_hex(8)},
+        )
+    finally:
+        await nc.close()
+
+    async def acked() -> bool:
+        return skipped._value.get() >= before + 1
+
+    assert await wait_for(acked)
+    dead_after, _, pending = await _bus_state(nats_url, notify)
+    assert dead_after == dead_before and pending == 0

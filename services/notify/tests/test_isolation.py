@@ -60,6 +60,48 @@ async def test_inbox_is_personal(notify: Notify, registry: Registry, nats_url: s
     assert [m["id"] for m in r.json()["items"]] == [mid]  # still unread for its owner
 
 
+async def test_inbox_is_scoped_by_tenant_and_subject(
+    notify: Notify, registry: Registry, nats_url: str
+) -> None:
+    """A token of another tenant carrying the owner's ``sub`` neither reads nor marks the messages
+    (issue 14, point 5): the inbox is scoped by tenant AND subject."""
+    sc, w = await _routed(notify, registry, nats_url)
+    mid, sub = w["message"]["id"], sc.agent["subject"]
+    impostor = auth(sc.other_district, "agent", sub=sub)  # a sibling district, same subject
+    r = await notify.http.get("/v1/inbox", headers=impostor)
+    assert r.status_code == 200 and r.json()["items"] == []
+    assert (await notify.http.get("/v1/inbox/unread-count", headers=impostor)).json()["unread"] == 0
+    assert (await notify.http.post(f"/v1/inbox/{mid}/read", headers=impostor)).status_code == 404
+    assert (await notify.http.post("/v1/inbox/read-all", headers=impostor)).json()["marked"] == 0
+    r = await notify.http.get("/v1/inbox", params={"unread": "true"}, headers=w["owner"])
+    assert [m["id"] for m in r.json()["items"]] == [mid]  # untouched, still unread for its owner
+    # the same holds for the subject's preferences
+    r = await notify.http.put("/v1/preferences/me", json={"opt_out_channels": ["email"]}, headers=w["owner"])
+    assert r.status_code == 200, r.text
+    assert (await notify.http.get("/v1/preferences/me", headers=impostor)).status_code == 403
+    r = await notify.http.put("/v1/preferences/me", json={"opt_out_channels": []}, headers=impostor)
+    assert r.status_code == 403
+    kept = (await notify.http.get("/v1/preferences/me", headers=w["owner"])).json()
+    assert kept["opt_out_channels"] == ["email"]
+    async with notify.db.read() as session:
+        path = (
+            await session.execute(sa.text("SELECT tenant_path FROM inbox_messages WHERE id = :i"), {"i": mid})
+        ).scalar_one()
+    assert path.split("/")[0] == sc.city and path.split("/")[-1] == sc.tenant
+
+
+async def test_a_token_of_an_unknown_tenant_is_refused(
+    notify: Notify, registry: Registry, nats_url: str
+) -> None:
+    """Not an empty inbox: 403 (issue 14, point 5), even with the subject of a real recipient."""
+    sc, _ = await _routed(notify, registry, nats_url)
+    ghost = auth("999998", "agent", sub=sc.agent["subject"])
+    for path in ("/v1/inbox", "/v1/inbox/unread-count", "/v1/preferences/me"):
+        r = await notify.http.get(path, headers=ghost)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "unknown_token_tenant", (path, r.text)
+    assert (await notify.http.get("/v1/inbox", headers=auth(sc.tenant, "agent", sub="x"))).status_code == 200
+
+
 async def test_templates_belong_to_the_tenant_admins(notify: Notify, registry: Registry) -> None:
     sc = await scenario(registry, tag="iso-tpl")
     admin = auth(sc.tenant, "tenant_admin", sub=f"admin-{sc.tenant}")

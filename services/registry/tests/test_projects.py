@@ -66,8 +66,10 @@ async def test_invalid_input_is_4xx_and_writes_nothing(registry: Registry, tree:
         err = r.json()["error"]
         assert err["code"] == code, (extra, err)
         assert err["message"] and err.get("request_id")
-    r = await create_project(registry, "999999")
+    r = await create_project(registry, "999999", token_tenant=tree.districts[0])
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_tenant"
+    r = await create_project(registry, "999999")  # a token of that unknown tenant: refused outright
+    assert r.status_code == 403 and r.json()["error"]["code"] == "unknown_token_tenant"
     r = await registry.http.post(
         "/v1/projects",
         content=b"{not json",

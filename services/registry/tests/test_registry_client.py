@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from steward.kit.errors import NotFound
 from steward.kit.clients.registry import RegistryClient
+from steward.kit.errors import NotFound
 from steward.kit.settings import ServiceSettings
 from steward.registry.testing import SECRET, Registry, Tree, create_project
 

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from steward.kit import timers
 from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.db import utcnow
-from steward.registry.reports import duty
 from steward.registry.reports import schedule as sched
+from steward.registry.reports import timers as report_timers
 from steward.registry.reports.testing import staffed_project
 from steward.registry.testing import EventTap, Registry, make_tree, running_registry
 from steward.rules import preset_override, preset_rules
@@ -57,7 +57,7 @@ async def _arm(reg: Registry, tenant: str, period_key: str, *, due_at: datetime 
     async with reg.db.transaction() as session:
         await timers.schedule(
             session,
-            kind=duty.OVERDUE_TIMER,
+            kind=report_timers.OVERDUE_TIMER,
             key=f"{tenant}|{schedule.key}|{period_key}",
             tenant=tenant,
             due_at=due_at or period.due_at,
@@ -93,9 +93,9 @@ async def test_overdue_once_per_project_and_period_with_two_replicas(
         await _arm(registry, d, "2026-W40")
         await _arm(second, d, "2026-W41")
         for w in ("W40", "W41"):
-            await _wait_fired(registry, duty.OVERDUE_TIMER, f"{d}|weekly_progress|2026-{w}")
+            await _wait_fired(registry, report_timers.OVERDUE_TIMER, f"{d}|weekly_progress|2026-{w}")
         await _arm(second, d, "2026-W40", due_at=utcnow())
-        await _wait_fired(second, duty.OVERDUE_TIMER, f"{d}|weekly_progress|2026-W40")
+        await _wait_fired(second, report_timers.OVERDUE_TIMER, f"{d}|weekly_progress|2026-W40")
     events = await tap.collect(f"steward.events.{d}.report.overdue", expect=7)
     got = sorted((e["data"]["code"], e["data"]["period"]) for e in events)
     want = [(s.project["code"], p) for s in owing for p in ("2026-W40", "2026-W41")]
@@ -107,13 +107,13 @@ async def test_overdue_once_per_project_and_period_with_two_replicas(
     # the handler itself never repeats a notice, however often it runs
     async with registry.db.transaction() as session:
         timer = timers.DueTimer(
-            kind=duty.OVERDUE_TIMER,
+            kind=report_timers.OVERDUE_TIMER,
             key="manual",
             tenant=d,
             due_at=utcnow(),
             payload={"schedule_key": "weekly_progress", "period": "2026-W40"},
         )
-        assert await duty.on_overdue(session, timer) is None
+        assert await report_timers.on_overdue(session, timer) is None
     again = await tap.collect(f"steward.events.{d}.report.overdue", expect=8, wait=1.5)
     assert len(again) == len(want)
 
@@ -144,14 +144,14 @@ async def test_due_soon_reminds_only_those_who_have_not_reported(registry: Regis
         async with registry.db.transaction() as session:
             await timers.schedule(
                 session,
-                kind=duty.DUE_SOON_TIMER,
+                kind=report_timers.DUE_SOON_TIMER,
                 key=f"{d}|weekly_progress|{p}|1",
                 tenant=d,
                 due_at=utcnow(),
                 payload={"schedule_key": "weekly_progress", "period": p, "n": 1},
             )
-    await _wait_fired(registry, duty.DUE_SOON_TIMER, f"{d}|weekly_progress|{period}|1")
-    await _wait_fired(registry, duty.DUE_SOON_TIMER, f"{d}|weekly_progress|{current}|1")
+    await _wait_fired(registry, report_timers.DUE_SOON_TIMER, f"{d}|weekly_progress|{period}|1")
+    await _wait_fired(registry, report_timers.DUE_SOON_TIMER, f"{d}|weekly_progress|{current}|1")
     events = await tap.collect(f"steward.events.{d}.report.due_soon", expect=3, wait=3)
     got: set[tuple[Any, ...]] = {(e["data"]["code"], e["data"]["period"]) for e in events}
     expected = {(a.project["code"], period), (b.project["code"], period)}
@@ -168,11 +168,14 @@ async def test_planner_arms_upcoming_periods(registry: Registry) -> None:
     await staffed_project(registry, tree.zone, roles=[], name="开发区项目")
     now = utcnow()
     async with registry.db.transaction() as session:
-        await duty.plan_tenant(session, tenant=tree.zone, now=now)
+        await report_timers.plan_tenant(session, tenant=tree.zone, now=now)
     rules = preset_rules("jinniu")
     s = rules.reports.schedules[0]
     upcoming = sched.periods_due_between(
-        s, sched.calendar_for(rules), (now - duty.LOOKBACK).date(), (now + duty.HORIZON).date()
+        s,
+        sched.calendar_for(rules),
+        (now - report_timers.LOOKBACK).date(),
+        (now + report_timers.HORIZON).date(),
     )
-    expected = [p for p in upcoming if p.due_at >= now - duty.LOOKBACK]
-    assert await _pending(registry, duty.OVERDUE_TIMER, f"{tree.zone}|") == len(expected)
+    expected = [p for p in upcoming if p.due_at >= now - report_timers.LOOKBACK]
+    assert await _pending(registry, report_timers.OVERDUE_TIMER, f"{tree.zone}|") == len(expected)

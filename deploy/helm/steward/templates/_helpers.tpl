@@ -138,6 +138,9 @@ STEWARD_GRPC_HOST: "0.0.0.0"
 STEWARD_GRPC_PORT: {{ .cfg.ports.grpc | quote }}
 STEWARD_NATS_URL: {{ include "steward.natsUrl" $root | quote }}
 STEWARD_REGISTRY_GRPC_TARGET: {{ include "steward.registryGrpcTarget" $root | quote }}
+{{- if eq .svc "meetings" }}
+STEWARD_ISSUES_GRPC_TARGET: {{ printf "%s:%v" (include "steward.serviceName" (dict "root" $root "svc" "issues")) $v.services.issues.ports.grpc | quote }}
+{{- end }}
 STEWARD_JWT_ISSUER: {{ $v.auth.jwt.issuer | quote }}
 STEWARD_JWT_AUDIENCE: {{ $v.auth.jwt.audience | quote }}
 {{- if $v.auth.jwt.jwksUrl }}

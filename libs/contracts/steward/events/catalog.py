@@ -45,6 +45,8 @@ EVENT_MODULES: tuple[str, ...] = (
     "steward.events.registry",
     "steward.events.issues",
     "steward.events.notify",
+    "steward.events.scoring",
+    "steward.events.meetings",
 )
 
 ASYNCAPI_VERSION = "3.0.0"

@@ -53,6 +53,7 @@ class ProjectRegistered(EventData):
 
     project_id: str
     code: str
+    national_code: str | None = Field(default=None, description="全国投资项目代码 when known")
     name: str
     owner_unit_id: str | None
     total_investment: str = Field(description="Exact decimal yuan")
@@ -228,6 +229,101 @@ class MilestoneReached(EventData):
     days_late: int = 0
 
 
+class NodePlanApplied(EventData):
+    aggregate: ClassVar[str] = "node_plan"
+    event: ClassVar[str] = "applied"
+    summary: ClassVar[str] = (
+        "A node-plan template was applied to a project: its network-plan milestones were generated "
+        "with planned dates computed on working days."
+    )
+
+    project_id: str
+    code: str
+    template: str
+    start: str = Field(description="ISO date the plan starts from")
+    nodes: int
+    planned_completion: str = Field(description="ISO date of the last node's planned finish")
+
+
+class MilestonesShifted(EventData):
+    aggregate: ClassVar[str] = "milestone"
+    event: ClassVar[str] = "shifted"
+    summary: ClassVar[str] = (
+        "A network-plan node was delayed and its successors' planned dates were pushed; ``moved`` "
+        "lists every node whose dates changed, [old, new] planned finish."
+    )
+
+    project_id: str
+    code: str
+    milestone_id: str
+    key: str | None
+    reason: str
+    moved: dict[str, list[str]] = Field(description="node key -> [old planned date, new planned date]")
+
+
+class CircularIssued(EventData):
+    aggregate: ClassVar[str] = "circular"
+    event: ClassVar[str] = "issued"
+    summary: ClassVar[str] = (
+        "The DRC issued a circular (情况通报) for a semi-monthly period; the projects that reported "
+        "late or not at all are named in it (for notify: the leadership and those criticised)."
+    )
+
+    circular_id: str
+    tenant: str
+    period: str
+    schedule_key: str
+    number: int = Field(description="第N期 within the tenant's year")
+    title: str
+    late_projects: list[str] = Field(default_factory=list, description="codes of projects reported late")
+    missing_projects: list[str] = Field(default_factory=list, description="codes of projects not reported")
+
+
+class AgentReportSubmitted(EventData):
+    aggregate: ClassVar[str] = "agent_report"
+    event: ClassVar[str] = "submitted"
+    summary: ClassVar[str] = (
+        "An agent (代办员) submitted the weekly work report; ``late`` when after the due time."
+    )
+
+    report_id: str
+    person_id: str
+    person_name: str
+    period: str
+    due_at: datetime
+    late: bool
+    delay_seconds: int = 0
+
+
+class AgentReportOverdue(EventData):
+    aggregate: ClassVar[str] = "agent_report"
+    event: ClassVar[str] = "overdue"
+    summary: ClassVar[str] = (
+        "An agent's weekly work report was not in at its due time (once per agent and week)."
+    )
+
+    person_id: str
+    person_name: str
+    period: str
+    due_at: datetime
+
+
+class ReturnVisitRecorded(EventData):
+    aggregate: ClassVar[str] = "return_visit"
+    event: ClassVar[str] = "recorded"
+    summary: ClassVar[str] = (
+        "The service room called an enterprise back about a service record (回访) and recorded its "
+        "answer and satisfaction."
+    )
+
+    return_visit_id: str
+    entry_id: str
+    project_id: str
+    month: str
+    satisfaction: str
+    specialist: str = Field(description="login subject of who logged the service record")
+
+
 class VisitLogged(EventData):
     aggregate: ClassVar[str] = "visit"
     event: ClassVar[str] = "logged"
@@ -280,6 +376,19 @@ class VisitComplianceMissed(EventData):
     counted: int
 
 
+class PlatformClockChanged(EventData):
+    aggregate: ClassVar[str] = "platform"
+    event: ClassVar[str] = "clock_changed"
+    summary: ClassVar[str] = (
+        "Dev mode only: the platform clock was moved (steward dev clock). Every service runs "
+        "offset_seconds ahead of the wall clock from now on; never emitted outside dev mode."
+    )
+
+    offset_seconds: float = Field(ge=0, description="How far ahead of the wall clock every service runs")
+    previous_offset_seconds: float = Field(ge=0)
+    platform_time: datetime = Field(description="The platform's new 'now' when the change was made")
+
+
 REGISTRY_EVENTS: tuple[type[EventData], ...] = (
     TenantCreated,
     RulesUpdated,
@@ -297,8 +406,15 @@ REGISTRY_EVENTS: tuple[type[EventData], ...] = (
     ReportOverdue,
     MilestoneDelayed,
     MilestoneReached,
+    NodePlanApplied,
+    MilestonesShifted,
+    CircularIssued,
+    AgentReportSubmitted,
+    AgentReportOverdue,
+    ReturnVisitRecorded,
     VisitLogged,
     VisitApproved,
     VisitReturned,
     VisitComplianceMissed,
+    PlatformClockChanged,
 )

@@ -29,6 +29,7 @@ from steward.rules.base import StrictModel
 from steward.rules.calendar import CalendarSection
 from steward.rules.matters import MattersSection
 from steward.rules.meetings import MeetingsSection
+from steward.rules.node_plans import NodePlansSection
 from steward.rules.notify import NotifySection
 from steward.rules.reports import ReportsSection
 from steward.rules.roster import RosterSection
@@ -73,6 +74,7 @@ class RulesDocument(StrictModel):
     notify: NotifySection = Field(default_factory=NotifySection)
     calendar: CalendarSection = Field(default_factory=CalendarSection)
     service_log: ServiceLogSection = Field(default_factory=ServiceLogSection)
+    node_plans: NodePlansSection = Field(default_factory=NodePlansSection)
 
     @model_validator(mode="after")
     def _cross_references(self) -> RulesDocument:

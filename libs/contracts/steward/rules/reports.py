@@ -122,8 +122,28 @@ def _default_schedules() -> list[ReportSchedule]:
     ]
 
 
+Quarter = Literal["Q1", "Q2", "Q3", "Q4"]
+QuarterFocus = Literal["permits", "starts", "investment", "completion"]
+_DEFAULT_FOCUS: dict[Quarter, QuarterFocus] = {
+    "Q1": "permits",  # 一季度抓手续办理
+    "Q2": "starts",  # 二季度抓开工复工
+    "Q3": "investment",  # 三季度抓投资进度
+    "Q4": "completion",  # 四季度抓全年完成和来年储备
+}
+
+
 class ReportsSection(StrictModel):
     schedules: list[ReportSchedule] = Field(default_factory=_default_schedules)
+    quarter_focus: dict[Quarter, QuarterFocus] = Field(
+        default_factory=lambda: dict(_DEFAULT_FOCUS),
+        description="the dispatch rhythm's focus per quarter (seed 001 (八)): Q1 permits, Q2 starts and "
+        "restarts, Q3 investment progress, Q4 completion and next year's reserve",
+    )
+    agent_weekly: ReportSchedule | None = Field(
+        None,
+        description="the agents' (代办员) weekly work report — one per agent, not per project "
+        "(Anyang 代办员制度 八.2: every Thursday afternoon); weekly only",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> ReportsSection:
@@ -131,4 +151,11 @@ class ReportsSection(StrictModel):
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
             raise ValueError(f"reports.schedules: duplicate keys {dupes}")
+        if self.agent_weekly is not None:
+            if self.agent_weekly.kind != "weekly" or self.agent_weekly.weekday is None:
+                raise ValueError("reports.agent_weekly must be a weekly schedule with a weekday")
+            if self.agent_weekly.key in keys:
+                raise ValueError(
+                    f"reports.agent_weekly.key {self.agent_weekly.key!r} repeats a project schedule key"
+                )
         return self

@@ -15,6 +15,7 @@ from steward.rules.base import Key, KeyLevel, MatterKind, MatterTier, Points, St
 __all__ = [
     "Consequence",
     "Dimension",
+    "LightRules",
     "RankingDef",
     "Rating",
     "ScoreCondition",
@@ -36,6 +37,7 @@ _SURVEY_LEVELS: tuple[SurveyLevel, ...] = (
     "dissatisfied",
     "very_dissatisfied",
 )
+_BAD_LEVELS: tuple[SurveyLevel, ...] = ("dissatisfied", "very_dissatisfied")
 Action = Literal[
     "praise",  # 通报表扬
     "public_criticism",  # 通报批评
@@ -64,6 +66,7 @@ class ScoreCondition(StrictModel):
     kind: MatterKind | None = None
     tier: MatterTier | None = None
     category: Key | None = None
+    overdue: bool | None = None  # e.g. a procedure completed late (procedure.completed)
 
     def matches(self, attributes: dict[str, Any]) -> bool:
         for name in type(self).model_fields:
@@ -81,6 +84,10 @@ class ScoreRule(StrictModel):
     condition: ScoreCondition = Field(default_factory=ScoreCondition)
     subject: Literal["assignee", "responsible_agent", "unit", "district"] = Field(
         "assignee", description="whose score the entry goes to (level-2 agent delay → responsible_agent)"
+    )
+    subjects_from: Key | None = Field(
+        None,
+        description="a list field of the event naming several subjects, each scored (e.g. absent_subjects)",
     )
     reason_zh: str = Field(min_length=1)
 
@@ -180,6 +187,12 @@ class SurveyDef(StrictModel):
         min_length=2,
     )
     consequences: list[SurveyConsequence] = Field(default_factory=list)
+    rectification_levels: list[SurveyLevel] = Field(
+        default_factory=lambda: list(_BAD_LEVELS),
+        description="an overall rating at one of these levels opens a rectification (整改)",
+    )
+    rectification_working_days: int = Field(5, ge=1, le=60, description="rectification deadline")
+    link_days: int = Field(30, ge=1, le=365, description="the one-time answer link expires after")
 
     @model_validator(mode="after")
     def _levels(self) -> SurveyDef:
@@ -191,10 +204,35 @@ class SurveyDef(StrictModel):
         return self
 
 
+class LightRules(StrictModel):
+    """Project warning lights (红黄绿灯). Investment progress = completed this year / (annual plan ×
+    share of the year elapsed); each input gives green, yellow or red, the worst wins. A red project
+    turns yellow only once every input is back to green (it caught up), never on one improvement."""
+
+    investment_yellow_below: Points = Field(Decimal("0.9"), description="progress ratio below → yellow")
+    investment_red_below: Points = Field(Decimal("0.7"), description="progress ratio below → red")
+    delayed_milestones_yellow: int = Field(1, ge=1)
+    delayed_milestones_red: int = Field(2, ge=1)
+    overdue_matters_yellow: int = Field(1, ge=1)
+    overdue_matters_red: int = Field(3, ge=1)
+    missing_reports_yellow: int = Field(1, ge=1)
+    missing_reports_red: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LightRules:
+        if self.investment_red_below > self.investment_yellow_below:
+            raise ValueError("lights: investment_red_below must not exceed investment_yellow_below")
+        for name in ("delayed_milestones", "overdue_matters", "missing_reports"):
+            if getattr(self, f"{name}_red") < getattr(self, f"{name}_yellow"):
+                raise ValueError(f"lights: {name}_red must not be below {name}_yellow")
+        return self
+
+
 class ScorecardsSection(StrictModel):
     definitions: list[ScorecardDef] = Field(default_factory=list)
     rankings: list[RankingDef] = Field(default_factory=list)
     surveys: list[SurveyDef] = Field(default_factory=list)
+    lights: LightRules = Field(default_factory=LightRules)
 
     @model_validator(mode="after")
     def _refs(self) -> ScorecardsSection:

@@ -15,7 +15,8 @@ __all__ = [
 
 def _rule(key: str, event: str, dim: str, points: str, reason: str, **cond: Any) -> dict[str, Any]:
     subject = cond.pop("subject", "assignee")
-    return {
+    subjects_from = cond.pop("subjects_from", None)
+    rule = {
         "key": key,
         "event_type": event,
         "dimension": dim,
@@ -24,6 +25,9 @@ def _rule(key: str, event: str, dim: str, points: str, reason: str, **cond: Any)
         "subject": subject,
         "reason_zh": reason,
     }
+    if subjects_from:
+        rule["subjects_from"] = subjects_from
+    return rule
 
 
 _RATINGS = (
@@ -89,19 +93,20 @@ ANYANG_AGENT_SCORECARD: dict[str, Any] = {
         ),
         _rule(
             "enterprise_dissatisfied",
-            "procedure.result_rated",
+            "matter.rated",
             "performance",
             "-1",
             "服务企业对办理结果不满意的，每次扣1分",
+            kind="procedure",
             rating="dissatisfied",
         ),
         _rule(
             "level2_delay",
-            "procedure.delayed",
+            "procedure.completed",
             "performance",
             "-1",
             "由于职能部门代办人员的原因造成延期办理的，每次扣二级代办员1分",
-            agent_level=2,
+            overdue=True,
             subject="responsible_agent",
         ),
         _rule(
@@ -122,14 +127,25 @@ ANYANG_AGENT_SCORECARD: dict[str, Any] = {
         # 思想政治素质
         _rule(
             "one_time_notice_missed",
-            "procedure.notice_violation",
+            "procedure.notice_late",
             "politics",
             "-1",
             "未遵守首问首接和一次性告知制，经查证属实的，每次扣1分",
+            subject="responsible_agent",
         ),
         # 工作纪律
         _rule("late_or_early", "attendance.late", "discipline", "-0.2", "无故迟到、早退，每次扣0.2分"),
         _rule("absent_half_day", "attendance.absent", "discipline", "-1", "无故旷工（按半天记）每次扣1分"),
+        # 代办员制度 七、责任追究 (7): 未按时参加或缺席联席会议 — the seed sets no number; scored like
+        # an absence (旷工) here, every absent person of the meeting.held event
+        _rule(
+            "meeting_absent",
+            "meeting.held",
+            "discipline",
+            "-1",
+            "未按时参加或缺席联席会议，每次扣1分（比照旷工）",
+            subjects_from="absent_subjects",
+        ),
         _rule(
             "unauthorised_leave",
             "attendance.unauthorised_leave",
@@ -165,7 +181,7 @@ ANYANG_AGENT_SCORECARD: dict[str, Any] = {
         *[
             _rule(
                 f"onsite_{rating}",
-                "procedure.onsite_rated",
+                "survey.answered",
                 "democratic",
                 pts,
                 f"现场打分：{text}",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -95,11 +96,12 @@ class Dispatch(StrictModel):
 def derive_dispatch(
     thresholds: ThresholdsSection,
     *,
-    investment: int,
+    investment: int | Decimal,
     funding_type: str,
     tenant_level: TenantLevel = "zone",
 ) -> Dispatch:
-    """Derive how a project is dispatched from its total investment (integer 元) and funding type.
+    """Derive how a project is dispatched from its total investment (元, cents kept in the reasons)
+    and funding type.
 
     1. Below ``platform_min`` the project is not on the platform: tier ``"none"``.
     2. Otherwise the threshold tier is the highest row of ``dispatch_tiers`` whose minimum is met and
@@ -121,7 +123,8 @@ def derive_dispatch(
     if investment < 0:
         raise ValueError("investment must not be negative")
     reasons: list[str] = []
-    amount = format_yuan(investment)
+    whole = int(investment)
+    amount = format_yuan(whole) if investment == whole else f"{Decimal(investment):.2f}元"
     on_platform = investment >= thresholds.platform_min
     tier: DispatchTierName | Literal["none"] = "none"
     if not on_platform:

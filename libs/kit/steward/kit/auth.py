@@ -101,7 +101,11 @@ class TokenVerifier:
             raise Unauthenticated("token expired", code="token_expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {exc}", code="invalid_token") from exc
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        if not principal.roles:
+            # no role, or only roles this platform does not know: authenticated, allowed nothing
+            raise Forbidden("the token carries no role known to this platform", code="no_known_role")
+        return principal
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:

@@ -137,6 +137,7 @@ class EventBus:
         max_deliver: int | None = None,
         ack_wait: float = 30.0,
         per_replica: bool = False,
+        skip: Callable[[str], bool] | None = None,
     ) -> None:
         """A durable pull consumer named ``consumer`` on ``subject`` with manual acks and a DLQ.
 
@@ -156,6 +157,10 @@ class EventBus:
             # The raw bytes, never FastStream's content-type based decoding: a JSON body that is not
             # a CloudEvent would fail FastStream's argument validation before this code runs, and
             # with manual acks the message would then be redelivered forever instead of dead-lettered.
+            if skip is not None and skip(msg.raw_message.subject):
+                await msg.ack()  # not for this consumer (e.g. notify's own delivery.* events)
+                metrics.EVENTS_CONSUMED.labels(service, consumer, "skipped").inc()
+                return
             body = msg.body
             delivered = msg.raw_message.metadata.num_delivered if msg.raw_message.metadata else 1
             try:
@@ -226,7 +231,8 @@ class EventBus:
             subject,
             stream=self.events_stream,
             durable=consumer,
-            pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
+            # a fetch returns as soon as a message arrives; the timeout only paces idle round trips
+            pull_sub=PullSub(batch_size=batch_size, timeout=5.0),
             ack_policy=AckPolicy.MANUAL,
             config=js_api.ConsumerConfig(
                 durable_name=consumer,

@@ -12,12 +12,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 
-def app_context(request: Request) -> Any:
-    """The service's context (FastAPI dependency; services annotate it with their own type)."""
+async def app_context(request: Request) -> Any:
+    """The service's context (FastAPI dependency; services annotate it with their own type).
+    Async, like every dependency here: a plain ``def`` dependency runs in the thread pool."""
     return request.app.state.ctx
 
 
-def bearer_token(request: Request) -> str | None:
+async def bearer_token(request: Request) -> str | None:
     """The caller's own bearer token, passed on to other services so they apply the caller's scope."""
     value = request.headers.get("authorization") or ""
     scheme, _, token = value.partition(" ")

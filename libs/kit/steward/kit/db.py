@@ -6,19 +6,24 @@ transaction through :meth:`Database.transaction`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.ids import new_id
 
 JSONB = postgresql.JSONB(none_as_null=True)
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -42,13 +47,19 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
+        # No ping on every checkout (a round trip per transaction on the hot path, issue 15): only a
+        # connection that sat idle in the pool is pinged; one that died while busy fails its statement,
+        # the pool is invalidated (fresh connections next) and the request answers 503 (transient).
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            pool_pre_ping=False,
             echo=echo,
         )
+        pool = self.engine.sync_engine.pool
+        sa.event.listen(pool, "checkin", _mark_checkin)
+        sa.event.listen(pool, "checkout", _ping_if_idle)
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @asynccontextmanager
@@ -76,6 +87,28 @@ class Database:
         await self.engine.dispose()
 
 
+# a pooled connection idle longer than this is pinged before use (PostgreSQL or a proxy may have
+# closed it meanwhile); one used again sooner is trusted
+IDLE_PING_SECONDS = 10.0
+_CHECKIN = "steward_checkin"
+
+
+def _mark_checkin(dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_CHECKIN] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    since = record.info.get(_CHECKIN)
+    if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+        return  # new, or back in the pool a moment ago
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:
+        # the pool discards this connection and checks out another (a new one if need be)
+        raise sa_exc.DisconnectionError(f"idle pooled connection is dead: {exc}") from exc
+
+
 def asyncpg_dsn(url: str) -> str:
     """The plain ``postgresql://`` DSN asyncpg wants, from a SQLAlchemy URL."""
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
@@ -101,3 +134,17 @@ def is_invalid_data(exc: BaseException) -> bool:
     """SQLSTATE class 22 (data exception: a NUL character in text, a number out of range …): the
     caller's input, which the database refused; nothing was written."""
     return sqlstate(exc).startswith("22")
+
+
+async def retry_conflicts(work: Callable[[], Awaitable[T]], *, attempts: int = 5, pause: float = 0.2) -> T:
+    """Run ``work`` (which opens its own transactions) again when it lost a database race (deadlock,
+    serialization failure, lock timeout): nothing of the failed attempt was written. For batch jobs
+    such as demo seeds that run beside live services; ``work`` must be idempotent."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await work()
+        except DBAPIError as exc:
+            if attempt == attempts or not is_retryable_conflict(exc):
+                raise
+            await asyncio.sleep(pause * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover

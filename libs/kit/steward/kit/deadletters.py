@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
@@ -25,6 +25,7 @@ from steward.kit.auth import Role
 from steward.kit.bus import DLQ_PREFIX, DLQ_STREAM, REPLAY_HEADER
 from steward.kit.errors import Conflict, Unavailable
 from steward.kit.http import DatabaseDep, PrincipalDep
+from steward.kit.inputs import clean_request
 
 _DLQ_HEADERS = ("Steward-Dlq-Reason", "Steward-Dlq-Subject", "Nats-Msg-Id")
 
@@ -164,7 +165,8 @@ def _js(request: Request) -> JetStreamContext:
     return js
 
 
-router = APIRouter(prefix="/v1/dead-letters", tags=["operations"])
+router = APIRouter(prefix="/v1/dead-letters", tags=["operations"], dependencies=[Depends(clean_request)])
+
 ConsumerPath = Annotated[str, Path(pattern=CONSUMER_PATTERN, description="durable consumer name")]
 
 

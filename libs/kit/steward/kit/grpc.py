@@ -7,22 +7,41 @@ import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar, overload
 
 import grpc
 import structlog
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.exc import DBAPIError
 
-from steward.kit import metrics
+from steward.kit import limits, metrics, seclog
 from steward.kit.auth import Principal, TokenVerifier, bearer_token
 from steward.kit.db import is_invalid_data, is_retryable_conflict
 from steward.kit.errors import DomainError
+from steward.kit.logs import THROTTLED
+from steward.kit.transient import is_transient
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+
+
+@overload
+def timestamp(value: datetime) -> Timestamp: ...
+@overload
+def timestamp(value: None) -> None: ...
+@overload
+def timestamp(value: datetime | None) -> Timestamp | None: ...
+def timestamp(value: datetime | None) -> Timestamp | None:
+    """A protobuf ``Timestamp`` of an aware datetime (``None`` stays ``None``: the field is unset)."""
+    if value is None:
+        return None
+    t = Timestamp()
+    t.FromDatetime(value)
+    return t
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
@@ -117,6 +136,20 @@ async def aprincipal_of(context: grpc.aio.ServicerContext, verifier: TokenVerifi
     return await verifier.averify(_bearer(context))
 
 
+def _security_log(context: grpc.aio.ServicerContext, method: str, exc: DomainError) -> None:
+    metadata = dict(context.invocation_metadata() or ())
+    authorization = metadata.get("authorization")
+    seclog.refused(
+        transport="grpc",
+        status=exc.status_code,
+        reason=exc.code,
+        message=exc.message,
+        address=str(context.peer() or "unknown"),
+        what=method,
+        claimed=limits.claimed_subject(authorization if isinstance(authorization, str) else None),
+    )
+
+
 def grpc_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     """Map :class:`DomainError` to its gRPC status; anything else becomes INTERNAL (and is logged)."""
 
@@ -125,10 +158,19 @@ def grpc_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         try:
             return await fn(self, request, context)
         except DomainError as exc:
+            if exc.status_code in (401, 403):
+                _security_log(context, fn.__name__, exc)
             await context.abort(exc.grpc_code, exc.message, trailing_metadata=(("error-code", exc.code),))
         except grpc.aio.AbortError:
             raise
         except DBAPIError as exc:
+            if is_transient(exc) and not is_retryable_conflict(exc):
+                THROTTLED.warning("grpc.dependency_unavailable", key=fn.__name__, error=str(exc)[:200])
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    "a dependency is unavailable; retry later",
+                    trailing_metadata=(("error-code", "unavailable"),),
+                )
             if is_invalid_data(exc):
                 await context.abort(
                     grpc.StatusCode.INVALID_ARGUMENT,
@@ -143,7 +185,14 @@ def grpc_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
                 )
             log.exception("grpc.database_error", method=fn.__name__)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                THROTTLED.warning("grpc.dependency_unavailable", key=fn.__name__, error=str(exc)[:200])
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    "a dependency is unavailable; retry later",
+                    trailing_metadata=(("error-code", "unavailable"),),
+                )
             log.exception("grpc.unhandled", method=fn.__name__)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error")
         raise AssertionError("unreachable")  # pragma: no cover

@@ -12,16 +12,20 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from steward.kit import metrics
-from steward.kit.auth import Principal, TokenVerifier, bearer_token
+from steward.kit import apidoc, limits, metrics, overload, seclog, security
+from steward.kit.auth import Principal, TokenVerifier
 from steward.kit.db import Database, is_invalid_data, is_retryable_conflict
 from steward.kit.errors import DomainError, pydantic_details
+from steward.kit.logs import THROTTLED
+from steward.kit.settings import ServiceSettings
+from steward.kit.transient import is_transient
 
 log = structlog.get_logger(__name__)
 
@@ -52,10 +56,9 @@ def error_response(
     body: dict[str, Any] = {
         "code": code,
         "message": message,
+        "details": details or [],  # always present (empty when there is nothing to add)
         "request_id": getattr(request.state, "request_id", None),
     }
-    if details:
-        body["details"] = details
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
@@ -104,12 +107,15 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     readiness: Sequence[tuple[str, ReadinessCheck]] = (),
+    settings: ServiceSettings | None = None,
 ) -> FastAPI:
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     app.state.readiness = list(readiness)
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        if exc.status_code in (401, 403):
+            _security_log(request, exc)
         return error_response(exc.status_code, exc.code, exc.message, request, exc.details)
 
     @app.exception_handler(RequestValidationError)
@@ -139,16 +145,23 @@ def create_app(
             return error_response(
                 422, "invalid_data", "the request contains data the database cannot store", request
             )
+        if is_transient(exc):
+            return _unavailable(request, exc)
         log.exception("http.database_error", path=request.url.path)
         response = error_response(500, "internal_error", "internal error", request)
         return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("http.unhandled", path=request.url.path)
         # Starlette runs this handler in its outermost middleware, outside RequestContextMiddleware,
         # so the request id header is set here.
         request_id = getattr(request.state, "request_id", None)
+        if is_transient(exc):
+            response = _unavailable(request, exc)
+            if request_id:
+                response.headers["x-request-id"] = request_id
+            return response
+        log.exception("http.unhandled", path=request.url.path)
         return error_response(
             500,
             "internal_error",
@@ -172,25 +185,69 @@ def create_app(
             except Exception as exc:
                 ready = False
                 checks[name] = {"ok": False, "error": str(exc)[:300]}
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        # which process answered: a runner that started this service checks it is its own
+        body: dict[str, Any] = {"ready": ready, "checks": checks}
+        instance = getattr(app.state, "instance", None)
+        if instance:
+            body["instance"] = instance
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics() -> Response:
+    async def prometheus_metrics(request: Request) -> Response:
+        security.check_metrics_token(request)  # STEWARD_METRICS_TOKEN, when set
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:
         app.include_router(router)
+    app.add_middleware(overload.OverloadMiddleware, service=service)  # bounded in-flight work: 503
+    security.install(app, service=service, settings=settings)  # headers, limits, /docs; outer
     app.add_middleware(RequestContextMiddleware, service=service)
     app.add_middleware(OpenTelemetryMiddleware, excluded_urls="healthz,readyz,metrics")
+    apidoc.install(app)  # OpenAPI documents the error bodies above, not FastAPI's {"detail": ...}
     return app
 
 
-def principal_dependency(verifier_attr: str = "verifier") -> Callable[[Request], Awaitable[Principal]]:
+# Declares the bearer scheme in OpenAPI (each authenticated operation lists it under ``security``,
+# and apidoc adds its 401/403 responses); the token itself is read and verified below.
+BEARER_SCHEME = HTTPBearer(
+    auto_error=False, bearerFormat="JWT", description="JWT with `sub`, `tenant` and `roles` claims"
+)
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)]
+
+
+def _unavailable(request: Request, exc: BaseException) -> JSONResponse:
+    """A dependency is down (the database restarting, a service unreachable): 503 and retry later,
+    logged once per interval with a count rather than a traceback per request."""
+    THROTTLED.warning("http.dependency_unavailable", key=type(exc).__name__, error=str(exc)[:200])
+    return error_response(
+        503,
+        "unavailable",
+        "a service this request needs is unavailable; retry later",
+        request,
+        headers={"Retry-After": "5"},
+    )
+
+
+def _security_log(request: Request, exc: DomainError) -> None:
+    principal = getattr(request.state, "principal", None)
+    seclog.refused(
+        transport="http",
+        status=exc.status_code,
+        reason=exc.code,
+        message=exc.message,
+        address=limits.client_address(request.scope),
+        what=f"{request.method} {request.url.path}",
+        principal=principal,
+        claimed=None if principal else limits.claimed_subject(request.headers.get("authorization")),
+    )
+
+
+def principal_dependency(verifier_attr: str = "verifier") -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency returning the verified :class:`Principal` of the request."""
 
-    async def _principal(request: Request) -> Principal:
+    async def _principal(request: Request, _scheme: BearerCredentials = None) -> Principal:
         verifier: TokenVerifier = getattr(request.app.state, verifier_attr)
-        principal = await verifier.averify(bearer_token(request.headers.get("authorization")))
+        principal = await limits.authenticate(request, verifier)  # + rate limits, tenant gate
         structlog.contextvars.bind_contextvars(sub=principal.subject, tenant=principal.tenant)
         return principal
 
@@ -200,7 +257,7 @@ def principal_dependency(verifier_attr: str = "verifier") -> Callable[[Request],
 current_principal = principal_dependency()
 
 
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:  # async: a plain def runs in the thread pool
     db: Database = request.app.state.db
     return db
 

@@ -121,6 +121,7 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         poll_seconds: float = 0.5,
+        idle_poll_seconds: float | None = None,
         retention: timedelta = timedelta(days=1),
         service: str = "steward",
     ) -> None:
@@ -128,6 +129,11 @@ class OutboxRelay:
         self.publisher = publisher
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        # while LISTEN works and nothing is pending, the safety-net poll doubles from poll_seconds
+        # up to this (a commit's NOTIFY still wakes the relay at once); without LISTEN it stays put
+        self.idle_poll_seconds = max(poll_seconds, idle_poll_seconds or poll_seconds)
+        self._wait = poll_seconds
+        self._listen_retry_at = 0.0
         self.retention = retention
         self.service = service
         self._wake = asyncio.Event()
@@ -199,6 +205,9 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             self._wake.clear()
+            if self._listener is None and loop.time() >= self._listen_retry_at:
+                self._listen_retry_at = loop.time() + 30.0
+                await self._listen()
             try:
                 count = await self.publish_pending()
                 pending, age = await self.backlog()
@@ -208,12 +217,28 @@ class OutboxRelay:
                     await self.cleanup()
                     self._last_cleanup = loop.time()
             except Exception as exc:
-                count = 0
+                count, pending = 0, 1
                 log.warning("outbox.relay_error", error=str(exc))
             if count >= self.batch_size:
                 continue
+            wait = self._next_wait(count, pending)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            if self._wake.is_set():
+                self._wait = self.poll_seconds  # woken by a commit: work is about; poll briskly again
+
+    def _next_wait(self, published: int, pending: int) -> float:
+        """The base poll after work, or while rows wait (a failing publish) or LISTEN is down;
+        otherwise the last wait doubled, up to ``idle_poll_seconds``."""
+        listening = self._listener is not None and not self._listener.is_closed()
+        if published or pending or not listening:
+            self._wait = self.poll_seconds
+            if not listening and self._listener is not None:
+                self._listener = None  # the LISTEN connection died: reconnect on the next round
+            return self.poll_seconds
+        wait = self._wait
+        self._wait = min(wait * 2, self.idle_poll_seconds)
+        return wait
 
     async def stop(self, *, flush: bool = True) -> None:
         """Stop the loop; with ``flush`` publish what is pending first (graceful shutdown)."""

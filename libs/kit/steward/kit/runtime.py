@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +27,8 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from steward.kit import metrics
+from steward.kit import deadletters, devclock, metrics
+from steward.kit.audit_chain import AuditChainer
 from steward.kit.auth import TokenVerifier
 from steward.kit.bus import EventBus, EventHandler
 from steward.kit.calendar import default_calendar, fallback_years_seen
@@ -54,9 +55,10 @@ class Subscription:
     consumer: str
     handler: EventHandler
     per_replica: bool = False
+    skip: Callable[[str], bool] | None = None
 
 
-Hook = Callable[[], Awaitable[None]]
+Hook = Callable[[], Coroutine[Any, Any, None]]
 Check = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -83,6 +85,7 @@ class ServiceRuntime:
             self.bus,
             batch_size=settings.outbox_batch_size,
             poll_seconds=settings.outbox_poll_seconds,
+            idle_poll_seconds=settings.outbox_idle_poll_seconds,
             service=settings.service_name,
         )
         self.grpc_services: list[GrpcService] = []
@@ -102,9 +105,16 @@ class ServiceRuntime:
         self.grpc_services.append(GrpcService(register, full_name))
 
     def add_subscription(
-        self, subject: str, *, consumer: str, handler: EventHandler, per_replica: bool = False
+        self,
+        subject: str,
+        *,
+        consumer: str,
+        handler: EventHandler,
+        per_replica: bool = False,
+        skip: Callable[[str], bool] | None = None,
     ) -> None:
-        self.subscriptions.append(Subscription(subject, consumer, handler, per_replica))
+        """``skip(subject)`` true: the message is acknowledged unread (not decoded, not handled)."""
+        self.subscriptions.append(Subscription(subject, consumer, handler, per_replica, skip))
 
     def add_timer(self, kind: str, handler: TimerHandler) -> None:
         self.timer_handlers[kind] = handler
@@ -147,11 +157,22 @@ class ServiceRuntime:
         )
         return {"uncovered_years": uncovered, "fallback_years_used": used, "note": note}
 
+    async def check_dead_letters(self) -> dict[str, Any]:
+        """Never fails readiness, but says how many of this service's messages wait for a replay."""
+        if not self.bus.connected:
+            return {}
+        counts = await deadletters.waiting(self.bus.js)
+        mine = {c: counts.get(c, 0) for c in self.bus.shared_consumers}
+        for consumer, count in mine.items():
+            metrics.DEAD_LETTERS_WAITING.labels(self.settings.service_name, consumer).set(count)
+        return {"waiting": mine, "replay": "steward dlq replay <consumer>"} if any(mine.values()) else {}
+
     def readiness(self) -> list[tuple[str, Any]]:
         return [
             ("database", self.check_database),
             ("nats", self.check_bus),
             ("calendar", self.check_calendar),
+            ("dead_letters", self.check_dead_letters),
             *self._readiness,
         ]
 
@@ -162,6 +183,7 @@ class ServiceRuntime:
         app.state.verifier = self.verifier
         app.state.db = self.db
         app.state.ctx = self.ctx
+        app.state.instance = self.settings.instance_id
         await self.start()
         try:
             yield
@@ -173,6 +195,7 @@ class ServiceRuntime:
         for hook in self._on_start:
             await hook()
         await self.bus.connect()
+        await devclock.follow(self)  # dev mode only: the platform clock (`steward dev clock`)
         for sub in self.subscriptions:
             self.bus.subscribe(
                 sub.subject,
@@ -180,6 +203,7 @@ class ServiceRuntime:
                 handler=sub.handler,
                 max_deliver=s.consumer_max_deliver,
                 per_replica=sub.per_replica,
+                skip=sub.skip,
             )
         await self.bus.start()
         self.grpc = GrpcServer(service=s.service_name, host=s.grpc_host, port=s.grpc_port)
@@ -194,10 +218,15 @@ class ServiceRuntime:
                 self.timer_handlers,
                 batch_size=s.timer_batch_size,
                 poll_seconds=s.timer_poll_seconds,
+                idle_poll_seconds=s.timer_idle_poll_seconds,
                 service=s.service_name,
                 clock=self.clock,
             )
             self._tasks.append(asyncio.create_task(self._timers.run(), name="timers"))
+        if s.audit_chain_seconds > 0:  # the tamper-evident audit trail (steward.kit.audit_chain)
+            chainer = AuditChainer(self.db, interval=s.audit_chain_seconds)
+            self.workers = [w for w in self.workers if w.name != "audit-chain"]
+            self.workers.append(Worker("audit-chain", chainer.run, chainer.stop))
         for worker in self.workers:
             self._worker_tasks.append(asyncio.create_task(worker.run(), name=worker.name))
         log.info("service.started", grpc=self.grpc.address)
@@ -261,6 +290,8 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         port=settings.http_port,
         log_config=None,
         access_log=False,
+        server_header=False,  # no "server: uvicorn"
+        loop="auto",  # uvloop (a kit dependency) where it is installed, else asyncio
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         lifespan="on",
     )

@@ -34,10 +34,12 @@ class ServiceSettings(BaseSettings):
     events_max_bytes: int = 1024**3
     outbox_relay_enabled: bool = True
     outbox_poll_seconds: float = 0.5
+    outbox_idle_poll_seconds: float = 30.0  # idle back-off cap while LISTEN/NOTIFY wakes the relay
     outbox_batch_size: int = 200
     consumer_max_deliver: int = 5
     timers_enabled: bool = True
     timer_poll_seconds: float = 1.0
+    timer_idle_poll_seconds: float = 5.0  # idle back-off cap; timers armed here or a moved clock wake it
     timer_batch_size: int = 500
 
     # auth
@@ -62,6 +64,10 @@ class ServiceSettings(BaseSettings):
     # loopback clients (tests, benchmarks, the dev runner) are not limited; None = only when the
     # environment is dev or test (a mesh sidecar in production also connects from loopback)
     rate_limit_exempt_loopback: bool | None = None
+    # overload (steward.kit.overload): requests one process works on at once (0 = unbounded), and
+    # how long a request beyond that may wait for a slot before it is answered 503 overloaded
+    http_max_in_flight: int = Field(default=32, ge=0)
+    http_queue_seconds: float = Field(default=0.1, ge=0)
     audit_chain_seconds: float = Field(default=5.0, ge=0)  # chain new audit entries; 0 = off
     # Fernet keys that encrypt stored secrets, "kid:key,kid:key" (the first encrypts; all decrypt)
     secrets_keys: SecretStr | None = None

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +28,16 @@ from steward.kit.db import JSONB, Database, utcnow
 from steward.kit.ids import new_id
 
 log = structlog.get_logger(__name__)
+
+# The firing worker's clock while its handlers run (``now()``): a handler written as a plain function
+# still sees the service's clock — moved by tests and, in dev mode, by the platform clock.
+_FIRING_CLOCK: ContextVar[Callable[[], datetime] | None] = ContextVar("steward_timer_clock", default=None)
+
+
+def now() -> datetime:
+    """The current time for timer handlers: the firing worker's clock, else the wall clock."""
+    clock = _FIRING_CLOCK.get()
+    return clock() if clock is not None else utcnow()
 
 
 class DueTimer(SQLModel, table=True):
@@ -76,6 +88,14 @@ async def schedule(
         },
     )
     await session.execute(stmt)
+    for worker in list(_LOCAL_WORKERS):
+        worker.armed(due_at)
+
+
+# The workers running in this process: a timer armed here that falls due before a worker's idle
+# back-off ends wakes it (it sweeps now, and again after its base poll, by when the arming
+# transaction has committed). Deadlines days ahead wake nothing: no cost on the filing path.
+_LOCAL_WORKERS: weakref.WeakSet[TimerWorker] = weakref.WeakSet()
 
 
 async def cancel(session: AsyncSession, *, kind: str, key: str) -> None:
@@ -92,6 +112,7 @@ class TimerWorker:
         *,
         batch_size: int = 500,
         poll_seconds: float = 1.0,
+        idle_poll_seconds: float | None = None,
         service: str = "steward",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -99,6 +120,13 @@ class TimerWorker:
         self.handlers = handlers
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        # nothing due: the wait doubles from poll_seconds up to this (an idle service stays idle);
+        # a timer armed in this process or a moved clock wakes the worker at once
+        self.idle_poll_seconds = max(poll_seconds, idle_poll_seconds or poll_seconds)
+        self._wait = poll_seconds
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sleep_until = 0.0
         self.service = service
         self.clock = clock
         self._stopping = asyncio.Event()
@@ -106,6 +134,13 @@ class TimerWorker:
     async def sweep(self) -> int:
         """Fire one batch of due timers; returns how many were handled."""
         now = self.clock()
+        firing = _FIRING_CLOCK.set(self.clock)
+        try:
+            return await self._sweep(now)
+        finally:
+            _FIRING_CLOCK.reset(firing)
+
+    async def _sweep(self, now: datetime) -> int:
         async with self.db.transaction() as session:
             rows = list(
                 (
@@ -158,17 +193,68 @@ class TimerWorker:
             log.warning("timer.failed", kind=timer.kind, key=timer.key, error=timer.last_error)
             return _FAILED
 
+    def armed(self, due_at: datetime) -> None:
+        """A timer due at ``due_at`` was armed in this process: wake if it falls due before the
+        current wait ends."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            if asyncio.get_running_loop() is not loop:
+                return
+        except RuntimeError:
+            return
+        ahead = (due_at - self.clock()).total_seconds()
+        if loop.time() + max(ahead, 0.0) < self._sleep_until:
+            self.nudge()
+
+    def nudge(self) -> None:
+        """Sweep now and poll at the base rate again (safe from any thread)."""
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or loop.is_closed():
+            return
+
+        def _wake() -> None:
+            self._wait = self.poll_seconds
+            wake.set()
+
+        try:
+            if asyncio.get_running_loop() is loop:
+                _wake()
+                return
+        except RuntimeError:
+            pass
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(_wake)
+
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                handled = await self.sweep()
-            except Exception as exc:
-                handled = 0
-                log.warning("timer.sweep_error", error=str(exc))
-            if handled >= self.batch_size:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_seconds)
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        _LOCAL_WORKERS.add(self)
+        watch = getattr(self.clock, "watch", None)
+        unwatch = watch(self.nudge) if callable(watch) else None
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    handled = await self.sweep()
+                except Exception as exc:
+                    handled = 0
+                    log.warning("timer.sweep_error", error=str(exc))
+                if handled >= self.batch_size:
+                    continue
+                wait = self._wait
+                self._wait = self.poll_seconds if handled else min(wait * 2, self.idle_poll_seconds)
+                self._sleep_until = self._loop.time() + wait
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                self._sleep_until = 0.0
+        finally:
+            _LOCAL_WORKERS.discard(self)
+            if callable(unwatch):
+                unwatch()
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._wake is not None:
+            self._wake.set()

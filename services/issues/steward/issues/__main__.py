@@ -35,8 +35,10 @@ def serve() -> None:
 def seed() -> None:
     """Load demo matters on the registry's demo projects (run after the registry's seed); idempotent."""
     from steward.issues.demo import seed_demo
+    from steward.kit.db import retry_conflicts
 
-    print(asyncio.run(seed_demo(IssuesSettings())))
+    # the running service's timers touch the same rows: a lost race (deadlock) is simply tried again
+    print(asyncio.run(retry_conflicts(lambda: seed_demo(IssuesSettings()))))
 
 
 if __name__ == "__main__":

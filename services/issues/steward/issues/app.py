@@ -22,7 +22,7 @@ from steward.issues.procedures.views import router as procedures_router
 from steward.issues.settings import IssuesSettings
 from steward.issues.supervision import service as supervision
 from steward.issues.supervision.views import router as supervision_router
-from steward.kit.clients.registry import RegistryClient, follow_rules
+from steward.kit.clients.registry import RegistryClient, follow_projects, follow_rules
 from steward.kit.clock import Clock
 from steward.kit.http import create_app as create_http_app
 from steward.kit.runtime import ServiceRuntime
@@ -58,7 +58,7 @@ def build(
 ) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or IssuesSettings()
     runtime = ServiceRuntime(settings, clock=clock or Clock())
-    registry = RegistryClient(settings, rules_ttl_seconds=60.0)
+    registry = RegistryClient(settings, rules_ttl_seconds=60.0, project_ttl_seconds=30.0)
     ctx = runtime.ctx = IssuesContext(
         settings=settings, db=runtime.db, registry=registry, clock=runtime.clock
     )
@@ -69,6 +69,7 @@ def build(
     runtime.on_stop(registry.close)
     servicer.register(runtime, ctx)
     follow_rules(runtime, registry, consumer="issues-rules")
+    follow_projects(runtime, registry, consumer="issues-projects")  # drops cached projects
     app = create_http_app(
         service=settings.service_name,
         title="Steward issues",

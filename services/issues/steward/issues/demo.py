@@ -11,12 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.api.registry.v1 import registry_pb2 as rpb
 from steward.api.registry.v1 import registry_pb2_grpc as rpb_grpc
 from steward.issues.context import IssuesContext
 from steward.issues.matters import feedback, service, timers, workflow
-from steward.issues.matters.models import Matter
 from steward.issues.matters.schemas import (
     AcceptIn,
     CloseIn,
@@ -165,7 +165,7 @@ async def seed_demo(settings: IssuesSettings) -> str:
 async def _matter(
     ctx: IssuesContext,
     p: rpb.Project,
-    n: int | str,
+    n: int,
     ago: int,
     kind: str,
     cat: str | None,
@@ -226,50 +226,70 @@ async def _matter(
 
 
 async def _street_matters(ctx: IssuesContext, projects: list[rpb.Project]) -> int:
+    """File the township's obstacles and replay their timers in the same transaction: a running
+    issues service sees their timers only once the history is written (no race with its sweeper)."""
+    clock = ctx.clock
+    assert isinstance(clock, Clock)
     filed = 0
     for n, (ago, cat, sub, title, tier) in enumerate(STREET_OBSTACLES if projects else []):
         p = projects[n % len(projects)]
-        filed += await _matter(ctx, p, f"street:{n}", ago, "obstacle", cat, sub, title, tier, [])
-    async with ctx.db.read() as session:
-        keys = [
-            str(m.id)
-            for m in (await session.exec(select(Matter).where(Matter.tenant_code == STREET))).all()
-            if (m.idempotency_key or "").startswith("demo:matter:street:")
-        ]
-    for key in keys:
-        await _replay(ctx, key)
+        clock.set(utcnow() - timedelta(days=ago))
+        body = MatterCreate.model_validate(
+            {
+                "kind": "obstacle",
+                "project_id": p.id,
+                "title": title,
+                "category": cat,
+                "sub_item": sub,
+                "tier": tier,
+                "description": f"{p.name}：{title}。",
+                "idempotency_key": f"demo:street:{n}",
+            }
+        )
+        prep = await service.prepare(ctx, principal=SYSTEM, data=body, token=None)
+        async with ctx.db.transaction() as session:
+            m = await service.file(
+                session,
+                principal=SYSTEM,
+                data=body,
+                prep=prep,
+                now=clock(),
+                reporter=f"demo-{p.tenant}-staff0",
+            )
+            await _replay(ctx, session, str(m.id))
+        filed += 1
     return filed
 
 
-async def _replay(ctx: IssuesContext, key: str) -> None:
+async def _replay(ctx: IssuesContext, session: AsyncSession, key: str) -> None:
     """Fire the matter's overdue and escalation timers at their due times, up to now: the history a
     running service would have written (overdue, automatic escalation, a fresh deadline, ...)."""
     clock = ctx.clock
     assert isinstance(clock, Clock)
     handlers = timers.MatterTimers(ctx).handlers()
     for _ in range(20):
-        async with ctx.db.transaction() as session:
-            timer = (
-                await session.exec(
-                    select(DueTimer)
-                    .where(
-                        DueTimer.key == key,
-                        col(DueTimer.kind).in_([timers.OVERDUE, timers.ESCALATE]),
-                        col(DueTimer.due_at) <= utcnow(),
-                    )
-                    .order_by(col(DueTimer.due_at))
-                    .limit(1)
+        timer = (
+            await session.exec(
+                select(DueTimer)
+                .where(
+                    DueTimer.key == key,
+                    col(DueTimer.kind).in_([timers.OVERDUE, timers.ESCALATE]),
+                    col(DueTimer.due_at) <= utcnow(),
                 )
-            ).first()
-            if timer is None:
-                return
-            clock.set(timer.due_at)
-            outcome = await handlers[timer.kind](session, timer)  # type: ignore[operator]
-            if isinstance(outcome, Rearm):
-                timer.due_at = outcome.due_at
-                session.add(timer)
-            else:
-                await session.delete(timer)
+                .order_by(col(DueTimer.due_at))
+                .limit(1)
+            )
+        ).first()
+        if timer is None:
+            return
+        clock.set(timer.due_at)
+        outcome = await handlers[timer.kind](session, timer)  # type: ignore[operator]
+        if isinstance(outcome, Rearm):
+            timer.due_at = outcome.due_at
+            session.add(timer)
+        else:
+            await session.delete(timer)
+        await session.flush()
 
 
 __all__ = ["seed_demo"]

@@ -4,14 +4,14 @@ from steward.issues.matters.models import Matter, MatterHistory, MatterNumberCou
 from steward.issues.procedures.models import ProcedureFile, Submission
 from steward.issues.supervision.models import SupervisionOrder
 from steward.kit.audit import AuditEntry
-from steward.kit.inbox import InboxEntry
+from steward.kit.dedup import ConsumedEvent
 from steward.kit.outbox import OutboxEvent
 from steward.kit.timers import DueTimer
 
 __all__ = [
     "AuditEntry",
+    "ConsumedEvent",
     "DueTimer",
-    "InboxEntry",
     "Matter",
     "MatterHistory",
     "MatterNumberCounter",

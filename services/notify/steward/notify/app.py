@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from steward.kit import sealing
 from steward.kit.clients.registry import RegistryClient, follow_rules
 from steward.kit.http import create_app as create_http_app
+from steward.kit.limits import registry_tenant_gate
 from steward.kit.runtime import ServiceRuntime
 from steward.notify import models  # noqa: F401  (registers every table)
 from steward.notify.channels.dispatch import Channels
@@ -21,7 +23,7 @@ from steward.notify.inbox.hub import InboxHub
 from steward.notify.inbox.views import router as inbox_router
 from steward.notify.preferences.views import router as preferences_router
 from steward.notify.settings import NotifySettings
-from steward.notify.subscribers import EventConsumer
+from steward.notify.subscribers import EventConsumer, own_events
 from steward.notify.subscriptions.views import router as subscriptions_router
 from steward.notify.templates import service as templates
 from steward.notify.templates.views import router as templates_router
@@ -45,6 +47,7 @@ def build(
     settings: NotifySettings | None = None, *, registry: RegistryClient | None = None
 ) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or NotifySettings()
+    sealing.configure(settings)  # signing secrets are sealed at rest (STEWARD_SECRETS_KEYS)
     templates.set_timezone(settings.notify_timezone)
     runtime = ServiceRuntime(settings)
     registry = registry or RegistryClient(settings)
@@ -62,7 +65,10 @@ def build(
     )
     consumer = EventConsumer(runtime.db, registry, settings, on_committed=worker.wake)
     runtime.add_subscription(
-        f"{settings.events_subject_prefix}.>", consumer=settings.notify_consumer, handler=consumer.handle
+        f"{settings.events_subject_prefix}.>",
+        consumer=settings.notify_consumer,
+        handler=consumer.handle,
+        skip=own_events(settings.events_subject_prefix),  # acked unread: never notify about notifying
     )
 
     follow_rules(runtime, registry, consumer=f"{settings.notify_consumer}-rules")
@@ -81,6 +87,7 @@ def build(
         lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
     )
+    app.state.tenant_gate = registry_tenant_gate(registry)  # tokens of an unknown tenant: 403
     return app, runtime
 
 

@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from steward.kit.db import Database, utcnow
 from steward.notify.settings import NotifySettings
 from steward.notify.subscriptions.models import AgencySubscription
-from steward.notify.subscriptions.service import new_secret
+from steward.notify.subscriptions.service import new_sealed_secret
 from steward.notify.templates.models import TemplateOverride
 
 CITY = "210100"
@@ -70,7 +70,7 @@ async def seed_demo(settings: NotifySettings) -> dict[str, int]:
                         owner_subject="agency-stats-210100",
                         name=name,
                         url="https://stats.example.invalid/steward/events",
-                        secret=new_secret(),
+                        secret=new_sealed_secret(),
                         event_types=["project.*", "matter.overdue", "matter.escalated"],
                         enabled=False,
                         created_at=utcnow(),

@@ -1,7 +1,7 @@
 """Every table of notify (imported so SQLModel's metadata knows them all, e.g. for Alembic)."""
 
 from steward.kit.audit import AuditEntry
-from steward.kit.inbox import InboxEntry
+from steward.kit.dedup import ConsumedEvent
 from steward.kit.outbox import OutboxEvent
 from steward.kit.timers import DueTimer
 from steward.notify.channels.models import ChannelEndpoint
@@ -15,10 +15,10 @@ __all__ = [
     "AgencySubscription",
     "AuditEntry",
     "ChannelEndpoint",
+    "ConsumedEvent",
     "Delivery",
     "DeliveryAttempt",
     "DueTimer",
-    "InboxEntry",
     "InboxMessage",
     "OutboxEvent",
     "Preference",

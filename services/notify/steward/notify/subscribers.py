@@ -25,6 +25,18 @@ log = structlog.get_logger(__name__)
 IGNORED_AGGREGATES = ("delivery",)  # our own events: never notify about notifications
 
 
+def own_events(prefix: str) -> Callable[[str], bool]:
+    """The bus-level skip of notify's consumer: ``<prefix>.<tenant>.delivery.*`` (its own events)
+    are acknowledged without being decoded or handled."""
+    depth = prefix.count(".") + 2  # the aggregate's position: prefix parts, then the tenant
+
+    def skip(subject: str) -> bool:
+        parts = subject.split(".", depth + 1)
+        return len(parts) > depth and parts[depth] in IGNORED_AGGREGATES
+
+    return skip
+
+
 def inbox_key(event_id: str) -> uuid.UUID:
     """``steward.kit.dedup`` keys on UUIDs; foreign ids (not UUIDs) map to a stable UUIDv5."""
     try:

@@ -4,25 +4,33 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from steward.kit import deadletters
 from steward.kit.http import create_app as create_http_app
 from steward.kit.runtime import ServiceRuntime
 from steward.registry import (
     models,  # noqa: F401  (registers every table)
     servicer,
 )
+from steward.registry.agentreports import timers as agent_timers
+from steward.registry.agentreports.views import router as agentreports_router
+from steward.registry.circulars.views import router as circulars_router
 from steward.registry.context import RegistryContext
+from steward.registry.devclock.views import router as devclock_router
 from steward.registry.map.views import router as map_router
 from steward.registry.milestones import service as milestones_service
 from steward.registry.milestones.views import router as milestones_router
+from steward.registry.nodeplans.views import router as nodeplans_router
 from steward.registry.projects.views import router as projects_router
 from steward.registry.reports import timers as report_timers
 from steward.registry.reports.views import router as reports_router
+from steward.registry.returnvisits.views import router as returnvisits_router
 from steward.registry.rosters.views import router as rosters_router
 from steward.registry.rules import service as rules_service
 from steward.registry.rules.views import router as rules_router
 from steward.registry.servicelog import compliance as servicelog_compliance
 from steward.registry.servicelog.views import router as servicelog_router
 from steward.registry.settings import RegistrySettings
+from steward.registry.tenants.gate import http_gate
 from steward.registry.tenants.views import router as tenants_router
 from steward.registry.units.views import router as units_router
 
@@ -38,9 +46,15 @@ ROUTERS = (
     projects_router,
     rosters_router,
     milestones_router,
+    nodeplans_router,
     reports_router,
+    circulars_router,
+    agentreports_router,
     servicelog_router,
+    returnvisits_router,
     map_router,
+    devclock_router,
+    deadletters.router,  # platform operations: dead letters of every consumer
 )
 
 
@@ -53,13 +67,13 @@ def build(settings: RegistrySettings | None = None) -> tuple[FastAPI, ServiceRun
     runtime.add_timer(report_timers.PLAN_TIMER, report_timers.on_plan)
     runtime.add_timer(report_timers.OVERDUE_TIMER, report_timers.on_overdue)
     runtime.add_timer(report_timers.DUE_SOON_TIMER, report_timers.on_due_soon)
+    runtime.add_timer(agent_timers.OVERDUE_TIMER, agent_timers.on_overdue)
     runtime.add_timer(milestones_service.DELAY_TIMER, milestones_service.on_delay_timer)
     runtime.add_timer(servicelog_compliance.COMPLIANCE_TIMER, servicelog_compliance.on_timer)
     if settings.timers_enabled:
 
         async def arm_planner() -> None:  # report/visit timers are planned hourly
             await report_timers.arm_planner(runtime.db)
-
 
         runtime.on_start(arm_planner)
 
@@ -72,6 +86,7 @@ def build(settings: RegistrySettings | None = None) -> tuple[FastAPI, ServiceRun
         lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
     )
+    app.state.tenant_gate = http_gate(runtime.db)  # tokens for an unknown tenant: 403
     return app, runtime
 
 

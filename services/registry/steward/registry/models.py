@@ -1,12 +1,15 @@
 """Every table of the registry (imported so SQLModel's metadata knows them all, e.g. for Alembic)."""
 
 from steward.kit.audit import AuditEntry
-from steward.kit.inbox import InboxEntry
+from steward.kit.dedup import ConsumedEvent
 from steward.kit.outbox import OutboxEvent
 from steward.kit.timers import DueTimer
+from steward.registry.agentreports.models import AgentReport, AgentReportNotice
+from steward.registry.circulars.models import Circular
 from steward.registry.milestones.models import Milestone
 from steward.registry.projects.models import Project, ProjectCodeCounter, StageChange
 from steward.registry.reports.models import ProgressReport, ReportCorrection, ReportNotice
+from steward.registry.returnvisits.models import ReturnVisit
 from steward.registry.rosters.models import Assignment
 from steward.registry.rules.models import RulesVersion
 from steward.registry.servicelog.models import ComplianceNotice, ServiceLogEntry
@@ -14,11 +17,14 @@ from steward.registry.tenants.models import Tenant
 from steward.registry.units.models import Person, Unit
 
 __all__ = [
+    "AgentReport",
+    "AgentReportNotice",
     "Assignment",
     "AuditEntry",
+    "Circular",
     "ComplianceNotice",
+    "ConsumedEvent",
     "DueTimer",
-    "InboxEntry",
     "Milestone",
     "OutboxEvent",
     "Person",
@@ -27,6 +33,7 @@ __all__ = [
     "ProjectCodeCounter",
     "ReportCorrection",
     "ReportNotice",
+    "ReturnVisit",
     "RulesVersion",
     "ServiceLogEntry",
     "StageChange",

@@ -18,6 +18,7 @@ from steward.registry.reports import grpc as reports
 from steward.registry.rosters import grpc as rosters
 from steward.registry.rules import grpc as rules
 from steward.registry.tenants import grpc as tenants
+from steward.registry.tenants.gate import ensure_known_tenant
 
 R = TypeVar("R")
 
@@ -34,6 +35,7 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
     ) -> R:
         principal = principal_of(context, self.runtime.verifier)
         async with self.runtime.db.read() as session:
+            await ensure_known_tenant(session, principal)  # unknown token tenant: PERMISSION_DENIED
             return await handler(session, principal, request)
 
     @grpc_errors

@@ -14,7 +14,10 @@ CHART = Path(__file__).resolve().parents[4] / "deploy" / "helm" / "steward"
 RELEASE = "steward"
 NAMESPACE = "steward"
 KUBE_VERSION = "1.33.0"
-SERVICES = ("registry", "issues", "meetings", "scoring", "notify")
+# Every service the chart knows (values.schema.json) and those it deploys with the default values.
+CHART_SERVICES = ("registry", "issues", "meetings", "scoring", "notify")
+DEFAULT_VALUES: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+SERVICES = tuple(s for s in CHART_SERVICES if DEFAULT_VALUES["services"][s]["enabled"])
 MISSING_DEPS = "chart directory is missing these dependencies"
 # Custom resources kubernetes-validate has no schema for; checked structurally below.
 CRD_KINDS = {
@@ -80,7 +83,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "services": {"registry": {"database": {"existingSecret": "registry-dsn"}}},
     },
     "nats-subchart+otel": {"nats": {"enabled": True}, "otel": {"endpoint": "http://otel-collector:4317"}},
-    "no-autoscaling": {"services": {s: {"autoscaling": {"enabled": False}, "replicas": 3} for s in SERVICES}},
+    "no-autoscaling": {
+        "services": {s: {"autoscaling": {"enabled": False}, "replicas": 3} for s in CHART_SERVICES}
+    },
     "tls+mirror+scheduling": {
         "image": {"registry": "registry.example.gov.cn/"},
         "imagePullSecrets": [{"name": "mirror-pull"}],
@@ -89,5 +94,5 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "serviceAccount": {"create": False, "name": "steward-runtime"},
         "migrations": {"enabled": False},
     },
-    "everything-off": {"services": {s: {"enabled": False} for s in SERVICES}},
+    "everything-off": {"services": {s: {"enabled": False} for s in CHART_SERVICES}},
 }

@@ -3,11 +3,14 @@
 steward dev up [--data-dir .steward] [--no-seed] [--fresh]
 steward dev infra [--data-dir .steward]
 steward token --tenant 210100 --role platform_admin
+steward dev clock [+3d | reset]
+steward dlq list | show <consumer> | replay <consumer>
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -26,11 +29,23 @@ from rich.console import Console
 from rich.table import Table
 
 from steward.devtools import infra
-from steward.devtools.services import ServiceSpec, assign_ports, available_services, service_env
+from steward.devtools.clock import clock_command, write_urls
+from steward.devtools.dlq import dlq_app
+from steward.devtools.procs import free_port, tail
+from steward.devtools.services import (
+    ServiceSpec,
+    assign_ports,
+    available_services,
+    service_env,
+    service_urls,
+)
+from steward.devtools.supervise import Supervisor
 
 app = typer.Typer(no_args_is_help=True, help="Steward developer tools.", add_completion=False)
 dev_app = typer.Typer(no_args_is_help=True, help="Run the platform locally (embedded PostgreSQL + NATS).")
 app.add_typer(dev_app, name="dev")
+dev_app.command("clock")(clock_command)
+app.add_typer(dlq_app, name="dlq")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -63,6 +78,56 @@ def dev_secret(data_dir: Path) -> str:
     return os.environ.get(SECRET_ENV) or ensure_dev_secret(data_dir)
 
 
+def _search_roots() -> list[Path]:
+    """Where `steward token` looks for the project: the working directory, then this package's
+    location (the CLI is installed editable from the project's tools/cli)."""
+    return [Path.cwd(), Path(__file__).resolve().parent]
+
+
+def find_dev_secret() -> Path | None:
+    """The project's ``.steward/dev-secret`` (written by `steward dev up`), walking up from each root."""
+    for root in _search_roots():
+        for directory in (root, *root.parents):
+            candidate = directory / DEFAULT_DATA_DIR / "dev-secret"
+            if candidate.is_file() and candidate.read_text().strip():
+                return candidate
+    return None
+
+
+def token_secret(data_dir: Path | None) -> str:
+    """The secret `steward token` signs with: ``STEWARD_JWT_DEV_SECRET``; else the secret of an explicit
+    ``--data-dir`` (created there if new, as `steward dev up --data-dir` would); else the project's
+    ``.steward/dev-secret`` found from here. Never a fresh secret no running service knows."""
+    if env := os.environ.get(SECRET_ENV):
+        return env
+    if data_dir is not None:
+        return ensure_dev_secret(data_dir.resolve())
+    found = find_dev_secret()
+    if found is None:
+        roots = ", ".join(str(r) for r in _search_roots())
+        raise _fail(
+            f"no dev secret found: no {DEFAULT_DATA_DIR}/dev-secret in or above {roots}. "
+            "Start the platform first (`make run` in the project writes it), run this from inside the "
+            f"project, pass --data-dir <dir of the running platform>, or set {SECRET_ENV}."
+        )
+    return found.read_text().strip()
+
+
+def token_command(data_dir: Path) -> str:
+    """The `steward token` command line to print for a platform using ``data_dir``, runnable as printed
+    from the current directory: the venv's `steward` by its path (under `make run`, uv puts the venv
+    on this process's PATH, not on the user's shell's)."""
+    exe = Path(sys.executable).with_name("steward")
+    try:
+        program = str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        program = str(exe)
+    command = f"{program} token --tenant 210100 --role platform_admin"
+    if data_dir != (Path.cwd() / DEFAULT_DATA_DIR).resolve():
+        command += f" --data-dir {data_dir}"
+    return command
+
+
 def _mint_dev_token() -> Callable[..., str]:
     from steward.kit.auth import mint_dev_token
 
@@ -76,10 +141,16 @@ def token(
     sub: Annotated[str, typer.Option("--sub", help="Subject (person id).")] = "dev-user",
     unit: Annotated[str | None, typer.Option("--unit", help="Unit id of the subject.")] = None,
     ttl: Annotated[int, typer.Option("--ttl", help="Lifetime in seconds.")] = 3600,
-    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Data dir of the running platform (default: the project's .steward, found from here).",
+        ),
+    ] = None,
 ) -> None:
     """Print a dev JWT signed with the dev secret (use as `Authorization: Bearer <token>`)."""
-    secret = dev_secret(data_dir.resolve())
+    secret = token_secret(data_dir)
     mint = _mint_dev_token()
     try:
         jwt = mint(secret=secret, subject=sub, tenant=tenant, roles=list(role), unit=unit, ttl_seconds=ttl)
@@ -143,19 +214,67 @@ def _run_command(spec: ServiceSpec, command: str, env: dict[str, str], log: Path
         raise _fail(f"`{spec.name} {command}` failed with exit code {res.returncode}", log)
 
 
-def _wait_ready(spec: ServiceSpec, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+class NotReady(Exception):
+    """A service did not become ready; ``port_taken``: another process held one of its ports."""
+
+    def __init__(self, message: str, *, port_taken: bool = False) -> None:
+        super().__init__(message)
+        self.port_taken = port_taken
+
+
+def _await_ready(
+    spec: ServiceSpec, proc: subprocess.Popen[bytes], log: Path, timeout: float, instance: str
+) -> None:
+    """Wait for 200 on ``/readyz`` from the process we started (its instance id), not from whatever
+    else answers on that port (another checkout's platform, say)."""
     url = f"http://127.0.0.1:{spec.http_port}/readyz"
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=2.0) as client:
         while True:
             if proc.poll() is not None:
-                raise _fail(f"{spec.name} exited with code {proc.returncode} while starting", log)
-            with contextlib.suppress(httpx.HTTPError):
-                if client.get(url).status_code == 200:
+                last = tail(log, 40).lower()  # uvicorn: "address already in use"; grpc: "failed to bind"
+                taken = "address already in use" in last or "failed to bind to address" in last
+                raise NotReady(
+                    f"{spec.name} exited with code {proc.returncode} while starting", port_taken=taken
+                )
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                response = client.get(url)
+                if response.status_code == 200 and response.json().get("instance") == instance:
                     return
             if time.monotonic() > deadline:
-                raise _fail(f"{spec.name} did not answer 200 on {url} within {timeout:.0f}s", log)
+                raise NotReady(f"{spec.name} did not answer 200 on {url} within {timeout:.0f}s")
             time.sleep(0.25)
+
+
+def _start_service(
+    spec: ServiceSpec, env: dict[str, str], log: Path, timeout: float
+) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        out.write(f"\n=== python -m {spec.module} serve ===\n".encode())
+    env = {**env, "STEWARD_INSTANCE_ID": secrets.token_hex(8)}  # each process its own
+    proc = infra.spawn([sys.executable, "-m", spec.module, "serve"], log_path=log, env=env)
+    try:
+        _await_ready(spec, proc, log, timeout, env["STEWARD_INSTANCE_ID"])
+    except NotReady:
+        infra.terminate(proc, sig=signal.SIGTERM, timeout=10.0)
+        raise
+    return proc
+
+
+def _move_ports(spec: ServiceSpec, envs: dict[str, dict[str, str]]) -> ServiceSpec:
+    """Another process took a port between choosing and binding: pick new ones, and tell every
+    service that reaches this one."""
+    moved = spec.with_ports(free_port(), free_port())
+    for env in envs.values():
+        for key, value in env.items():
+            value = value.replace(f"127.0.0.1:{spec.http_port}", f"127.0.0.1:{moved.http_port}")
+            env[key] = value.replace(f"127.0.0.1:{spec.grpc_port}", f"127.0.0.1:{moved.grpc_port}")
+    envs[spec.name]["STEWARD_HTTP_PORT"] = str(moved.http_port)
+    envs[spec.name]["STEWARD_GRPC_PORT"] = str(moved.grpc_port)
+    console.print(
+        f"[yellow]{spec.name}: a port was taken meanwhile; moved to {moved.http_port}/{moved.grpc_port}[/]"
+    )
+    return moved
 
 
 def _start_infra(
@@ -209,43 +328,52 @@ def up(
         err_console.print("[yellow]no service modules are installed; starting infrastructure only[/]")
     registry = next((s for s in specs if s.name == "registry"), None)
     registry_target = f"127.0.0.1:{registry.grpc_port}" if registry else "127.0.0.1:9101"
+    issues = next((s for s in specs if s.name == "issues"), None)
+    issues_env = {"STEWARD_ISSUES_GRPC_TARGET": f"127.0.0.1:{issues.grpc_port}"} if issues else {}
 
     with _lifecycle() as stack:
         db, nats = _start_infra(data_dir, stack)
         envs: dict[str, dict[str, str]] = {}
         db_urls: dict[str, str] = {}
         for spec in specs:
-            db_urls[spec.name] = db.create_database(spec.database)
+            db_urls[spec.name] = db.create_database(spec.database) if spec.database else "—"
             envs[spec.name] = service_env(
                 spec,
                 database_url=db_urls[spec.name],
                 nats_url=nats.url,
                 jwt_secret=secret,
                 registry_grpc_target=registry_target,
-                base=dict(os.environ),
+                base={**os.environ, **issues_env, **service_urls(specs)},
             )
             with console.status(f"migrating {spec.name}…"):
                 _run_command(spec, "migrate", envs[spec.name], logs / f"{spec.name}.log")
         procs: dict[str, subprocess.Popen[bytes]] = {}
-        for spec in specs:
+        for i, spec in enumerate(specs):
             log = logs / f"{spec.name}.log"
-            with log.open("ab") as out:
-                out.write(f"\n=== python -m {spec.module} serve ===\n".encode())
-            proc = infra.spawn(
-                [sys.executable, "-m", spec.module, "serve"], log_path=log, env=envs[spec.name]
-            )
-            procs[spec.name] = proc
-            stack.callback(_stop_service, spec.name, proc)
-            with console.status(f"waiting for {spec.name} to be ready…"):
-                _wait_ready(spec, proc, log, ready_timeout)
+            for attempt in range(3):
+                try:
+                    with console.status(f"waiting for {spec.name} to be ready…"):
+                        procs[spec.name] = _start_service(spec, envs[spec.name], log, ready_timeout)
+                    break
+                except NotReady as exc:
+                    if not exc.port_taken or attempt == 2:
+                        raise _fail(str(exc), log) from exc
+                    spec = specs[i] = _move_ports(spec, envs)
+            stack.callback(_stop_current, spec.name, procs)
             console.print(f"{spec.name} ready")
         if seed:
             for spec in specs:
                 with console.status(f"seeding {spec.name}…"):
                     _run_command(spec, "seed", envs[spec.name], logs / f"{spec.name}.log")
+        write_urls(data_dir, {spec.name: f"http://127.0.0.1:{spec.http_port}" for spec in specs})
         _print_summary(specs, db_urls, db.url(), nats, data_dir)
-        _watch(specs, procs, logs)
+        _supervise(specs, procs, envs, logs, db, nats, ready_timeout)
     console.print("stopped")
+
+
+def _stop_current(name: str, procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Stop the service's current process (the supervisor may have replaced the first one)."""
+    _stop_service(name, procs[name])
 
 
 def _stop_service(name: str, proc: subprocess.Popen[bytes]) -> None:
@@ -253,14 +381,33 @@ def _stop_service(name: str, proc: subprocess.Popen[bytes]) -> None:
     infra.terminate(proc, sig=signal.SIGTERM, timeout=20.0)
 
 
-def _watch(specs: list[ServiceSpec], procs: dict[str, subprocess.Popen[bytes]], logs: Path) -> None:
-    """Block until interrupted; a service dying on its own is an error."""
-    while True:
-        for spec in specs:
-            proc = procs[spec.name]
-            if proc.poll() is not None:
-                raise _fail(f"{spec.name} exited with code {proc.returncode}", logs / f"{spec.name}.log")
-        time.sleep(0.5)
+def _supervise(
+    specs: list[ServiceSpec],
+    procs: dict[str, subprocess.Popen[bytes]],
+    envs: dict[str, dict[str, str]],
+    logs: Path,
+    db: infra.ExternalPostgres | infra.LocalPostgres,
+    nats: infra.ExternalNats | infra.LocalNats,
+    ready_timeout: float,
+) -> None:
+    """Block until interrupted, restarting whatever dies (servers first, then services)."""
+
+    def log(line: str) -> None:
+        console.print(f"[yellow]supervisor:[/] {line}", highlight=False)
+
+    sup = Supervisor(log)
+    if isinstance(db, infra.LocalPostgres):
+        sup.add("postgres", lambda: db.proc, db.restart)
+    if isinstance(nats, infra.LocalNats):
+        sup.add("nats", lambda: nats.proc, nats.restart)
+    for spec in specs:
+
+        def restart(spec: ServiceSpec = spec) -> list[str]:
+            procs[spec.name] = _start_service(spec, envs[spec.name], logs / f"{spec.name}.log", ready_timeout)
+            return []
+
+        sup.add(spec.name, functools.partial(procs.get, spec.name), restart)
+    sup.run()
 
 
 def _print_summary(
@@ -270,6 +417,12 @@ def _print_summary(
     nats: infra.ExternalNats | infra.LocalNats,
     data_dir: Path,
 ) -> None:
+    web = next((s for s in specs if s.name == "console"), None)
+    if web is not None:
+        console.print(
+            f"[bold]工作台 (web console): http://127.0.0.1:{web.http_port}[/]  "
+            "— dev sign-in: pick a demo person and role"
+        )
     table = Table(title="Steward — local platform", show_lines=False)
     for column in ("service", "REST", "OpenAPI docs", "gRPC", "metrics", "database"):
         table.add_column(column, overflow="fold")
@@ -279,7 +432,7 @@ def _print_summary(
             spec.name,
             base,
             f"{base}/docs",
-            f"127.0.0.1:{spec.grpc_port}",
+            f"127.0.0.1:{spec.grpc_port}" if spec.grpc_port else "—",
             f"{base}/metrics",
             db_urls[spec.name],
         )
@@ -290,11 +443,7 @@ def _print_summary(
     if monitor:
         console.print(f"NATS monitoring: {monitor}")
     console.print(f"logs:       {data_dir / 'logs'}")
-    console.print(
-        "token:      [bold]steward token --tenant 210100 --role platform_admin[/]"
-        + (f" --data-dir {data_dir}" if data_dir != DEFAULT_DATA_DIR.resolve() else ""),
-        soft_wrap=True,
-    )
+    console.print(f"token:      {token_command(data_dir)}", soft_wrap=True, markup=False, highlight=False)
     console.print("Press Ctrl-C to stop.")
 
 

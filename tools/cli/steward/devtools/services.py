@@ -12,7 +12,7 @@ from pathlib import Path
 
 from steward.devtools.infra import free_port, port_is_free
 
-__all__ = ["SERVICES", "ServiceSpec", "assign_ports", "available_services", "service_env"]
+__all__ = ["SERVICES", "ServiceSpec", "assign_ports", "available_services", "service_env", "service_urls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,8 @@ SERVICES: list[ServiceSpec] = [
     ServiceSpec("meetings", "steward.meetings", 8103, 9103, "steward_meetings"),
     ServiceSpec("scoring", "steward.scoring", 8104, 9104, "steward_scoring"),
     ServiceSpec("notify", "steward.notify", 8105, 9105, "steward_notify"),
+    # the web console (工作台): REST of the others via STEWARD_<SERVICE>_URL; no gRPC, no database
+    ServiceSpec("console", "steward.console", 8100, 0, ""),
 ]
 
 
@@ -67,7 +69,14 @@ def assign_ports(specs: list[ServiceSpec]) -> list[ServiceSpec]:
                 taken.add(candidate)
                 return candidate
 
-    return [spec.with_ports(pick(spec.http_port), pick(spec.grpc_port)) for spec in specs]
+    return [
+        spec.with_ports(pick(spec.http_port), pick(spec.grpc_port) if spec.grpc_port else 0) for spec in specs
+    ]
+
+
+def service_urls(specs: list[ServiceSpec]) -> dict[str, str]:
+    """``STEWARD_<SERVICE>_URL`` for every service's REST base (the console calls them)."""
+    return {f"STEWARD_{spec.name.upper()}_URL": f"http://127.0.0.1:{spec.http_port}" for spec in specs}
 
 
 def service_env(
@@ -81,6 +90,8 @@ def service_env(
 ) -> dict[str, str]:
     """Environment for ``python -m <spec.module> <command>``."""
     env = dict(base or {})
+    if spec.name == "console":
+        env.setdefault("STEWARD_PUBLIC_URL", f"http://127.0.0.1:{spec.http_port}")
     env.update(
         STEWARD_SERVICE_NAME=spec.name,
         STEWARD_DATABASE_URL=database_url,
@@ -91,4 +102,15 @@ def service_env(
         STEWARD_REGISTRY_GRPC_TARGET=registry_grpc_target,
         PYTHONUNBUFFERED="1",
     )
+    if env.get("STEWARD_ENVIRONMENT", "dev") == "dev":
+        # Dev mode: webhooks/robots may point at a receiver on this machine (http://127.0.0.1:…);
+        # production keeps https only and refuses loopback/private addresses (docs/notify.md §2).
+        for key, value in DEV_LOOPBACK_WEBHOOKS.items():
+            env.setdefault(key, value)
     return env
+
+
+DEV_LOOPBACK_WEBHOOKS = {
+    "STEWARD_WEBHOOK_ALLOW_HTTP": "true",
+    "STEWARD_WEBHOOK_ALLOW_HOSTS": "127.0.0.1,localhost,::1",
+}

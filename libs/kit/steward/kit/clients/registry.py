@@ -21,9 +21,10 @@ from steward.kit.auth import service_token
 from steward.kit.errors import DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from steward.kit.grpc import bearer_metadata, client_channel
 from steward.kit.settings import ServiceSettings
-from steward.rules import RulesDocument
+from steward.rules import RulesDocument, rules_fingerprint
 
 log = structlog.get_logger(__name__)
+MAX_CACHED_PROJECTS = 10_000
 
 _ERRORS: dict[grpc.StatusCode, type[DomainError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -46,6 +47,7 @@ class RegistryClient:
         *,
         token: Callable[[], str] | None = None,
         rules_ttl_seconds: float = 300.0,
+        project_ttl_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.timeout = settings.grpc_call_timeout_seconds
@@ -58,6 +60,12 @@ class RegistryClient:
         self._clock = clock
         self._ancestry: dict[str, list[pb.Tenant]] = {}
         self._rules: dict[str, tuple[float, RulesDocument, list[str]]] = {}
+        self._fingerprints: dict[int, tuple[RulesDocument, str]] = {}
+        # projects, per (id or code, the caller's token): an entry answers only the same caller the
+        # registry already answered with its scope, never another tenant's; dropped on the project's
+        # ``project.*`` events (follow_projects) and after project_ttl_seconds at the latest
+        self._project_ttl = project_ttl_seconds
+        self._projects: dict[tuple[str, str | None], tuple[float, pb.Project]] = {}
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -78,10 +86,37 @@ class RegistryClient:
             raise RegistryUnavailable(f"registry {method} failed: {exc.code().name}") from exc
 
     async def project(self, id_or_code: str, *, token: str | None = None) -> pb.Project:
-        """A project; with a user's ``token`` the registry applies that user's scope."""
+        """A project; with a user's ``token`` the registry applies that user's scope. Cached per
+        caller (token) for ``project_ttl_seconds``, dropped on the project's events."""
+        key = (id_or_code, token)
+        cached = self._projects.get(key)
+        if cached is not None and self._clock() - cached[0] < self._project_ttl:
+            return cached[1]
         result = await self._call("GetProject", pb.GetProjectRequest(id_or_code=id_or_code), token)
         assert isinstance(result, pb.Project)
+        if self._project_ttl > 0:
+            if len(self._projects) >= MAX_CACHED_PROJECTS:
+                self._projects.pop(next(iter(self._projects)))  # the oldest entry
+            self._projects[key] = (self._clock(), result)
         return result
+
+    def invalidate_project(self, project_id: str, code: str = "") -> None:
+        """Drop every cached answer about this project (call on its ``project.*`` events)."""
+        keys = {project_id, code} - {""}
+        for key in [k for k, (_, p) in self._projects.items() if k[0] in keys or p.id in keys]:
+            del self._projects[key]
+
+    def fingerprint(self, doc: RulesDocument) -> str:
+        """``rules_fingerprint(doc)``, computed once per rules document this client handed out
+        (a new version is a new document: the cache is keyed by the object, which it keeps alive)."""
+        hit = self._fingerprints.get(id(doc))
+        if hit is not None and hit[0] is doc:
+            return hit[1]
+        value = rules_fingerprint(doc)
+        if len(self._fingerprints) >= 256:
+            self._fingerprints.clear()
+        self._fingerprints[id(doc)] = (doc, value)
+        return value
 
     async def roster(self, project_id: str, *, token: str | None = None) -> pb.Roster:
         result = await self._call("GetRoster", pb.GetRosterRequest(project_id=project_id), token)
@@ -130,6 +165,23 @@ class _Runtime(Protocol):
     def add_subscription(
         self, subject: str, *, consumer: str, handler: Any, per_replica: bool = False
     ) -> None: ...
+
+
+def follow_projects(runtime: _Runtime, registry: RegistryClient, *, consumer: str) -> None:
+    """Keep ``registry``'s project cache fresh: every replica drops a project's cached answers when
+    any ``project.*`` event of it arrives (per-replica consumer, like :func:`follow_rules`)."""
+
+    async def drop(event: CloudEvent) -> None:
+        project_id = str(event.data.get("project_id") or "")
+        if project_id:
+            registry.invalidate_project(project_id, str(event.data.get("code") or ""))
+
+    runtime.add_subscription(
+        f"{runtime.settings.events_subject_prefix}.*.project.>",
+        consumer=consumer,
+        handler=drop,
+        per_replica=True,
+    )
 
 
 def follow_rules(runtime: _Runtime, registry: RegistryClient, *, consumer: str) -> None:

@@ -1,4 +1,4 @@
-"""History rows (append-only, with an audit entry) and outbox events of a matter."""
+"""History rows (append-only) and the change record (audit entry + outbox event) of a matter."""
 
 from __future__ import annotations
 
@@ -8,10 +8,29 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events import issues as ev
+from steward.events.envelope import EventData
 from steward.issues.matters.models import Matter, MatterHistory
 from steward.issues.settings import SOURCE
-from steward.kit import audit
+from steward.kit.changes import record_change
 from steward.kit.outbox import emit
+
+
+def matter_event(m: Matter, event: type[ev._MatterEvent], **extra: Any) -> ev._MatterEvent:
+    """A matter event carrying the matter's common fields (``extra``: the event's own)."""
+    return event(
+        matter_id=str(m.id),
+        number=m.number,
+        kind=m.kind,
+        category=m.category,
+        tier=m.tier,  # type: ignore[arg-type]
+        level=m.key_level,
+        project_id=m.project_id,
+        project_code=m.project_code,
+        handling_tenant=m.handling_tenant,
+        responsible_unit_id=m.responsible_unit_id,
+        due_at=m.due_at,
+        **extra,
+    )
 
 
 async def record(
@@ -25,8 +44,9 @@ async def record(
     to_status: str | None = None,
     reason: str = "",
     data: dict[str, Any] | None = None,
+    event: EventData | None = None,
 ) -> None:
-    """Append a history row (and an audit entry: every write is in the audit trail)."""
+    """Append a history row and record the change (audit entry, and ``event`` when given)."""
     session.add(
         MatterHistory(
             matter_id=m.id,
@@ -39,7 +59,7 @@ async def record(
             data=data or {},
         )
     )
-    await audit.record(
+    await record_change(
         session,
         actor=actor,
         tenant=m.tenant_code,
@@ -47,28 +67,19 @@ async def record(
         entity="matter",
         entity_id=str(m.id),
         changes={"from": from_status, "to": to_status, "reason": reason, **(data or {})},
+        event=event,
+        source=SOURCE,
+        subject=str(m.id),
     )
 
 
 async def publish(
     session: AsyncSession, m: Matter, event: type[ev._MatterEvent], *, actor: str, **extra: Any
 ) -> None:
+    """An event without a history row (reminders, system notices): outbox only."""
     await emit(
         session,
-        event(
-            matter_id=str(m.id),
-            number=m.number,
-            kind=m.kind,
-            category=m.category,
-            tier=m.tier,  # type: ignore[arg-type]
-            level=m.key_level,
-            project_id=m.project_id,
-            project_code=m.project_code,
-            handling_tenant=m.handling_tenant,
-            responsible_unit_id=m.responsible_unit_id,
-            due_at=m.due_at,
-            **extra,
-        ),
+        matter_event(m, event, **extra),
         tenant=m.tenant_code,
         source=SOURCE,
         subject=str(m.id),

@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events import issues as ev
 from steward.issues.matters import timers
 from steward.issues.matters.access import ensure_handler, ensure_reporter
-from steward.issues.matters.events import publish, record
+from steward.issues.matters.events import matter_event, record
 from steward.issues.matters.models import Matter
 from steward.issues.matters.schemas import (
     RATING_LABELS,
@@ -77,16 +77,14 @@ async def _rate(
         at=now,
         reason=comment,
         data={"rating": rating, "label": RATING_LABELS[rating]},
-    )
-    await publish(
-        session,
-        m,
-        ev.MatterRated,
-        actor=principal.subject,
-        rating=rating,
-        rating_label=RATING_LABELS[rating],
-        comment=comment,
-        rated_by=principal.subject,
+        event=matter_event(
+            m,
+            ev.MatterRated,
+            rating=rating,
+            rating_label=RATING_LABELS[rating],
+            comment=comment,
+            rated_by=principal.subject,
+        ),
     )
 
 

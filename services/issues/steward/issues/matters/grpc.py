@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
-from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import ValidationError
 from sqlmodel import col, select
 
 from steward.api.issues.v1 import issues_pb2 as pb
 from steward.issues.context import IssuesContext
-from steward.issues.inputs import clean
 from steward.issues.matters import deadlines as dl
 from steward.issues.matters import service
 from steward.issues.matters.models import OPEN_STATUSES, Matter
 from steward.issues.matters.schemas import DecisionDetails, Kind, MatterCreate, MatterFilter, Status
 from steward.kit.auth import Principal, Role
 from steward.kit.errors import Forbidden, ValidationFailed, pydantic_details
-
-
-def ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    t = Timestamp()
-    t.FromDatetime(value)
-    return t
+from steward.kit.grpc import timestamp
+from steward.kit.inputs import clean
 
 
 def to_pb(m: Matter) -> pb.Matter:
@@ -49,15 +41,15 @@ def to_pb(m: Matter) -> pb.Matter:
         responsible_unit_id=m.responsible_unit_id or "",
         responsible_unit_name=m.responsible_unit_name or "",
         responsible_person=m.responsible_person or "",
-        filed_at=ts(m.filed_at),
-        due_at=ts(m.due_at),
+        filed_at=timestamp(m.filed_at),
+        due_at=timestamp(m.due_at),
         due_date=dl.due_date(m.due_at).isoformat(),
         sla_days=m.sla_days,
         overdue=m.overdue,
         escalations=m.escalations,
         paused=m.paused_at is not None,
-        resolved_at=ts(m.resolved_at),
-        closed_at=ts(m.closed_at),
+        resolved_at=timestamp(m.resolved_at),
+        closed_at=timestamp(m.closed_at),
         resolution=m.resolution or "",
         rating=m.rating or 0,
         meeting_id=m.meeting_id or "",

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from steward.issues.inputs import TENANT_PATTERN, Input
+from steward.kit.inputs import TENANT_PATTERN, Input
 
 
 class Kind(StrEnum):

@@ -16,10 +16,9 @@ from steward.api.registry.v1 import registry_pb2 as rpb
 from steward.events import issues as ev
 from steward.issues import metrics
 from steward.issues.context import IssuesContext
-from steward.issues.inputs import MAX_HORIZON_DAYS
 from steward.issues.matters import deadlines as dl
 from steward.issues.matters import timers
-from steward.issues.matters.events import publish, record
+from steward.issues.matters.events import matter_event, record
 from steward.issues.matters.models import OPEN_STATUSES, Matter, MatterHistory, MatterNumberCounter
 from steward.issues.matters.schemas import (
     RATING_LABELS,
@@ -34,9 +33,10 @@ from steward.issues.matters.schemas import (
 from steward.kit.auth import Principal, Role
 from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from steward.kit.pagination import decode_cursor, encode_cursor
-from steward.kit.tenancy import ALL_TENANTS, ensure_visible, ensure_writable, subtree_clause
+from steward.kit.paging import keyset_page, scoped
+from steward.kit.tenancy import ALL_TENANTS, ensure_visible, ensure_writable
 from steward.rules import RulesDocument, rules_fingerprint
+from steward.rules.catalogue import DEFAULT_TAXONOMY
 
 FILERS = tuple(r for r in Role if r not in (Role.AUDITOR, Role.AGENCY))
 
@@ -55,21 +55,29 @@ class Filing:
     ancestry: list[dict[str, str]]
     rules: RulesDocument
     project: rpb.Project | None
+    fingerprint: str = ""  # of ``rules``, computed once per rules version (RegistryClient.fingerprint)
 
 
-async def prepare(
-    ctx: IssuesContext, *, principal: Principal, data: MatterCreate, token: str | None
+async def look_up_filing(
+    ctx: IssuesContext,
+    *,
+    principal: Principal,
+    kind: Kind,
+    project_id: str | None,
+    tenant: str | None,
+    token: str | None,
 ) -> Filing:
-    """Project (with the caller's scope), tenant ancestry and the effective rules, through the registry."""
+    """The filing look-up: the project (with the caller's scope), the tenant's ancestry and effective
+    rules, through the registry; the caller may file there. Used by matters and procedure files."""
     principal.require(*FILERS)
     project = None
-    if data.project_id:
-        project = await ctx.registry.project(data.project_id, token=token)
-        if data.tenant and data.tenant != project.tenant:
+    if project_id:
+        project = await ctx.registry.project(project_id, token=token)
+        if tenant and tenant != project.tenant:
             raise bad("tenant", "a project's matters are filed at the project's tenant")
-    elif data.kind in (Kind.OBSTACLE, Kind.PROCEDURE):
-        raise bad("project_id", f"a {data.kind.value} needs a project")
-    tenant = project.tenant if project is not None else (data.tenant or principal.tenant)
+    elif kind in (Kind.OBSTACLE, Kind.PROCEDURE):
+        raise bad("project_id", f"a {kind.value} needs a project")
+    tenant = project.tenant if project is not None else (tenant or principal.tenant)
     if tenant == ALL_TENANTS:
         raise bad("tenant", "name the tenant the matter belongs to")
     try:
@@ -81,7 +89,28 @@ async def prepare(
         raise Forbidden(
             "enterprise contacts file matters on their own projects only", code="not_your_project"
         )
-    return Filing(tenant=tenant, ancestry=ancestry, rules=await ctx.registry.rules(tenant), project=project)
+    rules = await ctx.registry.rules(tenant)
+    return Filing(
+        tenant=tenant,
+        ancestry=ancestry,
+        rules=rules,
+        project=project,
+        fingerprint=ctx.registry.fingerprint(rules),
+    )
+
+
+async def prepare(
+    ctx: IssuesContext, *, principal: Principal, data: MatterCreate, token: str | None
+) -> Filing:
+    """The filing look-up for a new matter."""
+    return await look_up_filing(
+        ctx,
+        principal=principal,
+        kind=data.kind,
+        project_id=data.project_id,
+        tenant=data.tenant,
+        token=token,
+    )
 
 
 def _validate(data: MatterCreate, rules: RulesDocument) -> tuple[str | None, Tier]:
@@ -177,15 +206,18 @@ async def file(
     else:
         category, tier = _validate(data, prep.rules)
     policy = dl.policy_of(
-        prep.rules, kind=data.kind.value, category=category, fingerprint=rules_fingerprint(prep.rules)
+        prep.rules,
+        kind=data.kind.value,
+        category=category,
+        fingerprint=prep.fingerprint or rules_fingerprint(prep.rules),
     )
     cal = dl.calendar_of(policy)
     details = dict(details or {})
     if data.due_date is not None:
         if data.due_date < dl.local_date(now):
             raise bad("due_date", "the deadline is in the past")
-        if (data.due_date - dl.local_date(now)).days > MAX_HORIZON_DAYS:
-            raise bad("due_date", f"the deadline is more than {MAX_HORIZON_DAYS} days ahead")
+        if (data.due_date - dl.local_date(now)).days > dl.MAX_HORIZON_DAYS:
+            raise bad("due_date", f"the deadline is more than {dl.MAX_HORIZON_DAYS} days ahead")
         due_at = dl.end_of(data.due_date)
         days = max(0, cal.working_days_between(dl.local_date(now), data.due_date))
     else:
@@ -246,16 +278,14 @@ async def file(
         to_status=m.status,
         at=now,
         data={"sla_days": days, "due_at": due_at.isoformat(), "rules": policy["rules_fingerprint"][:12]},
-    )
-    await publish(
-        session,
-        m,
-        ev.MatterFiled,
-        actor=principal.subject,
-        title=m.title,
-        reporter=m.reporter,
-        sla_days=days,
-        difficult=m.difficult,
+        event=matter_event(
+            m,
+            ev.MatterFiled,
+            title=m.title,
+            reporter=m.reporter,
+            sla_days=days,
+            difficult=m.difficult,
+        ),
     )
     await timers.arm(session, m, now=now)
     metrics.MATTERS_FILED.labels(m.kind).inc()
@@ -294,9 +324,7 @@ async def list_matters(
     cursor: str | None,
 ) -> tuple[list[Matter], str | None]:
     """Newest first; keyset pagination on (filed_at, id). ``base_path`` = subtree root (None: all)."""
-    stmt = select(Matter)
-    if base_path is not None:
-        stmt = stmt.where(subtree_clause(Matter.tenant_path, base_path))
+    stmt = scoped(select(Matter), Matter.tenant_path, base_path)
     if principal.is_enterprise:
         stmt = stmt.where(Matter.owner_unit_id == (principal.unit or "-"))
     if f.kinds:
@@ -320,19 +348,7 @@ async def list_matters(
                 col(Matter.number).contains(f.q, autoescape=True),
             )
         )
-    if cursor:
-        filed, mid = decode_cursor(cursor, size=2)
-        try:
-            key = (datetime.fromisoformat(str(filed)), uuid.UUID(str(mid)))
-        except ValueError as exc:
-            raise ValidationFailed("malformed cursor", code="invalid_cursor") from exc
-        stmt = stmt.where(sa.tuple_(Matter.filed_at, Matter.id) < key)
-    stmt = stmt.order_by(col(Matter.filed_at).desc(), col(Matter.id).desc()).limit(limit + 1)
-    rows = list((await session.exec(stmt)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = encode_cursor([rows[-1].filed_at.isoformat(), str(rows[-1].id)]) if more else None
-    return rows, nxt
+    return await keyset_page(session, stmt, order=(Matter.filed_at, Matter.id), cursor=cursor, limit=limit)
 
 
 async def history(session: AsyncSession, *, matter: Matter) -> list[MatterHistory]:
@@ -342,6 +358,10 @@ async def history(session: AsyncSession, *, matter: Matter) -> list[MatterHistor
         .order_by(col(MatterHistory.at), col(MatterHistory.id))
     )
     return list((await session.exec(stmt)).all())
+
+
+# Category names of the default taxonomy, used when the caller has no tenant taxonomy at hand.
+DEFAULT_CATEGORY_ZH = {code: name_zh for code, name_zh, *_ in DEFAULT_TAXONOMY}
 
 
 def to_out(m: Matter, rules_taxonomy: dict[str, str] | None = None) -> MatterOut:
@@ -354,7 +374,7 @@ def to_out(m: Matter, rules_taxonomy: dict[str, str] | None = None) -> MatterOut
         status=Status(m.status),
         tier=Tier(m.tier),
         category=m.category,
-        category_zh=(rules_taxonomy or {}).get(m.category or ""),
+        category_zh=(rules_taxonomy or DEFAULT_CATEGORY_ZH).get(m.category or ""),
         sub_item=m.sub_item,
         title=m.title,
         description=m.description,

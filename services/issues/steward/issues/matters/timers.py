@@ -24,7 +24,7 @@ from steward.events import issues as ev
 from steward.issues import metrics
 from steward.issues.context import IssuesContext
 from steward.issues.matters import deadlines as dl
-from steward.issues.matters.events import publish, record
+from steward.issues.matters.events import matter_event, publish, record
 from steward.issues.matters.models import OPEN_STATUSES, Matter
 from steward.kit.timers import DueTimer, Rearm, cancel, schedule
 
@@ -94,18 +94,16 @@ async def escalate(
             "automatic": automatic,
             "due_at": m.due_at.isoformat(),
         },
-    )
-    await publish(
-        session,
-        m,
-        ev.MatterEscalated,
-        actor=actor,
-        from_tier=from_tier,
-        to_tier=to_tier,
-        from_tenant=from_tenant,
-        to_tenant=m.handling_tenant,
-        automatic=automatic,
-        reason=reason,
+        event=matter_event(
+            m,
+            ev.MatterEscalated,
+            from_tier=from_tier,
+            to_tier=to_tier,
+            from_tenant=from_tenant,
+            to_tenant=m.handling_tenant,
+            automatic=automatic,
+            reason=reason,
+        ),
     )
     metrics.ESCALATIONS.labels(m.kind, "auto" if automatic else "manual").inc()
     if cancel_timer:  # never from the escalation timer's own handler: the worker owns that row
@@ -150,8 +148,8 @@ class MatterTimers:
             from_status=m.status,
             to_status=m.status,
             data={"due_at": m.due_at.isoformat(), "tier": m.tier},
+            event=matter_event(m, ev.MatterOverdue, overdue_since=m.due_at),
         )
-        await publish(session, m, ev.MatterOverdue, actor=SYSTEM, overdue_since=m.due_at)
         after = m.policy.get("auto_escalate_after")
         if after is not None and dl.next_tier(m.policy, m.tier) is not None:
             at = dl.escalate_at(dl.calendar_of(m.policy), m.due_at, int(after))
@@ -201,9 +199,6 @@ class MatterTimers:
         if m.answer_due_at > now:
             return Rearm(m.answer_due_at)
         days = dl.working_days_overdue(dl.calendar_of(m.policy), m.answer_due_at, now)
-        await publish(
-            session, m, ev.MatterReminderDue, actor=SYSTEM, phase="answer_overdue", working_days=max(1, days)
-        )
         await record(
             session,
             m,
@@ -211,7 +206,9 @@ class MatterTimers:
             action="answer_overdue",
             at=now,
             data={"answer_due_at": m.answer_due_at.isoformat()},
+            event=matter_event(m, ev.MatterReminderDue, phase="answer_overdue", working_days=max(1, days)),
         )
+
         return None
 
     def handlers(self) -> dict[str, object]:

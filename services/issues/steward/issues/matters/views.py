@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.issues.context import CtxDep, IssuesContext, TokenDep
-from steward.issues.inputs import TENANT_PATTERN, clean_request, ensure_tenant_code
 from steward.issues.matters import feedback, pausing, service, workflow
 from steward.issues.matters.schemas import (
     AcceptIn,
@@ -33,6 +32,7 @@ from steward.issues.matters.schemas import (
 from steward.kit.auth import Principal
 from steward.kit.errors import ValidationFailed
 from steward.kit.http import PrincipalDep
+from steward.kit.inputs import TENANT_PATTERN, clean_request, ensure_tenant_code
 from steward.kit.tenancy import ALL_TENANTS, ensure_visible
 
 router = APIRouter(prefix="/v1/matters", tags=["matters"], dependencies=[Depends(clean_request)])

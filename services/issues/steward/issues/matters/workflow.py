@@ -17,7 +17,7 @@ from steward.issues import metrics
 from steward.issues.matters import deadlines as dl
 from steward.issues.matters import timers
 from steward.issues.matters.access import ensure_handler, ensure_worker
-from steward.issues.matters.events import publish, record
+from steward.issues.matters.events import matter_event, record
 from steward.issues.matters.models import OPEN_STATUSES, Matter
 from steward.issues.matters.schemas import (
     AcceptIn,
@@ -61,6 +61,8 @@ async def apply_step(
         m.status = to.value
     m.updated_at = now
     m.row_version += 1
+    if event is not None and "reason" in event.model_fields:
+        extra.setdefault("reason", reason)
     await record(
         session,
         m,
@@ -71,11 +73,8 @@ async def apply_step(
         to_status=m.status,
         reason=reason,
         data=data,
+        event=matter_event(m, event, **extra) if event is not None else None,
     )
-    if event is not None:
-        if "reason" in event.model_fields:
-            extra.setdefault("reason", reason)
-        await publish(session, m, event, actor=principal.subject, **extra)
     return m
 
 

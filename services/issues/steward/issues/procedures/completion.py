@@ -13,7 +13,7 @@ from steward.events import issues as ev
 from steward.issues.matters import service as matters
 from steward.issues.matters import timers
 from steward.issues.matters.access import ensure_worker
-from steward.issues.matters.events import publish, record
+from steward.issues.matters.events import matter_event, publish, record
 from steward.issues.matters.models import Matter
 from steward.issues.matters.schemas import Status
 from steward.issues.procedures.models import ProcedureFile, Submission
@@ -29,6 +29,7 @@ from steward.issues.procedures.service import (
 from steward.issues.procedures.submissions import NOTICE_TIMER
 from steward.issues.settings import SOURCE
 from steward.kit.auth import Principal
+from steward.kit.changes import record_change
 from steward.kit.errors import Forbidden, InvalidTransition
 from steward.kit.outbox import emit
 from steward.kit.timers import cancel
@@ -65,6 +66,7 @@ async def complete(
     m.updated_at = now
     m.row_version += 1
     cause = body.delay_cause.value if body.delay_cause else None
+    seconds = max(0, int((now - m.filed_at).total_seconds()))
     await record(
         session,
         m,
@@ -75,17 +77,11 @@ async def complete(
         to_status=m.status,
         reason=body.note,
         data={"overdue": late, "delay_cause": cause, "delay_attributed_to": attributed},
+        event=matter_event(
+            m, ev.MatterResolved, resolution=m.resolution, overdue=late, seconds_to_resolve=seconds
+        ),
     )
-    seconds = max(0, int((now - m.filed_at).total_seconds()))
-    await publish(
-        session,
-        m,
-        ev.MatterResolved,
-        actor=principal.subject,
-        resolution=m.resolution,
-        overdue=late,
-        seconds_to_resolve=seconds,
-    )
+
     await publish(
         session, m, ev.MatterClosed, actor=principal.subject, overdue=late, escalations=m.escalations
     )
@@ -148,9 +144,15 @@ async def handover(
     f.handed_over_at = now
     f.received_by = received_by
     agents = sorted({str(m.details.get("procedure", {}).get("level2_agent")) for m in procs})
-    await emit(
+    await record_change(
         session,
-        ev.ProcedureHandedOver(
+        actor=principal.subject,
+        tenant=f.tenant_code,
+        action="handed_over",
+        entity="procedure_file",
+        entity_id=str(f.id),
+        changes={"received_by": received_by},
+        event=ev.ProcedureHandedOver(
             file_id=str(f.id),
             project_id=f.project_id,
             project_code=f.project_code,
@@ -161,9 +163,7 @@ async def handover(
             received_by=received_by,
             owner_unit_id=f.owner_unit_id,
         ),
-        tenant=f.tenant_code,
         source=SOURCE,
         subject=str(f.id),
-        actor=principal.subject,
     )
     return f

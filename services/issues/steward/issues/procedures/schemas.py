@@ -8,8 +8,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from steward.issues.inputs import Input
 from steward.issues.matters.schemas import MatterOut
+from steward.kit.inputs import Input
 from steward.rules.base import Key
 
 

@@ -14,14 +14,14 @@ from steward.events import issues as ev
 from steward.issues.context import IssuesContext
 from steward.issues.matters import service as matters
 from steward.issues.matters.access import HANDLERS
-from steward.issues.matters.events import publish, record
+from steward.issues.matters.events import matter_event, record
 from steward.issues.matters.models import Matter
 from steward.issues.matters.schemas import Kind, MatterCreate, Status, Tier
 from steward.issues.procedures.models import ProcedureFile, Submission
 from steward.issues.procedures.schemas import FileCreate
 from steward.kit.auth import Principal, Role
 from steward.kit.errors import Forbidden, InvalidTransition, NotFound
-from steward.kit.tenancy import subtree_clause
+from steward.kit.paging import keyset_page, scoped
 
 AGENTS = (*HANDLERS, Role.AGENT)
 DONE = ("closed",)
@@ -32,8 +32,10 @@ async def open_file(
 ) -> ProcedureFile:
     if principal.is_enterprise or not principal.has(*AGENTS):
         raise Forbidden("requires an agent or dispatching role", code="role_required")
-    base = MatterCreate(kind=Kind.PROCEDURE, project_id=data.project_id, title="代办")
-    prep = await matters.prepare(ctx, principal=principal, data=base, token=token)
+    prep = await matters.look_up_filing(
+        ctx, principal=principal, kind=Kind.PROCEDURE, project_id=data.project_id, tenant=None, token=token
+    )
+
     catalogue = prep.rules.matters
     codes = [p.code for p in data.procedures]
     unknown = [c for c in codes if catalogue.procedure(c) is None]
@@ -110,9 +112,7 @@ async def open_file(
                 from_status="filed",
                 to_status=m.status,
                 reason="代办受理，按目录分解至审批部门",
-            )
-            await publish(
-                session, m, ev.MatterAccepted, actor=principal.subject, responsible_unit_name=spec.department
+                event=matter_event(m, ev.MatterAccepted, responsible_unit_name=spec.department),
             )
         return f
 
@@ -153,10 +153,9 @@ async def notices(
     """Material submissions and their notices in a subtree; ``late_only`` = the supervisors' view."""
     if principal.is_enterprise:
         raise Forbidden("supervision views are for staff", code="role_required")
-    stmt = select(Submission)
-    if base_path is not None:
-        stmt = stmt.where(subtree_clause(Submission.tenant_path, base_path))
+    stmt = scoped(select(Submission), Submission.tenant_path, base_path)
     if late_only:
         stmt = stmt.where(Submission.late == True)  # noqa: E712
-    stmt = stmt.order_by(col(Submission.submitted_at).desc()).limit(limit)
-    return list((await session.exec(stmt)).all())
+    order = (Submission.submitted_at, Submission.id)
+    rows, _ = await keyset_page(session, stmt, order=order, cursor=None, limit=limit)
+    return rows

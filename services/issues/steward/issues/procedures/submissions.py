@@ -21,10 +21,8 @@ from steward.issues.matters.pausing import resume_clock
 from steward.issues.matters.schemas import Status
 from steward.issues.procedures.models import Submission
 from steward.issues.procedures.service import AGENTS, file_of, procedure_details
-from steward.issues.settings import SOURCE
 from steward.kit.auth import Principal
 from steward.kit.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
-from steward.kit.outbox import emit
 from steward.kit.timers import DueTimer, Rearm, cancel, schedule
 
 NOTICE_TIMER = "issues.notice"
@@ -113,6 +111,7 @@ async def issue_notice(
         await timers.disarm(session, m)
     m.updated_at = now
     m.row_version += 1
+    f = await file_of(session, m)
     await record(
         session,
         m,
@@ -121,11 +120,7 @@ async def issue_notice(
         at=now,
         reason="；".join(items),
         data={"submission_id": str(s.id), "items": items, "late": s.late, "due_at": s.due_at.isoformat()},
-    )
-    f = await file_of(session, m)
-    await emit(
-        session,
-        ev.ProcedureNoticeIssued(
+        event=ev.ProcedureNoticeIssued(
             file_id=str(f.id),
             project_id=f.project_id,
             project_code=f.project_code,
@@ -141,10 +136,6 @@ async def issue_notice(
             issued_by=principal.subject,
             level2_agent=str(proc.get("level2_agent") or "") or None,
         ),
-        tenant=m.tenant_code,
-        source=SOURCE,
-        subject=str(m.id),
-        actor=principal.subject,
     )
     return s
 
@@ -192,6 +183,7 @@ async def on_notice_due(session: AsyncSession, timer: DueTimer, now: datetime) -
     m = await session.get(Matter, s.matter_id)
     assert m is not None
     proc = dict(m.details.get("procedure") or {})
+    f = await file_of(session, m)
     await record(
         session,
         m,
@@ -199,11 +191,7 @@ async def on_notice_due(session: AsyncSession, timer: DueTimer, now: datetime) -
         action="notice_late",
         at=now,
         data={"submission_id": str(s.id), "due_at": s.due_at.isoformat()},
-    )
-    f = await file_of(session, m)
-    await emit(
-        session,
-        ev.ProcedureNoticeLate(
+        event=ev.ProcedureNoticeLate(
             file_id=str(f.id),
             project_id=f.project_id,
             project_code=f.project_code,
@@ -216,10 +204,6 @@ async def on_notice_due(session: AsyncSession, timer: DueTimer, now: datetime) -
             due_at=s.due_at,
             level2_agent=str(proc.get("level2_agent") or "") or None,
         ),
-        tenant=m.tenant_code,
-        source=SOURCE,
-        subject=str(m.id),
-        actor=timers.SYSTEM,
     )
     return None
 

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.issues.context import CtxDep, TokenDep
-from steward.issues.inputs import clean_request
 from steward.issues.matters import service as matters
 from steward.issues.matters.schemas import MatterOut
 from steward.issues.matters.views import TenantQuery, base_path
@@ -27,6 +26,7 @@ from steward.issues.procedures.schemas import (
 )
 from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.http import PrincipalDep
+from steward.kit.inputs import clean_request
 
 router = APIRouter(tags=["procedures"], dependencies=[Depends(clean_request)])
 

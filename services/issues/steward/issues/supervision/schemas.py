@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field, model_validator
 
-from steward.issues.inputs import Input
+from steward.kit.inputs import Input
 
 
 class OrderCreate(Input):

@@ -6,22 +6,21 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events import issues as ev
-from steward.issues.inputs import MAX_HORIZON_DAYS
 from steward.issues.matters import deadlines as dl
 from steward.issues.matters import service as matters
 from steward.issues.matters import timers
 from steward.issues.matters.access import ensure_worker
-from steward.issues.matters.events import publish, record
+from steward.issues.matters.events import matter_event, record
 from steward.issues.matters.models import OPEN_STATUSES, Matter
 from steward.issues.supervision.models import SupervisionOrder
 from steward.issues.supervision.schemas import OrderCreate
 from steward.kit.auth import Principal, Role
 from steward.kit.errors import Forbidden, InvalidTransition, NotFound
-from steward.kit.tenancy import subtree_clause
+from steward.kit.paging import keyset_page, scoped
 from steward.kit.timers import DueTimer, Rearm, cancel, schedule
 
 TIMER = "issues.supervision"
@@ -40,8 +39,8 @@ async def issue(
     if body.due_date is not None:
         if body.due_date < dl.local_date(now):
             raise matters.bad("due_date", "the deadline is in the past")
-        if (body.due_date - dl.local_date(now)).days > MAX_HORIZON_DAYS:
-            raise matters.bad("due_date", f"the deadline is more than {MAX_HORIZON_DAYS} days ahead")
+        if (body.due_date - dl.local_date(now)).days > dl.MAX_HORIZON_DAYS:
+            raise matters.bad("due_date", f"the deadline is more than {dl.MAX_HORIZON_DAYS} days ahead")
         due_at = dl.end_of(body.due_date)
     else:
         due_at = dl.deadline(cal, now, int(body.due_working_days or 1))
@@ -68,16 +67,14 @@ async def issue(
         at=now,
         reason=body.instructions,
         data={"order_id": str(o.id), "order_due_at": due_at.isoformat()},
-    )
-    await publish(
-        session,
-        m,
-        ev.MatterSupervised,
-        actor=principal.subject,
-        order_id=str(o.id),
-        order_due_at=due_at,
-        instructions=body.instructions,
-        issued_by=principal.subject,
+        event=matter_event(
+            m,
+            ev.MatterSupervised,
+            order_id=str(o.id),
+            order_due_at=due_at,
+            instructions=body.instructions,
+            issued_by=principal.subject,
+        ),
     )
     return o
 
@@ -128,16 +125,19 @@ async def on_due(session: AsyncSession, timer: DueTimer, now: datetime) -> Rearm
     assert m is not None
     days = dl.working_days_overdue(dl.calendar_of(m.policy), o.due_at, now)
     await record(
-        session, m, actor=timers.SYSTEM, action="supervision_overdue", at=now, data={"order_id": str(o.id)}
-    )
-    await publish(
         session,
         m,
-        ev.MatterReminderDue,
         actor=timers.SYSTEM,
-        phase="supervision_overdue",
-        working_days=max(1, days),
-        supervision_order_id=str(o.id),
+        action="supervision_overdue",
+        at=now,
+        data={"order_id": str(o.id)},
+        event=matter_event(
+            m,
+            ev.MatterReminderDue,
+            phase="supervision_overdue",
+            working_days=max(1, days),
+            supervision_order_id=str(o.id),
+        ),
     )
     return None
 
@@ -153,13 +153,11 @@ async def list_orders(
 ) -> list[SupervisionOrder]:
     if principal.is_enterprise:
         raise Forbidden("supervision views are for staff", code="role_required")
-    stmt = select(SupervisionOrder)
-    if base_path is not None:
-        stmt = stmt.where(subtree_clause(SupervisionOrder.tenant_path, base_path))
+    stmt = scoped(select(SupervisionOrder), SupervisionOrder.tenant_path, base_path)
     if overdue is not None:
         stmt = stmt.where(SupervisionOrder.overdue == overdue)
     if open_only:
         stmt = stmt.where(SupervisionOrder.status == "open")
-    return list(
-        (await session.exec(stmt.order_by(col(SupervisionOrder.issued_at).desc()).limit(limit))).all()
-    )
+    order = (SupervisionOrder.issued_at, SupervisionOrder.id)
+    rows, _ = await keyset_page(session, stmt, order=order, cursor=None, limit=limit)
+    return rows

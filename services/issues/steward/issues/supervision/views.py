@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from steward.issues.context import CtxDep
-from steward.issues.inputs import clean_request
 from steward.issues.matters.views import TenantQuery, base_path
 from steward.issues.supervision import service
 from steward.issues.supervision.models import SupervisionOrder
 from steward.issues.supervision.schemas import OrderCreate, OrderList, OrderOut, OrderResponse
 from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.http import PrincipalDep
+from steward.kit.inputs import clean_request
 
 router = APIRouter(tags=["supervision"], dependencies=[Depends(clean_request)])
 

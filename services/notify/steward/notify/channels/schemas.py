@@ -4,13 +4,13 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from steward.kit.inputs import Input, TenantCode
 
 
-class EndpointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tenant: str
+class EndpointIn(Input):
+    tenant: TenantCode
     channel: Literal["wecom", "dingtalk", "feishu", "webhook"]
     name: str = Field(min_length=1, max_length=100)
     url: str = Field(min_length=8, max_length=2000)

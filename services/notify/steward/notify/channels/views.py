@@ -7,7 +7,8 @@ import uuid
 from fastapi import APIRouter, Depends, Request, Response
 from sqlmodel import col, select
 
-from steward.kit.audit import record
+from steward.kit import sealing
+from steward.kit.changes import record_change
 from steward.kit.errors import NotFound
 from steward.kit.http import DatabaseDep, PrincipalDep
 from steward.kit.inputs import clean_request
@@ -16,6 +17,7 @@ from steward.notify.channels.models import ChannelEndpoint
 from steward.notify.channels.schemas import EndpointIn, EndpointList, EndpointOut
 from steward.notify.channels.urls import validate_url
 from steward.notify.context import CtxDep
+from steward.notify.settings import SOURCE
 
 router = APIRouter(prefix="/v1/channel-endpoints", tags=["channels"], dependencies=[Depends(clean_request)])
 
@@ -35,8 +37,9 @@ async def create_view(
     await validate_url(body.url, ctx.settings)
     async with db.transaction() as session:
         row = ChannelEndpoint(**body.model_dump())
+        row.secret = sealing.box().seal_optional(row.secret)  # sealed at rest, never shown again
         session.add(row)
-        await record(
+        await record_change(
             session,
             actor=principal.subject,
             tenant=body.tenant,
@@ -44,6 +47,7 @@ async def create_view(
             entity="channel_endpoint",
             entity_id=str(row.id),
             changes={"channel": body.channel, "name": body.name},
+            source=SOURCE,
         )
         return _out(row)
 
@@ -72,12 +76,13 @@ async def delete_view(
             raise NotFound("endpoint not found")
         await ensure_tenant_writable(ctx.registry, principal, row.tenant)
         await session.delete(row)
-        await record(
+        await record_change(
             session,
             actor=principal.subject,
             tenant=row.tenant,
             action="endpoint.deleted",
             entity="channel_endpoint",
             entity_id=str(row.id),
+            source=SOURCE,
         )
     return Response(status_code=204)

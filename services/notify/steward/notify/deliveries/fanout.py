@@ -156,6 +156,7 @@ async def fan_out(session: AsyncSession, *, plan: Plan, settings: NotifySettings
                 continue
             msg = InboxMessage(
                 tenant=event.tenant,
+                tenant_path="/".join(plan.ancestry),
                 recipient_subject=c.subject,
                 event_id=event.id,
                 event_type=plan.short_type,

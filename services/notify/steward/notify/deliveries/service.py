@@ -27,6 +27,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.notify import DeliveryDeadLettered, DeliveryFailed, DeliverySucceeded
+from steward.kit import sealing
 from steward.kit.errors import InvalidTransition, NotFound
 from steward.kit.ids import new_id
 from steward.kit.outbox import emit
@@ -79,12 +80,12 @@ async def _secret_and_state(session: AsyncSession, row: Delivery) -> tuple[str |
         sub = await session.get(AgencySubscription, row.subscription_id)
         if sub is None or not sub.enabled:
             return None, "subscription removed or disabled"
-        return sub.secret, None
+        return sealing.box().open(sub.secret), None  # sealed at rest
     if row.endpoint_id is not None:
         ep = await session.get(ChannelEndpoint, row.endpoint_id)
         if ep is None or not ep.enabled:
             return None, "endpoint removed or disabled"
-        return ep.secret, None
+        return sealing.box().open_optional(ep.secret), None
     return None, None
 
 

@@ -36,7 +36,6 @@ def mask(channel: str, address: str) -> str:
     return address
 
 
-
 def delivery_out(row: Delivery, history: list[AttemptOut] | None = None) -> DeliveryOut:
     data = row.model_dump(exclude={"address"})
     return DeliveryOut(**data, address=mask(row.channel, row.address), history=history)
@@ -97,7 +96,6 @@ async def list_view(
         rows, nxt = await list_deliveries(
             session,
             scope_path=path,
-
             status=status,
             channel=channel,
             event_id=event_id,

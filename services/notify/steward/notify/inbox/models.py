@@ -22,6 +22,9 @@ class InboxMessage(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     tenant: str
+    # the event's tenant ancestry ("210100/210112/210112004"): a message is shown only to tokens of a
+    # tenant on that path (subject alone is not enough)
+    tenant_path: str = Field(default="", sa_column_kwargs={"server_default": ""})
     recipient_subject: str
     event_id: str
     event_type: str

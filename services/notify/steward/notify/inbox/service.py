@@ -11,9 +11,24 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.auth import Principal
 from steward.kit.errors import NotFound
-from steward.notify.cursors import decode_keyset, encode_keyset
+from steward.kit.paging import keyset_page
+from steward.kit.tenancy import ALL_TENANTS, ancestry_of, in_subtree
 from steward.notify.inbox.models import InboxMessage
 from steward.notify.inbox.schemas import MessageOut
+
+
+def mine(principal: Principal) -> tuple[sa.ColumnElement[bool], ...]:
+    """A principal's messages: addressed to its subject AND about its tenant's subtree. The subject
+    alone is not enough: a token of another tenant could carry the same ``sub``."""
+    addressed = col(InboxMessage.recipient_subject) == principal.subject
+    if principal.tenant == ALL_TENANTS:
+        return (addressed,)
+    path = sa.func.coalesce(sa.func.nullif(col(InboxMessage.tenant_path), ""), col(InboxMessage.tenant))
+    return (addressed, sa.func.concat("/", path, "/").contains(f"/{principal.tenant}/", autoescape=True))
+
+
+def in_scope(principal: Principal, m: InboxMessage) -> bool:
+    return in_subtree(principal.tenant, ancestry_of(m.tenant_path or m.tenant))
 
 
 def message_out(m: InboxMessage) -> MessageOut:
@@ -29,30 +44,15 @@ async def list_messages(
     cursor: str | None,
     after: datetime | None = None,
 ) -> tuple[list[InboxMessage], str | None]:
-    q = select(InboxMessage).where(col(InboxMessage.recipient_subject) == principal.subject)
+    q = select(InboxMessage).where(*mine(principal))
     if unread:
         q = q.where(col(InboxMessage.read_at).is_(None))
-    if after is not None:
+    order = (InboxMessage.created_at, InboxMessage.id)
+    if after is not None:  # the live stream: what arrived since, oldest first
         q = q.where(col(InboxMessage.created_at) > after)
-        rows = list((await session.exec(q.order_by(col(InboxMessage.created_at)).limit(limit))).all())
+        rows, _ = await keyset_page(session, q, order=order, cursor=None, limit=limit, descending=False)
         return rows, None
-    if cursor:
-        at, mid = decode_keyset(cursor)
-        q = q.where(
-            (col(InboxMessage.created_at) < at)
-            | ((col(InboxMessage.created_at) == at) & (col(InboxMessage.id) < mid))
-        )
-    rows = list(
-        (
-            await session.exec(
-                q.order_by(col(InboxMessage.created_at).desc(), col(InboxMessage.id).desc()).limit(limit + 1)
-            )
-        ).all()
-    )
-    nxt = None
-    if len(rows) > limit:
-        nxt = encode_keyset(rows[limit - 1].created_at, rows[limit - 1].id)
-    return rows[:limit], nxt
+    return await keyset_page(session, q, order=order, cursor=cursor, limit=limit)
 
 
 async def unread_count(session: AsyncSession, *, principal: Principal) -> int:
@@ -62,7 +62,7 @@ async def unread_count(session: AsyncSession, *, principal: Principal) -> int:
                 sa.select(sa.func.count())
                 .select_from(InboxMessage)
                 .where(
-                    col(InboxMessage.recipient_subject) == principal.subject,
+                    *mine(principal),
                     col(InboxMessage.read_at).is_(None),
                 )
             )
@@ -73,9 +73,7 @@ async def unread_count(session: AsyncSession, *, principal: Principal) -> int:
 async def mark_read(
     session: AsyncSession, *, principal: Principal, ids: list[uuid.UUID] | None, now: datetime
 ) -> int:
-    stmt = sa.update(InboxMessage).where(
-        col(InboxMessage.recipient_subject) == principal.subject, col(InboxMessage.read_at).is_(None)
-    )
+    stmt = sa.update(InboxMessage).where(*mine(principal), col(InboxMessage.read_at).is_(None))
     if ids is not None:
         stmt = stmt.where(col(InboxMessage.id).in_(ids))
     result = await session.execute(stmt.values(read_at=now))
@@ -84,6 +82,6 @@ async def mark_read(
 
 async def get_own(session: AsyncSession, *, principal: Principal, message_id: uuid.UUID) -> InboxMessage:
     row = await session.get(InboxMessage, message_id)
-    if row is None or row.recipient_subject != principal.subject:
+    if row is None or row.recipient_subject != principal.subject or not in_scope(principal, row):
         raise NotFound("message not found")
     return row

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from datetime import time
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from steward.kit.inputs import Input
 
 OPTIONAL_CHANNELS = ("email", "sms", "wecom", "dingtalk", "feishu")
 
 
-class PreferenceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PreferenceIn(Input):
     locale: str = Field(default="zh-CN", pattern=r"^(zh-CN|en)$")
     opt_out_channels: list[str] = Field(
         default_factory=list, description="non-critical only; the inbox always receives"

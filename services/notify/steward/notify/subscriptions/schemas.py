@@ -3,13 +3,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from steward.kit.inputs import Input, TenantCode
 
 
-class SubscriptionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tenant: str = Field(min_length=2, max_length=20, description="subtree root: this tenant and below")
+class SubscriptionCreate(Input):
+    tenant: TenantCode = Field(description="subtree root: this tenant and below")
     name: str = Field(min_length=1, max_length=100)
     url: str = Field(min_length=8, max_length=2000)
     event_types: list[str] = Field(
@@ -18,9 +18,7 @@ class SubscriptionCreate(BaseModel):
     enabled: bool = True
 
 
-class SubscriptionUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SubscriptionUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     url: str | None = Field(default=None, min_length=8, max_length=2000)
     event_types: list[str] | None = Field(default=None, min_length=1, max_length=50)

@@ -11,14 +11,15 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from steward.kit.audit import record
+from steward.kit import sealing
 from steward.kit.auth import Principal, Role
+from steward.kit.changes import record_change
 from steward.kit.clients.registry import RegistryClient
 from steward.kit.errors import Forbidden, NotFound, ValidationFailed
 from steward.kit.tenancy import ALL_TENANTS
 from steward.notify.access import ADMINS, ensure_tenant_writable
 from steward.notify.channels.urls import validate_url
-from steward.notify.settings import NotifySettings
+from steward.notify.settings import SOURCE, NotifySettings
 from steward.notify.subscriptions.models import AgencySubscription
 from steward.notify.subscriptions.schemas import SubscriptionCreate, SubscriptionOut, SubscriptionUpdate
 
@@ -29,6 +30,11 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
+def new_sealed_secret() -> str:
+    """A new signing secret, sealed for storage (steward.kit.sealing); shown once, by :func:`out`."""
+    return sealing.box().seal(new_secret())
+
+
 def _check_globs(globs: list[str]) -> list[str]:
     bad = [g for g in globs if not _GLOB.match(g)]
     if bad:
@@ -37,7 +43,8 @@ def _check_globs(globs: list[str]) -> list[str]:
 
 
 def out(sub: AgencySubscription, *, with_secret: bool = False) -> SubscriptionOut:
-    return SubscriptionOut(**sub.model_dump(exclude={"secret"}), secret=sub.secret if with_secret else None)
+    secret = sealing.box().open(sub.secret) if with_secret else None
+    return SubscriptionOut(**sub.model_dump(exclude={"secret"}), secret=secret)
 
 
 def _may_manage(principal: Principal) -> None:
@@ -62,14 +69,14 @@ async def create(
         owner_subject=principal.subject,
         name=data.name,
         url=data.url,
-        secret=new_secret(),
+        secret=new_sealed_secret(),
         event_types=_check_globs(data.event_types),
         enabled=data.enabled,
         created_at=now,
         updated_at=now,
     )
     session.add(sub)
-    await record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=data.tenant,
@@ -77,6 +84,7 @@ async def create(
         entity="agency_subscription",
         entity_id=str(sub.id),
         changes={"url": data.url, "event_types": sub.event_types},
+        source=SOURCE,
     )
     return sub
 
@@ -128,7 +136,7 @@ async def update(
         setattr(sub, k, v)
     sub.updated_at = now
     session.add(sub)
-    await record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=sub.tenant,
@@ -136,5 +144,6 @@ async def update(
         entity="agency_subscription",
         entity_id=str(sub.id),
         changes=changes,
+        source=SOURCE,
     )
     return sub

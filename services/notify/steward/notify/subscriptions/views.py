@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlmodel import col, select
 
-from steward.kit.audit import record
+from steward.kit.changes import record_change
 from steward.kit.db import utcnow
 from steward.kit.errors import NotFound
 from steward.kit.http import DatabaseDep, PrincipalDep
@@ -19,6 +19,7 @@ from steward.notify.deliveries import service as deliveries
 from steward.notify.deliveries.models import Delivery, Status
 from steward.notify.deliveries.schemas import DeliveryList
 from steward.notify.deliveries.views import delivery_out, list_deliveries
+from steward.notify.settings import SOURCE
 from steward.notify.subscriptions import service
 from steward.notify.subscriptions.schemas import (
     ReplayResult,
@@ -95,16 +96,17 @@ async def rotate_view(
 ) -> SubscriptionOut:
     async with db.transaction() as session:
         sub = await service.get(session, principal=principal, sub_id=sub_id, registry=ctx.registry)
-        sub.secret = service.new_secret()
+        sub.secret = service.new_sealed_secret()
         sub.updated_at = utcnow()
         session.add(sub)
-        await record(
+        await record_change(
             session,
             actor=principal.subject,
             tenant=sub.tenant,
             action="subscription.secret_rotated",
             entity="agency_subscription",
             entity_id=str(sub.id),
+            source=SOURCE,
         )
         return service.out(sub, with_secret=True)
 
@@ -115,13 +117,14 @@ async def delete_view(
 ) -> Response:
     async with db.transaction() as session:
         sub = await service.get(session, principal=principal, sub_id=sub_id, registry=ctx.registry)
-        await record(
+        await record_change(
             session,
             actor=principal.subject,
             tenant=sub.tenant,
             action="subscription.deleted",
             entity="agency_subscription",
             entity_id=str(sub.id),
+            source=SOURCE,
         )
         await session.delete(sub)
     return Response(status_code=204)
@@ -147,7 +150,6 @@ async def deliveries_view(
         rows, nxt = await list_deliveries(
             session,
             scope_path=None,  # the subscription itself was checked above
-
             status=status,
             channel=None,
             event_id=None,

@@ -5,9 +5,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from steward.kit.inputs import Input, TenantCode
 
-class TemplateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+
+class TemplateIn(Input):
+    model_config = ConfigDict(str_strip_whitespace=False)  # templates keep their white space
 
     subject: str = Field(min_length=1, max_length=2000)
     body: str = Field(min_length=1, max_length=20000)
@@ -28,10 +30,8 @@ class TemplateList(BaseModel):
     items: list[TemplateOut]
 
 
-class PreviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tenant: str
+class PreviewIn(Input):
+    tenant: TenantCode
     key: str = Field(min_length=1, max_length=100, description="template key, usually the short event type")
     locale: str = "zh-CN"
     template: TemplateIn | None = Field(

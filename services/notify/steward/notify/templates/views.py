@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 from sqlmodel import col, select
 
-from steward.kit.audit import record
+from steward.kit.changes import record_change
 from steward.kit.db import utcnow
 from steward.kit.errors import NotFound
 from steward.kit.http import DatabaseDep, PrincipalDep
 from steward.kit.inputs import clean_request
 from steward.notify.access import ensure_tenant_visible, ensure_tenant_writable, require_admin
 from steward.notify.context import CtxDep
+from steward.notify.settings import SOURCE
 from steward.notify.templates import service
 from steward.notify.templates.defaults import DEFAULTS, Template
 from steward.notify.templates.models import TemplateOverride
@@ -84,7 +85,7 @@ async def put_view(
         row.subject, row.body, row.html = body.subject, body.body, body.html
         row.updated_by, row.updated_at = principal.subject, utcnow()
         session.add(row)
-        await record(
+        await record_change(
             session,
             actor=principal.subject,
             tenant=tenant,
@@ -92,6 +93,7 @@ async def put_view(
             entity="template",
             entity_id=f"{tenant}/{key}/{loc}",
             changes=body.model_dump(),
+            source=SOURCE,
         )
         return TemplateOut(
             tenant=tenant,
@@ -129,13 +131,14 @@ async def delete_view(
         if row is None:
             raise NotFound("template override not found")
         await session.delete(row)
-        await record(
+        await record_change(
             session,
             actor=principal.subject,
             tenant=tenant,
             action="template.deleted",
             entity="template",
             entity_id=f"{tenant}/{key}/{locale}",
+            source=SOURCE,
         )
     return Response(status_code=204)
 

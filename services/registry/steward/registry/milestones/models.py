@@ -8,7 +8,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from steward.kit.db import utcnow
+from steward.kit.db import JSONB, utcnow
 from steward.kit.ids import new_id
 
 
@@ -30,6 +30,13 @@ class Milestone(SQLModel, table=True):
     actual_date: date | None = None
     owner_unit_id: uuid.UUID | None = Field(default=None, foreign_key="units.id")
     weight: int = 1
+    template: str | None = Field(default=None, max_length=64, description="node-plan template it came from")
+    after: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(JSONB, nullable=False, server_default="[]"),
+        description="keys of the nodes this one follows (node plans)",
+    )
+    duration_days: int | None = Field(default=None, description="working days, start day counted")
     delayed_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     created_by: str
     created_at: datetime = Field(

@@ -5,14 +5,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
+
+from steward.kit.inputs import Input
 
 MilestoneStatus = Literal["done", "done_late", "delayed", "open"]
 
 
-class MilestoneIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MilestoneIn(Input):
     name: str = Field(min_length=1, max_length=200)
     key: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
     planned_start: date | None = None
@@ -27,9 +27,7 @@ class MilestoneIn(BaseModel):
         return self
 
 
-class MilestoneUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MilestoneUpdate(Input):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     planned_date: date | None = None
     owner_unit_id: uuid.UUID | None = None

@@ -242,11 +242,12 @@ async def on_delay_timer(session: AsyncSession, timer: timers.DueTimer) -> None:
     ).first()
     if m is None or m.actual_date is not None or m.delayed_at is not None:
         return None
-    if delay_due(m.planned_date) > utcnow():  # moved later meanwhile (the move re-armed it)
+    now = timers.now()  # the service's clock (tests, dev platform clock)
+    if delay_due(m.planned_date) > now:  # moved later meanwhile (the move re-armed it)
         return None
     project = await session.get(Project, m.project_id)
     assert project is not None
-    m.delayed_at = utcnow()
+    m.delayed_at = now
     await emit(
         session,
         MilestoneDelayed(

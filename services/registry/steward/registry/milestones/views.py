@@ -3,20 +3,19 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends
+from pydantic import Field
 
 from steward.kit.http import DatabaseDep, PrincipalDep
+from steward.kit.inputs import Input, clean_request
 from steward.registry.milestones import service
 from steward.registry.milestones.schemas import MilestoneIn, MilestoneOut, MilestoneUpdate, PlanOut
 from steward.registry.projects.service import get_project
 
-router = APIRouter(prefix="/v1/projects", tags=["network plan"])
+router = APIRouter(prefix="/v1/projects", tags=["network plan"], dependencies=[Depends(clean_request)])
 
 
-class MilestonesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MilestonesIn(Input):
     items: list[MilestoneIn] = Field(min_length=1, max_length=200)
 
 

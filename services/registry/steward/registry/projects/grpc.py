@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.kit.auth import Principal
 from steward.kit.errors import ValidationFailed
+from steward.kit.grpc import timestamp
 from steward.registry.projects import service
 from steward.registry.projects.models import Project
 from steward.registry.projects.schemas import KeyLevel, ProjectFilter
 from steward.registry.projects.stages import Stage
-
-
-def ts(value: datetime) -> Timestamp:
-    t = Timestamp()
-    t.FromDatetime(value)
-    return t
 
 
 def to_pb(p: Project, owner_name: str = "") -> pb.Project:
@@ -47,8 +39,8 @@ def to_pb(p: Project, owner_name: str = "") -> pb.Project:
         annual_plan_investment=f"{p.annual_plan_investment:.2f}"
         if p.annual_plan_investment is not None
         else "",
-        created_at=ts(p.created_at),
-        updated_at=ts(p.updated_at),
+        created_at=timestamp(p.created_at),
+        updated_at=timestamp(p.updated_at),
     )
 
 
@@ -82,4 +74,4 @@ async def list_projects(
     return pb.ListProjectsResponse(projects=[to_pb(p) for p in rows], next_page_token=nxt or "")
 
 
-__all__ = ["get_project", "list_projects", "to_pb", "ts"]
+__all__ = ["get_project", "list_projects", "to_pb"]

@@ -6,11 +6,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.registry import ProjectStageChanged
-from steward.kit import audit
 from steward.kit.auth import Principal
+from steward.kit.changes import record_change
 from steward.kit.db import utcnow
 from steward.kit.errors import Forbidden, InvalidTransition
-from steward.kit.outbox import emit
 from steward.kit.tenancy import ancestry_of, ensure_writable
 from steward.registry.projects.models import Project, StageChange
 from steward.registry.projects.service import WRITERS, get_project
@@ -54,7 +53,7 @@ async def transition(
             at=project.updated_at,
         )
     )
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=project.tenant_code,
@@ -62,20 +61,15 @@ async def transition(
         entity="project",
         entity_id=str(project.id),
         changes={"stage": [current.value, to_stage.value], "reason": reason},
-    )
-    await emit(
-        session,
-        ProjectStageChanged(
+        event=ProjectStageChanged(
             project_id=str(project.id),
             code=project.code,
             from_stage=current.value,
             to_stage=to_stage.value,
             reason=reason,
         ),
-        tenant=project.tenant_code,
         source=SOURCE,
         subject=str(project.id),
-        actor=principal.subject,
     )
     return project
 

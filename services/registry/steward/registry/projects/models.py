@@ -30,6 +30,9 @@ class Project(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     code: str = Field(max_length=32, unique=True, description="一项一码: <tenant>-<year>-<seq>")
+    national_code: str | None = Field(
+        default=None, max_length=24, unique=True, description="全国投资项目代码 (GB/T 40058), normalised"
+    )
     tenant_code: str = Field(foreign_key="tenants.code", index=True)
     tenant_path: str
     name: str = Field(max_length=200)

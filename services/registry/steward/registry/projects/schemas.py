@@ -4,9 +4,11 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from steward.kit.inputs import Input, TenantCode
 from steward.kit.money import Money
+from steward.registry.projects.national_code import NationalCode
 from steward.registry.projects.stages import Stage
 
 
@@ -24,15 +26,13 @@ class KeyLevel(StrEnum):
     NONE = "none"
 
 
-class Location(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Location(Input):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     address: str = Field(default="", max_length=300)
 
 
-class _Dates(BaseModel):
+class _Dates(Input):
     planned_start: date | None = None
     planned_completion: date | None = None
 
@@ -44,10 +44,9 @@ class _Dates(BaseModel):
 
 
 class ProjectCreate(_Dates):
-    model_config = ConfigDict(extra="forbid")
-
-    tenant: str = Field(description="Registering tenant (division code)")
+    tenant: TenantCode = Field(description="Registering tenant (division code)")
     name: str = Field(min_length=1, max_length=200)
+    national_code: NationalCode | None = Field(default=None, description="全国投资项目代码 (24 characters)")
     owner_unit_id: uuid.UUID | None = Field(default=None, description="Owner enterprise (业主单位)")
     total_investment: Money = Field(description="Total investment in yuan; exact ('25000000', '2500万')")
     annual_plan_investment: Money | None = None
@@ -62,9 +61,8 @@ class ProjectCreate(_Dates):
 
 
 class ProjectUpdate(_Dates):
-    model_config = ConfigDict(extra="forbid")
-
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    national_code: NationalCode | None = Field(default=None, description="全国投资项目代码; null clears it")
     owner_unit_id: uuid.UUID | None = None
     total_investment: Money | None = None
     annual_plan_investment: Money | None = None
@@ -93,6 +91,7 @@ class Dispatch(BaseModel):
 class ProjectOut(BaseModel):
     id: uuid.UUID
     code: str
+    national_code: str | None = Field(description="全国投资项目代码, normalised with dashes")
     tenant: str
     name: str
     owner_unit_id: uuid.UUID | None
@@ -119,9 +118,7 @@ class ProjectList(BaseModel):
     next_cursor: str | None = None
 
 
-class TransitionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TransitionIn(Input):
     to_stage: Stage
     reason: str = Field(min_length=1, max_length=1000)
 
@@ -147,4 +144,5 @@ class ProjectFilter(BaseModel):
     key_levels: list[KeyLevel] = Field(default_factory=list)
     funding_type: FundingType | None = None
     steward_required: bool | None = None
+    national_code: str | None = None
     q: str | None = None

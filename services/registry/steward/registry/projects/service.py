@@ -15,12 +15,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events.registry import ProjectRegistered, ProjectUpdated
 from steward.kit import audit
 from steward.kit.auth import Principal, Role
+from steward.kit.changes import record_change
 from steward.kit.db import utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
-from steward.kit.outbox import emit
-from steward.kit.pagination import decode_cursor, encode_cursor
-from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_clause
+from steward.kit.paging import keyset_page, scoped
+from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable
 from steward.registry.projects.models import Project, ProjectCodeCounter, StageChange
+from steward.registry.projects.national_code import looks_like
 from steward.registry.projects.schemas import (
     Dispatch,
     FundingType,
@@ -50,7 +51,7 @@ async def derive(
     eff = await rules.effective(session, tenant=tenant.code, at=at)
     d = derive_dispatch(
         eff.document.thresholds,
-        investment=int(investment),
+        investment=investment,
         funding_type=funding_type,
         tenant_level=TenantKind(tenant.kind).level,
     )
@@ -102,6 +103,19 @@ async def _owner(session: AsyncSession, principal: Principal, owner_unit_id: uui
     return unit
 
 
+async def _ensure_national_code_free(
+    session: AsyncSession, national_code: str, *, project_id: uuid.UUID | None = None
+) -> None:
+    """One project per national code; the unique index backs this under races (422 invalid_data)."""
+    other = (await session.exec(select(Project).where(Project.national_code == national_code))).first()
+    if other is not None and other.id != project_id:
+        raise Conflict(
+            f"national project code {national_code} is already on another project",
+            code="national_code_taken",
+            details=[{"loc": ["national_code"], "message": "already in use", "type": "conflict"}],
+        )
+
+
 async def register(session: AsyncSession, *, principal: Principal, data: ProjectCreate) -> Project:
     principal.require(*WRITERS)
     tenant = await get_visible_tenant(session, principal=principal, code=data.tenant)
@@ -109,6 +123,8 @@ async def register(session: AsyncSession, *, principal: Principal, data: Project
     await _owner(session, principal, data.owner_unit_id)
     if data.stage in (Stage.SUSPENDED, Stage.TERMINATED):
         raise ValidationFailed("a project cannot be registered suspended or terminated", code="invalid_stage")
+    if data.national_code:
+        await _ensure_national_code_free(session, data.national_code)
     now = utcnow()
     derivation = await derive(
         session, tenant=tenant, investment=data.total_investment, funding_type=data.funding_type.value, at=now
@@ -116,6 +132,7 @@ async def register(session: AsyncSession, *, principal: Principal, data: Project
     loc = data.location
     project = Project(
         code=await next_code(session, tenant=tenant.code, year=now.year),
+        national_code=data.national_code,
         tenant_code=tenant.code,
         tenant_path=tenant.path,
         name=data.name,
@@ -153,7 +170,7 @@ async def register(session: AsyncSession, *, principal: Principal, data: Project
             at=now,
         )
     )
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=tenant.code,
@@ -161,12 +178,10 @@ async def register(session: AsyncSession, *, principal: Principal, data: Project
         entity="project",
         entity_id=str(project.id),
         changes=data.model_dump(mode="json"),
-    )
-    await emit(
-        session,
-        ProjectRegistered(
+        event=ProjectRegistered(
             project_id=str(project.id),
             code=project.code,
+            national_code=project.national_code,
             name=project.name,
             owner_unit_id=str(project.owner_unit_id) if project.owner_unit_id else None,
             total_investment=f"{project.total_investment:.2f}",
@@ -178,10 +193,8 @@ async def register(session: AsyncSession, *, principal: Principal, data: Project
             steward_required=project.steward_required,
             named_responsibility=project.named_responsibility,
         ),
-        tenant=tenant.code,
         source=SOURCE,
         subject=str(project.id),
-        actor=principal.subject,
     )
     return project
 
@@ -210,7 +223,7 @@ async def get_project(
 
 
 def filtered(stmt: Any, base: Tenant, f: ProjectFilter, principal: Principal) -> Any:
-    stmt = stmt.where(subtree_clause(Project.tenant_path, base.path))
+    stmt = scoped(stmt, Project.tenant_path, base.path)
     if principal.is_enterprise:
         stmt = stmt.where(Project.owner_unit_id == (uuid.UUID(principal.unit) if principal.unit else None))
     if f.stages:
@@ -223,11 +236,14 @@ def filtered(stmt: Any, base: Tenant, f: ProjectFilter, principal: Principal) ->
         stmt = stmt.where(Project.funding_type == f.funding_type.value)
     if f.steward_required is not None:
         stmt = stmt.where(Project.steward_required == f.steward_required)
+    if f.national_code:
+        stmt = stmt.where(Project.national_code == (looks_like(f.national_code) or f.national_code))
     if f.q:
         stmt = stmt.where(
             sa.or_(
                 col(Project.name).contains(f.q, autoescape=True),
                 col(Project.code).contains(f.q, autoescape=True),
+                col(Project.national_code).contains(looks_like(f.q) or f.q.upper(), autoescape=True),
             )
         )
     return stmt
@@ -239,19 +255,9 @@ async def list_projects(
     """Newest first; keyset pagination on (created_at, id)."""
     base = await get_visible_tenant(session, principal=principal, code=f.tenant or principal.tenant)
     stmt = filtered(select(Project), base, f, principal)
-    if cursor:
-        created, pid = decode_cursor(cursor, size=2)
-        try:
-            key = (datetime.fromisoformat(str(created)), uuid.UUID(str(pid)))
-        except ValueError as exc:
-            raise ValidationFailed("malformed cursor", code="invalid_cursor") from exc
-        stmt = stmt.where(sa.tuple_(Project.created_at, Project.id) < key)
-    stmt = stmt.order_by(col(Project.created_at).desc(), col(Project.id).desc()).limit(limit + 1)
-    rows = list((await session.exec(stmt)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
-    return rows, nxt
+    return await keyset_page(
+        session, stmt, order=(Project.created_at, Project.id), cursor=cursor, limit=limit
+    )
 
 
 _SIMPLE_FIELDS = (
@@ -291,6 +297,10 @@ async def update(
         _set("funding_type", data.funding_type.value)
     if "key_level" in given and data.key_level is not None:
         _set("key_level", data.key_level.value)
+    if "national_code" in given:
+        if data.national_code:
+            await _ensure_national_code_free(session, data.national_code, project_id=project.id)
+        _set("national_code", data.national_code)
     if "total_investment" in given and data.total_investment is not None:
         _set("total_investment", data.total_investment)
     if "location" in given:
@@ -323,7 +333,7 @@ async def update(
         _apply_dispatch(project, derivation)
     project.updated_at = utcnow()
     project.row_version += 1
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=project.tenant_code,
@@ -331,16 +341,35 @@ async def update(
         entity="project",
         entity_id=str(project.id),
         changes=changes,
-    )
-    await emit(
-        session,
-        ProjectUpdated(project_id=str(project.id), code=project.code, changes=changes),
-        tenant=project.tenant_code,
+        event=ProjectUpdated(project_id=str(project.id), code=project.code, changes=changes),
         source=SOURCE,
         subject=str(project.id),
-        actor=principal.subject,
     )
     return project
+
+
+# a project that has entered the preparing stage needs its national code (approvals are filed under it)
+CODED_STAGES = (Stage.PREPARING, Stage.NEW_START, Stage.CONTINUING, Stage.COMPLETED, Stage.OPERATING)
+
+
+async def national_code_gaps(
+    session: AsyncSession, *, principal: Principal, tenant: str | None, limit: int, cursor: str | None
+) -> tuple[list[Project], str | None]:
+    """Data-quality gap: projects at or past 前期 (suspended ones too) without a national code."""
+    base = await get_visible_tenant(session, principal=principal, code=tenant or principal.tenant)
+    coded = [s.value for s in CODED_STAGES]
+    stmt = filtered(select(Project), base, ProjectFilter(), principal).where(
+        col(Project.national_code).is_(None),
+        sa.or_(
+            col(Project.stage).in_(coded),
+            sa.and_(
+                col(Project.stage) == Stage.SUSPENDED.value, col(Project.stage_before_suspension).in_(coded)
+            ),
+        ),
+    )
+    return await keyset_page(
+        session, stmt, order=(Project.created_at, Project.id), cursor=cursor, limit=limit
+    )
 
 
 def to_out(p: Project) -> ProjectOut:
@@ -348,6 +377,7 @@ def to_out(p: Project) -> ProjectOut:
     return ProjectOut(
         id=p.id,
         code=p.code,
+        national_code=p.national_code,
         tenant=p.tenant_code,
         name=p.name,
         owner_unit_id=p.owner_unit_id,

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from steward.kit.http import DatabaseDep, PrincipalDep
+from steward.kit.inputs import clean_request
 from steward.registry.projects import lifecycle, service
 from steward.registry.projects.schemas import (
     FundingType,
@@ -20,7 +21,7 @@ from steward.registry.projects.schemas import (
 )
 from steward.registry.projects.stages import Stage, allowed_targets
 
-router = APIRouter(prefix="/v1/projects", tags=["projects"])
+router = APIRouter(prefix="/v1/projects", tags=["projects"], dependencies=[Depends(clean_request)])
 
 
 def project_filter(
@@ -30,6 +31,9 @@ def project_filter(
     key_level: Annotated[list[KeyLevel] | None, Query()] = None,
     funding_type: FundingType | None = None,
     steward_required: bool | None = None,
+    national_code: Annotated[
+        str | None, Query(max_length=24, description="全国投资项目代码, with or without dashes")
+    ] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> ProjectFilter:
     """The project list's query filters (also used by the map)."""
@@ -40,6 +44,7 @@ def project_filter(
         key_levels=key_level or [],
         funding_type=funding_type,
         steward_required=steward_required,
+        national_code=national_code,
         q=q,
     )
 
@@ -65,6 +70,25 @@ async def list_projects(
 ) -> ProjectList:
     async with db.read() as session:
         rows, nxt = await service.list_projects(session, principal=principal, f=f, limit=limit, cursor=cursor)
+        return ProjectList(items=[service.to_out(p) for p in rows], next_cursor=nxt)
+
+
+@router.get(
+    "/gaps/national-code",
+    response_model=ProjectList,
+    summary="Data-quality gap: projects at or past the preparing stage without a national project code",
+)
+async def national_code_gaps(
+    db: DatabaseDep,
+    principal: PrincipalDep,
+    tenant: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> ProjectList:
+    async with db.read() as session:
+        rows, nxt = await service.national_code_gaps(
+            session, principal=principal, tenant=tenant, limit=limit, cursor=cursor
+        )
         return ProjectList(items=[service.to_out(p) for p in rows], next_cursor=nxt)
 
 

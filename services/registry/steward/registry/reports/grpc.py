@@ -7,7 +7,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.kit.auth import Principal
 from steward.kit.errors import ValidationFailed
-from steward.registry.projects.grpc import ts
+from steward.kit.grpc import timestamp
 from steward.registry.reports import service, summary
 from steward.registry.reports.models import ProgressReport
 
@@ -20,8 +20,8 @@ def to_pb(r: ProgressReport, code: str) -> pb.Report:
         tenant=r.tenant_code,
         schedule_key=r.schedule_key,
         period=r.period_key,
-        due_at=ts(r.due_at),
-        submitted_at=ts(r.submitted_at),
+        due_at=timestamp(r.due_at),
+        submitted_at=timestamp(r.submitted_at),
         submitted_by=r.submitted_by,
         status="late" if r.late else "on_time",
         delay_seconds=r.delay_seconds,
@@ -76,7 +76,7 @@ async def get_report_status(
                 tenant=r.tenant,
                 schedule_key=r.schedule_key,
                 period=r.period,
-                due_at=ts(r.due_at),
+                due_at=timestamp(r.due_at),
                 status=r.status,
                 delay_seconds=r.delay_seconds,
                 report_id=str(r.report_id) if r.report_id else "",

@@ -12,9 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events.registry import ReportCorrected, ReportSignedOff
 from steward.kit import audit
 from steward.kit.auth import Principal
+from steward.kit.changes import record_change
 from steward.kit.db import utcnow
 from steward.kit.errors import Conflict, Forbidden, ValidationFailed
-from steward.kit.outbox import emit
 from steward.kit.tenancy import ancestry_of, ensure_writable
 from steward.registry.projects.models import Project
 from steward.registry.reports.models import ProgressReport, ReportCorrection
@@ -60,7 +60,7 @@ async def correct(
             report_id=report.id, changes=changes, reason=data.reason, actor=principal.subject, at=now
         )
     )
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=project.tenant_code,
@@ -68,10 +68,7 @@ async def correct(
         entity="report",
         entity_id=str(report.id),
         changes={**changes, "reason": data.reason},
-    )
-    await emit(
-        session,
-        ReportCorrected(
+        event=ReportCorrected(
             report_id=str(report.id),
             project_id=str(project.id),
             code=project.code,
@@ -80,10 +77,8 @@ async def correct(
             reason=data.reason,
             changes={k: v for k, v in changes.items() if isinstance(v, list)},
         ),
-        tenant=project.tenant_code,
         source=SOURCE,
         subject=str(project.id),
-        actor=principal.subject,
     )
     return report, project
 
@@ -115,7 +110,7 @@ async def signoff(
     report.signed_at = utcnow()
     report.paper_signed = paper
     report.row_version += 1
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=project.tenant_code,
@@ -123,10 +118,7 @@ async def signoff(
         entity="report",
         entity_id=str(report.id),
         changes={"paper": paper},
-    )
-    await emit(
-        session,
-        ReportSignedOff(
+        event=ReportSignedOff(
             report_id=str(report.id),
             project_id=str(project.id),
             code=project.code,
@@ -134,9 +126,7 @@ async def signoff(
             signed_by=principal.subject,
             paper=paper,
         ),
-        tenant=project.tenant_code,
         source=SOURCE,
         subject=str(project.id),
-        actor=principal.subject,
     )
     return report, project, schedule

@@ -4,8 +4,9 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
+from steward.kit.inputs import Input
 from steward.kit.money import Money
 
 ReportStatus = Literal["on_time", "late", "missing", "pending"]
@@ -51,16 +52,12 @@ class SchedulesOut(BaseModel):
     fallback_years: list[int]
 
 
-class MilestoneUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MilestoneUpdate(Input):
     milestone_id: uuid.UUID
     actual_date: date
 
 
-class ReportIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReportIn(Input):
     project: str = Field(description="Project id or lifetime code")
     schedule_key: str
     period: str = Field(description="2026-W47 | 2026-11-H2 | 2026-11")
@@ -89,18 +86,14 @@ class ReportIn(BaseModel):
         return out
 
 
-class CorrectionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CorrectionIn(Input):
     investment_period: Money | None = None
     investment_cumulative: Money | None = None
     progress_text: str | None = Field(default=None, max_length=5000)
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class SignoffIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SignoffIn(Input):
     paper: bool = Field(default=True, description="The paper copy was signed (Anyang: by the 指挥长)")
 
 

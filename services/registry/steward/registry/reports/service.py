@@ -12,35 +12,28 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.registry import ReportSubmitted
-from steward.kit import audit
 from steward.kit.auth import Principal
+from steward.kit.changes import record_change
 from steward.kit.db import utcnow
 from steward.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from steward.kit.outbox import emit
-from steward.kit.pagination import decode_cursor, encode_cursor
-from steward.kit.tenancy import ancestry_of, ensure_writable, subtree_clause
+from steward.kit.paging import keyset_page, scoped
+from steward.kit.tenancy import ancestry_of, ensure_writable
 from steward.registry.milestones import service as milestones
 from steward.registry.projects.models import Project
 from steward.registry.projects.service import ensure_can_see, get_project
 from steward.registry.reports import schedule as sched
 from steward.registry.reports.models import ProgressReport, ReportCorrection
 from steward.registry.reports.schemas import ReportIn, ReportOut, SignoffOut
-from steward.registry.rosters.models import Assignment
-from steward.registry.rosters.service import facts_of
-from steward.registry.rules import service as rules
+from steward.registry.rosters.service import facts_of, roster_roles
+from steward.registry.rules.service import rules_of
 from steward.registry.settings import SOURCE
 from steward.registry.tenants.service import get_visible_tenant
-from steward.registry.units.models import Person
 from steward.rules import RulesDocument
 from steward.rules.reports import ReportSchedule
 
 # roster roles whose holders may sign a report when the schedule names no signing role
 LEADER_ROLES = frozenset({"commander", "leader", "responsible_leader", "guarantor_leader"})
 INACTIVE_STAGES = frozenset({"terminated"})
-
-
-async def rules_of(session: AsyncSession, tenant: str) -> RulesDocument:
-    return (await rules.effective(session, tenant=tenant)).document
 
 
 def find_schedule(doc: RulesDocument, key: str) -> ReportSchedule:
@@ -66,20 +59,6 @@ def applies(schedule: ReportSchedule, project: Project, reached: set[str] | None
         return False
     facts = facts_of(project).model_copy(update={"milestones": set(reached or ())})
     return schedule.applies_when.matches(facts)
-
-
-async def roster_roles(session: AsyncSession, *, subject: str, project_id: uuid.UUID) -> set[str]:
-    """Role keys the person logged in as ``subject`` holds on the project's roster now."""
-    stmt = (
-        select(Assignment.role_key)
-        .join(Person, col(Person.id) == col(Assignment.person_id))
-        .where(
-            Person.subject == subject,
-            Assignment.project_id == project_id,
-            col(Assignment.ended_at).is_(None),
-        )
-    )
-    return set((await session.exec(stmt)).all())
 
 
 async def ensure_reporter(session: AsyncSession, principal: Principal, project: Project) -> None:
@@ -232,7 +211,7 @@ async def submit(
             milestone_id=u.milestone_id,
             actual_date=u.actual_date,
         )
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=project.tenant_code,
@@ -240,10 +219,7 @@ async def submit(
         entity="report",
         entity_id=str(report.id),
         changes=data.model_dump(mode="json"),
-    )
-    await emit(
-        session,
-        ReportSubmitted(
+        event=ReportSubmitted(
             report_id=str(report.id),
             project_id=str(project.id),
             code=project.code,
@@ -256,10 +232,8 @@ async def submit(
             investment_period=f"{report.investment_period:.2f}",
             investment_cumulative=f"{report.investment_cumulative:.2f}",
         ),
-        tenant=project.tenant_code,
         source=SOURCE,
         subject=str(project.id),
-        actor=principal.subject,
     )
     return report, project, schedule
 
@@ -297,11 +271,8 @@ async def list_reports(
 ) -> tuple[list[tuple[ProgressReport, Project]], str | None]:
     """Newest due first; keyset pagination on (due_at, id)."""
     base = await get_visible_tenant(session, principal=principal, code=tenant or principal.tenant)
-    stmt = (
-        select(ProgressReport, Project)
-        .join(Project, col(Project.id) == col(ProgressReport.project_id))
-        .where(subtree_clause(ProgressReport.tenant_path, base.path))
-    )
+    stmt = select(ProgressReport, Project).join(Project, col(Project.id) == col(ProgressReport.project_id))
+    stmt = scoped(stmt, ProgressReport.tenant_path, base.path)
     if principal.is_enterprise:
         stmt = stmt.where(Project.owner_unit_id == (uuid.UUID(principal.unit) if principal.unit else None))
     if project:
@@ -312,19 +283,10 @@ async def list_reports(
     if period:
         sched.period_kind_of(period)
         stmt = stmt.where(ProgressReport.period_key == period)
-    if cursor:
-        due, rid = decode_cursor(cursor, size=2)
-        try:
-            key = (datetime.fromisoformat(str(due)), uuid.UUID(str(rid)))
-        except ValueError as exc:
-            raise ValidationFailed("malformed cursor", code="invalid_cursor") from exc
-        stmt = stmt.where(sa.tuple_(ProgressReport.due_at, ProgressReport.id) < key)
-    stmt = stmt.order_by(col(ProgressReport.due_at).desc(), col(ProgressReport.id).desc()).limit(limit + 1)
-    rows = [(r, p) for r, p in (await session.exec(stmt)).all()]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = encode_cursor([rows[-1][0].due_at.isoformat(), str(rows[-1][0].id)]) if more else None
-    return rows, nxt
+    rows, nxt = await keyset_page(
+        session, stmt, order=(ProgressReport.due_at, ProgressReport.id), cursor=cursor, limit=limit
+    )
+    return [(r, p) for r, p in rows], nxt
 
 
 def to_out(r: ProgressReport, project: Project, schedule: ReportSchedule | None) -> ReportOut:

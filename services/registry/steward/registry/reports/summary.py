@@ -15,13 +15,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.kit.auth import Principal
 from steward.kit.db import utcnow
 from steward.kit.money import Money
-from steward.kit.tenancy import subtree_clause
+from steward.kit.paging import scoped
 from steward.registry.milestones import service as milestones
 from steward.registry.projects.models import Project
 from steward.registry.reports import schedule as sched
 from steward.registry.reports.models import ProgressReport
 from steward.registry.reports.schemas import StatusRow
-from steward.registry.reports.service import applies, rules_of
+from steward.registry.reports.service import applies
+from steward.registry.rules.service import rules_of
 from steward.registry.tenants.models import Tenant
 from steward.registry.tenants.service import get_visible_tenant
 from steward.rules import RulesDocument
@@ -69,9 +70,7 @@ async def status_rows(
     kind = sched.period_kind_of(period)
     base = await get_visible_tenant(session, principal=principal, code=tenant or principal.tenant)
     now = now or utcnow()
-    stmt = select(Project).where(
-        subtree_clause(Project.tenant_path, base.path), Project.stage != "terminated"
-    )
+    stmt = scoped(select(Project), Project.tenant_path, base.path).where(Project.stage != "terminated")
     if principal.is_enterprise:
         stmt = stmt.where(Project.owner_unit_id == (uuid.UUID(principal.unit) if principal.unit else None))
     projects = list((await session.exec(stmt.order_by(col(Project.tenant_code), col(Project.code)))).all())

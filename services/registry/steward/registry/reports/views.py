@@ -4,13 +4,14 @@ import uuid
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.db import utcnow
 from steward.kit.errors import ValidationFailed
 from steward.kit.http import DatabaseDep, PrincipalDep
-from steward.registry.reports import export, review, service, summary
+from steward.kit.inputs import clean_request
+from steward.registry.reports import export, focus, review, service, summary
 from steward.registry.reports import schedule as sched
 from steward.registry.reports.schemas import (
     CorrectionIn,
@@ -27,7 +28,7 @@ from steward.registry.reports.schemas import (
 from steward.registry.reports.summary import SummaryOut
 from steward.registry.tenants.service import get_visible_tenant
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/v1/reports", tags=["reports"], dependencies=[Depends(clean_request)])
 
 
 def period_out(p: sched.Period) -> PeriodOut:
@@ -218,6 +219,21 @@ async def export_summary(
         media_type=export.XLSX_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
     )
+
+
+@router.get(
+    "/focus",
+    response_model=focus.FocusOut,
+    summary="The quarter's focus of the dispatch rhythm (rules reports.quarter_focus) and its project list",
+)
+async def quarter_focus(
+    db: DatabaseDep,
+    principal: PrincipalDep,
+    quarter: Annotated[str, Query(pattern=r"^\d{4}-Q[1-4]$", description="e.g. 2026-Q3")],
+    tenant: str | None = None,
+) -> focus.FocusOut:
+    async with db.read() as session:
+        return await focus.focus(session, principal=principal, tenant=tenant, quarter=quarter)
 
 
 @router.get("/{report_id}", response_model=ReportOut)

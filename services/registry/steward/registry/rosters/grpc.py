@@ -10,6 +10,7 @@ from steward.kit.auth import Principal
 from steward.kit.errors import ValidationFailed
 from steward.registry.projects.service import get_project
 from steward.registry.rosters import service
+from steward.registry.units.access import mask_email
 from steward.registry.units.models import Person, Unit
 from steward.registry.units.service import PHONE_ROLES, mask_phone
 
@@ -19,7 +20,8 @@ def routes_of(person: Person, principal: Principal) -> list[pb.ContactRoute]:
     if person.subject:
         routes.append(pb.ContactRoute(channel="inbox", address=person.subject))
     if person.email:
-        routes.append(pb.ContactRoute(channel="email", address=person.email))
+        email = person.email if principal.has(*PHONE_ROLES) else (mask_email(person.email) or "")
+        routes.append(pb.ContactRoute(channel="email", address=email))
     if person.phone:
         phone = person.phone if principal.has(*PHONE_ROLES) else (mask_phone(person.phone) or "")
         routes.append(pb.ContactRoute(channel="sms", address=phone))

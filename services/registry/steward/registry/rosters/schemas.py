@@ -3,12 +3,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from steward.kit.inputs import Input
 
 
-class AssignmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AssignmentIn(Input):
     role_key: str = Field(min_length=1, max_length=64)
     person_id: uuid.UUID | None = Field(default=None, description="for person and team roles")
     unit_id: uuid.UUID | None = Field(

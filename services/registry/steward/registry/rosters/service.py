@@ -9,12 +9,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.registry import RosterAssigned, RosterRoleMissing, RosterUnassigned
-from steward.kit import audit
 from steward.kit.auth import Principal, Role
+from steward.kit.changes import record_change
 from steward.kit.db import utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.outbox import emit
-from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_clause
+from steward.kit.paging import scoped
+from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable
 from steward.registry.projects.models import Project
 from steward.registry.projects.service import get_project
 from steward.registry.rosters.models import Assignment
@@ -55,6 +56,20 @@ async def active_assignments(session: AsyncSession, *, project_ids: list[uuid.UU
         .order_by(col(Assignment.assigned_at))
     )
     return list((await session.exec(stmt)).all())
+
+
+async def roster_roles(session: AsyncSession, *, subject: str, project_id: uuid.UUID) -> set[str]:
+    """Role keys the person logged in as ``subject`` holds on the project's roster now."""
+    stmt = (
+        select(Assignment.role_key)
+        .join(Person, col(Person.id) == col(Assignment.person_id))
+        .where(
+            Person.subject == subject,
+            Assignment.project_id == project_id,
+            col(Assignment.ended_at).is_(None),
+        )
+    )
+    return set((await session.exec(stmt)).all())
 
 
 def missing_roles(template: RosterSection, project: Project, assignments: list[Assignment]) -> list[str]:
@@ -122,7 +137,7 @@ async def assign(
     )
     session.add(assignment)
     await session.flush()
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=project.tenant_code,
@@ -130,20 +145,15 @@ async def assign(
         entity="project",
         entity_id=str(project.id),
         changes=data.model_dump(mode="json"),
-    )
-    await emit(
-        session,
-        RosterAssigned(
+        event=RosterAssigned(
             project_id=str(project.id),
             code=project.code,
             assignment_id=str(assignment.id),
             role_key=role.key,
             person_id=str(data.person_id or data.unit_id or ""),
         ),
-        tenant=project.tenant_code,
         source=SOURCE,
         subject=str(project.id),
-        actor=principal.subject,
     )
     return assignment
 
@@ -159,7 +169,7 @@ async def unassign(
         raise NotFound("assignment not found")
     assignment.ended_at = utcnow()
     assignment.ended_by = principal.subject
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=project.tenant_code,
@@ -167,20 +177,15 @@ async def unassign(
         entity="project",
         entity_id=str(project.id),
         changes={"assignment_id": str(assignment_id)},
-    )
-    await emit(
-        session,
-        RosterUnassigned(
+        event=RosterUnassigned(
             project_id=str(project.id),
             code=project.code,
             assignment_id=str(assignment.id),
             role_key=assignment.role_key,
             person_id=str(assignment.person_id or assignment.unit_id or ""),
         ),
-        tenant=project.tenant_code,
         source=SOURCE,
         subject=str(project.id),
-        actor=principal.subject,
     )
     template = await template_for(session, project=project)
     remaining = [
@@ -204,13 +209,11 @@ async def completeness(
     """Projects in the subtree (on the platform, not terminated) lacking a required role."""
     base = await get_visible_tenant(session, principal=principal, code=tenant or principal.tenant)
     stmt = (
-        select(Project)
-        .where(
-            subtree_clause(Project.tenant_path, base.path),
-            Project.stage != "terminated",
-        )
+        scoped(select(Project), Project.tenant_path, base.path)
+        .where(Project.stage != "terminated")
         .order_by(col(Project.created_at), col(Project.id))
     )
+
     projects = list((await session.exec(stmt)).all())
     by_project: dict[uuid.UUID, list[Assignment]] = defaultdict(list)
     for chunk in range(0, len(projects), 1000):

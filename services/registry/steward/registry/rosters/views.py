@@ -3,12 +3,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.auth import Principal
 from steward.kit.http import DatabaseDep, PrincipalDep
+from steward.kit.inputs import clean_request
 from steward.registry.projects.models import Project
 from steward.registry.projects.service import get_project
 from steward.registry.rosters import service
@@ -25,8 +26,7 @@ from steward.registry.rosters.schemas import (
 from steward.registry.units.models import Person, Unit
 from steward.registry.units.service import PHONE_ROLES, mask_phone
 
-project_roster = APIRouter(prefix="/v1/projects", tags=["rosters"])
-rosters = APIRouter(prefix="/v1/rosters", tags=["rosters"])
+router = APIRouter(tags=["rosters"], dependencies=[Depends(clean_request)])
 
 
 async def _holders(
@@ -101,8 +101,10 @@ async def build_roster(session: AsyncSession, principal: Principal, project: Pro
     )
 
 
-@project_roster.get(
-    "/{id_or_code}/roster", response_model=RosterOut, summary="Roster with required and missing roles"
+@router.get(
+    "/v1/projects/{id_or_code}/roster",
+    response_model=RosterOut,
+    summary="Roster with required and missing roles",
 )
 async def get_roster(db: DatabaseDep, principal: PrincipalDep, id_or_code: str) -> RosterOut:
     async with db.read() as session:
@@ -110,7 +112,7 @@ async def get_roster(db: DatabaseDep, principal: PrincipalDep, id_or_code: str) 
         return await build_roster(session, principal, project)
 
 
-@project_roster.post("/{id_or_code}/roster", response_model=AssignmentOut, status_code=201)
+@router.post("/v1/projects/{id_or_code}/roster", response_model=AssignmentOut, status_code=201)
 async def assign(
     db: DatabaseDep, principal: PrincipalDep, id_or_code: str, body: AssignmentIn
 ) -> AssignmentOut:
@@ -119,7 +121,7 @@ async def assign(
         return (await _holders(session, [a], principal))[0]
 
 
-@project_roster.delete("/{id_or_code}/roster/{assignment_id}", status_code=204, response_class=Response)
+@router.delete("/v1/projects/{id_or_code}/roster/{assignment_id}", status_code=204, response_class=Response)
 async def unassign(
     db: DatabaseDep, principal: PrincipalDep, id_or_code: str, assignment_id: uuid.UUID
 ) -> Response:
@@ -130,8 +132,10 @@ async def unassign(
     return Response(status_code=204)
 
 
-@rosters.get(
-    "/completeness", response_model=CompletenessOut, summary="Projects missing required roster roles"
+@router.get(
+    "/v1/rosters/completeness",
+    response_model=CompletenessOut,
+    summary="Projects missing required roster roles",
 )
 async def completeness(
     db: DatabaseDep,

@@ -12,7 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.kit.auth import Principal
 from steward.kit.db import utcnow
 from steward.kit.errors import ValidationFailed
-from steward.kit.tenancy import ancestry_of, subtree_clause
+from steward.kit.paging import scoped
+from steward.kit.tenancy import ancestry_of
 from steward.registry.projects.models import Project
 from steward.registry.rosters import service as rosters
 from steward.registry.rules import service
@@ -62,11 +63,9 @@ async def dry_run(
     stmt = (
         select(Project, Tenant.kind)
         .join(Tenant, col(Tenant.code) == col(Project.tenant_code))
-        .where(
-            subtree_clause(Project.tenant_path, t.path),
-            Project.stage != "terminated",
-        )
+        .where(Project.stage != "terminated")
     )
+    stmt = scoped(stmt, Project.tenant_path, t.path)
     rows = list((await session.exec(stmt)).all())
     dispatch_changes: list[DispatchChange] = []
     roster_changes: list[DispatchChange] = []
@@ -88,7 +87,7 @@ async def dry_run(
             )
         d = derive_dispatch(
             new_doc.thresholds,
-            investment=int(project.total_investment),
+            investment=project.total_investment,
             funding_type=project.funding_type,
             tenant_level=TenantKind(kind).level,
         )

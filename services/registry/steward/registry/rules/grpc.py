@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.kit.auth import Principal
-from steward.registry.projects.grpc import ts
+from steward.kit.grpc import timestamp
 from steward.registry.rules import service
 from steward.registry.tenants.service import get_visible_tenant
 
@@ -25,8 +25,10 @@ async def get_effective_rules(
         tenant=tenant,
         document_json=json.dumps(eff.document.model_dump(mode="json"), ensure_ascii=False),
         versions=[
-            pb.RulesVersionRef(tenant=v.tenant_code, version=v.version, effective_from=ts(v.effective_from))
+            pb.RulesVersionRef(
+                tenant=v.tenant_code, version=v.version, effective_from=timestamp(v.effective_from)
+            )
             for v in eff.versions
         ],
-        at=ts(eff.at),
+        at=timestamp(eff.at),
     )

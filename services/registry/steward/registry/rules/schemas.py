@@ -3,12 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from steward.kit.inputs import Input
 
 
-class RulesPut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RulesPut(Input):
     document: dict[str, Any] = Field(
         description="The tenant's own override (a partial rules document), merged onto its parent's rules",
         examples=[{"thresholds": {"steward_required_min": "2000万"}}],
@@ -72,3 +72,18 @@ class DryRunOut(BaseModel):
         "derivation: only projects registered (or re-valued) after the effective date use the new rules.",
     )
     roster_changes: list[DispatchChange] = Field(default_factory=list)
+
+
+class PresetOut(BaseModel):
+    name: str
+    summary: str
+    document: dict[str, Any] = Field(description="The preset override, as stored when it is applied")
+
+
+class PresetList(BaseModel):
+    items: list[PresetOut]
+
+
+class PresetApply(Input):
+    effective_from: datetime | None = Field(default=None, description="When it takes effect; default now")
+    comment: str = Field(default="", max_length=500, description='Default: "preset <name>"')

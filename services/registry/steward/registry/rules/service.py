@@ -21,16 +21,18 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.registry import RulesUpdated
-from steward.kit import audit, timers
+from steward.kit import timers
 from steward.kit.auth import Principal, Role
+from steward.kit.changes import record_change
 from steward.kit.db import utcnow
-from steward.kit.errors import ValidationFailed
+from steward.kit.errors import NotFound, ValidationFailed
 from steward.kit.outbox import emit
 from steward.kit.tenancy import ancestry_of, ensure_writable
 from steward.registry.rules.models import RulesVersion
 from steward.registry.settings import SOURCE
 from steward.registry.tenants.service import get_tenant
 from steward.rules import RulesDocument, default_rules, diff_rules, errors_from_validation, merge_rules
+from steward.rules.presets import preset_names, preset_override
 
 EFFECTIVE_TIMER = "rules.effective"
 BACKDATE_TOLERANCE = timedelta(minutes=5)
@@ -98,6 +100,11 @@ async def effective(session: AsyncSession, *, tenant: str, at: datetime | None =
     path = (await get_tenant(session, code=tenant)).path
     versions = tuple(await versions_in_force(session, codes=ancestry_of(path), at=when))
     return Effective(tenant=tenant, at=when, document=fold(versions), versions=versions)
+
+
+async def rules_of(session: AsyncSession, tenant: str) -> RulesDocument:
+    """The rules document in force for ``tenant`` now."""
+    return (await effective(session, tenant=tenant)).document
 
 
 async def parent_effective(session: AsyncSession, *, tenant: str, at: datetime) -> RulesDocument:
@@ -175,7 +182,7 @@ async def put_rules(
     )
     session.add(version)
     changed = [c.path for c in diff_rules(before, new_doc)]
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=tenant,
@@ -183,14 +190,11 @@ async def put_rules(
         entity="rules",
         entity_id=f"{tenant}@{version.version}",
         changes={"paths": changed, "comment": comment},
-    )
-    await emit(
-        session,
-        RulesUpdated(tenant=tenant, version=version.version, effective_from=starts, changed_paths=changed),
-        tenant=tenant,
+        event=RulesUpdated(
+            tenant=tenant, version=version.version, effective_from=starts, changed_paths=changed
+        ),
         source=SOURCE,
         subject=tenant,
-        actor=principal.subject,
     )
     if starts > now:
         await timers.schedule(
@@ -220,3 +224,27 @@ async def on_effective(session: AsyncSession, timer: timers.DueTimer) -> None:
         source=SOURCE,
         subject=timer.tenant,
     )
+
+
+# One line per preset of steward.rules.presets (docs/rules.md §5 has the seeds and the details).
+PRESET_SUMMARIES = {
+    "shenyang": "沈阳 platform default stated explicitly: entry 500万, dispatch 500万/3000万/1亿, no steward rule",
+    "fuxin_steward": "阜新 项目管家: every project from 2000万 has a steward; 六个一 roster; monthly leader visits",
+    "anyang": "安阳 五个一 roster; semi-monthly reports 12th/25th; Saturday meeting; agent scorecard and ranking",
+    "huiji": "惠济 weekly report Friday 18:00; difficult matters answered in 3 working days; green channel 2/3",
+    "jinniu": "金牛 服务专员 for key projects from the land transfer contract; monthly report by the 25th",
+}
+
+
+def preset_document(name: str) -> dict[str, Any]:
+    """The named preset override (a copy); unknown names are a 404 listing the known ones."""
+    try:
+        return preset_override(name)
+    except KeyError:
+        raise NotFound(
+            f"no rules preset {name!r}; known: {', '.join(preset_names())}", code="unknown_preset"
+        ) from None
+
+
+def presets() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(name, PRESET_SUMMARIES.get(name, ""), preset_override(name)) for name in preset_names()]

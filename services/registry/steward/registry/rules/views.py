@@ -3,13 +3,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from steward.kit.http import DatabaseDep, PrincipalDep
+from steward.kit.inputs import clean_request
 from steward.registry.rules import dryrun, service
 from steward.registry.rules.models import RulesVersion
 from steward.registry.rules.schemas import (
     EffectiveRulesOut,
+    PresetApply,
+    PresetList,
+    PresetOut,
     RulesPut,
     RulesVersionList,
     RulesVersionOut,
@@ -18,7 +22,7 @@ from steward.registry.rules.schemas import (
 from steward.registry.tenants.service import get_visible_tenant
 from steward.rules import override_json_schema, rules_json_schema
 
-router = APIRouter(prefix="/v1/rules", tags=["rules"])
+router = APIRouter(prefix="/v1/rules", tags=["rules"], dependencies=[Depends(clean_request)])
 
 
 def version_out(v: RulesVersion) -> RulesVersionOut:
@@ -36,6 +40,63 @@ def version_out(v: RulesVersion) -> RulesVersionOut:
 @router.get("/schema", summary="JSON Schemas of the effective document and of a tenant override")
 async def schema() -> dict[str, Any]:
     return {"document": rules_json_schema(), "override": override_json_schema()}
+
+
+@router.get("/presets", response_model=PresetList, summary="The named rules presets from the seeds")
+async def list_presets(principal: PrincipalDep) -> PresetList:
+    return PresetList(items=[PresetOut(name=n, summary=s, document=d) for n, s, d in service.presets()])
+
+
+@router.get(
+    "/presets/{name}", response_model=PresetOut, summary="One rules preset (an override to apply or edit)"
+)
+async def get_preset(principal: PrincipalDep, name: str) -> PresetOut:
+    document = service.preset_document(name)
+    return PresetOut(name=name, summary=service.PRESET_SUMMARIES.get(name, ""), document=document)
+
+
+@router.post(
+    "/{tenant}/presets/{name}",
+    response_model=RulesVersionOut,
+    status_code=201,
+    summary="Apply a preset: store it as a new version of the tenant's own override (replacing it)",
+)
+async def apply_preset(
+    db: DatabaseDep, principal: PrincipalDep, tenant: str, name: str, body: PresetApply | None = None
+) -> RulesVersionOut:
+    body = body or PresetApply()
+    document = service.preset_document(name)
+    async with db.transaction() as session:
+        await get_visible_tenant(session, principal=principal, code=tenant)
+        v = await service.put_rules(
+            session,
+            principal=principal,
+            tenant=tenant,
+            document=document,
+            effective_from=body.effective_from,
+            comment=body.comment or f"preset {name}",
+        )
+        return version_out(v)
+
+
+@router.post(
+    "/{tenant}/presets/{name}/dry-run",
+    response_model=dryrun.DryRunOut,
+    summary="What applying a preset would change — the document and the projects — without storing it",
+)
+async def dry_run_preset(
+    db: DatabaseDep, principal: PrincipalDep, tenant: str, name: str, body: PresetApply | None = None
+) -> dryrun.DryRunOut:
+    document = service.preset_document(name)
+    async with db.read() as session:
+        await get_visible_tenant(session, principal=principal, code=tenant)
+        return await dryrun.dry_run(
+            session,
+            principal=principal,
+            tenant=tenant,
+            document=document,
+            effective_from=(body or PresetApply()).effective_from,
+        )
 
 
 @router.get(

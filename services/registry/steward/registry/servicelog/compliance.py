@@ -26,12 +26,12 @@ from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.db import utcnow
 from steward.kit.errors import ValidationFailed
 from steward.kit.outbox import emit
-from steward.kit.tenancy import subtree_clause
+from steward.kit.paging import scoped
 from steward.registry.milestones.service import reached_keys
 from steward.registry.projects.models import Project
-from steward.registry.reports.service import rules_of
 from steward.registry.rosters.models import Assignment
 from steward.registry.rosters.service import facts_of
+from steward.registry.rules.service import rules_of
 from steward.registry.servicelog.models import ComplianceNotice, ServiceLogEntry
 from steward.registry.servicelog.schemas import ComplianceRow
 from steward.registry.servicelog.service import counts
@@ -166,8 +166,7 @@ async def subtree_compliance(
     session: AsyncSession, *, principal: Principal, tenant: str | None, period: str
 ) -> tuple[str, list[ComplianceRow]]:
     base = await get_visible_tenant(session, principal=principal, code=tenant or principal.tenant)
-    stmt = select(Project).where(
-        subtree_clause(Project.tenant_path, base.path),
+    stmt = scoped(select(Project), Project.tenant_path, base.path).where(
         col(Project.stage).not_in(["terminated", "operating", "completed"]),
     )
     if principal.is_enterprise:

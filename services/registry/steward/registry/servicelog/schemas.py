@@ -4,14 +4,14 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+from steward.kit.inputs import Input
 
 EntryStatus = Literal["submitted", "approved", "returned"]
 
 
-class Participant(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Participant(Input):
     name: str = Field(min_length=1, max_length=100)
     person_id: uuid.UUID | None = None
     role_key: str | None = Field(
@@ -20,12 +20,12 @@ class Participant(BaseModel):
     unit: str = Field(default="", max_length=200)
 
 
-class EntryIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EntryIn(Input):
     project: str = Field(description="Project id or lifetime code")
     visited_at: datetime = Field(description="When the visit/service took place (tz-aware)")
-    kind: Literal["visit", "meeting", "phone", "online", "service"] = "visit"
+    kind: Literal["visit", "meeting", "phone", "online", "service", "field_review", "observation"] = Field(
+        "visit", description="field_review = half-year 拉练, observation = 观摩 (seed 001 (八))"
+    )
     on_site: bool = Field(True, description="On-site at the project (一线现场办公)")
     place: str = Field(default="", max_length=300)
     participants: list[Participant] = Field(default_factory=list, max_length=100)
@@ -40,18 +40,14 @@ class EntryIn(BaseModel):
         return value
 
 
-class EntryEdit(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EntryEdit(Input):
     place: str | None = Field(default=None, max_length=300)
     participants: list[Participant] | None = Field(default=None, max_length=100)
     problems_solved: str | None = Field(default=None, max_length=5000)
     on_site: bool | None = None
 
 
-class ReturnIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReturnIn(Input):
     reason: str = Field(min_length=1, max_length=1000)
 
 

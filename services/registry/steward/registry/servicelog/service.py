@@ -17,13 +17,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events.registry import VisitApproved, VisitLogged, VisitReturned
 from steward.kit import audit
 from steward.kit.auth import Principal, Role
+from steward.kit.changes import record_change
 from steward.kit.db import utcnow
 from steward.kit.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
-from steward.kit.outbox import emit
-from steward.kit.tenancy import ancestry_of, ensure_writable, subtree_clause
+from steward.kit.paging import keyset_page, scoped
+from steward.kit.tenancy import ancestry_of, ensure_writable
 from steward.registry.projects.models import Project
 from steward.registry.projects.service import ensure_can_see, get_project
-from steward.registry.reports.service import roster_roles, rules_of
+from steward.registry.rosters.service import roster_roles
+from steward.registry.rules.service import rules_of
 from steward.registry.servicelog.models import ServiceLogEntry
 from steward.registry.servicelog.schemas import EntryEdit, EntryIn, EntryOut, Participant
 from steward.registry.settings import SOURCE
@@ -114,7 +116,7 @@ async def submit(
     )
     session.add(entry)
     await session.flush()
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=project.tenant_code,
@@ -122,20 +124,15 @@ async def submit(
         entity="service_log",
         entity_id=str(entry.id),
         changes=data.model_dump(mode="json"),
-    )
-    await emit(
-        session,
-        VisitLogged(
+        event=VisitLogged(
             entry_id=str(entry.id),
             project_id=str(project.id),
             code=project.code,
             visited_at=entry.visited_at,
             on_site=entry.on_site,
         ),
-        tenant=project.tenant_code,
         source=SOURCE,
         subject=str(project.id),
-        actor=principal.subject,
     )
     return entry, project
 
@@ -192,15 +189,6 @@ async def review(
     entry.reviewed_at = utcnow()
     entry.return_reason = None if approve else reason
     entry.row_version += 1
-    await audit.record(
-        session,
-        actor=principal.subject,
-        tenant=project.tenant_code,
-        action="servicelog.approve" if approve else "servicelog.return",
-        entity="service_log",
-        entity_id=str(entry.id),
-        changes={"status": entry.status, "reason": reason},
-    )
     event = (
         VisitApproved(
             entry_id=str(entry.id),
@@ -217,13 +205,17 @@ async def review(
             reason=reason,
         )
     )
-    await emit(
+    await record_change(
         session,
-        event,
+        actor=principal.subject,
         tenant=project.tenant_code,
+        action="servicelog.approve" if approve else "servicelog.return",
+        entity="service_log",
+        entity_id=str(entry.id),
+        changes={"status": entry.status, "reason": reason},
+        event=event,
         source=SOURCE,
         subject=str(project.id),
-        actor=principal.subject,
     )
     return entry, project
 
@@ -285,11 +277,8 @@ async def list_entries(
     limit: int,
 ) -> list[tuple[ServiceLogEntry, Project]]:
     base = await get_visible_tenant(session, principal=principal, code=tenant or principal.tenant)
-    stmt = (
-        select(ServiceLogEntry, Project)
-        .join(Project, col(Project.id) == col(ServiceLogEntry.project_id))
-        .where(subtree_clause(ServiceLogEntry.tenant_path, base.path))
-    )
+    stmt = select(ServiceLogEntry, Project).join(Project, col(Project.id) == col(ServiceLogEntry.project_id))
+    stmt = scoped(stmt, ServiceLogEntry.tenant_path, base.path)
     if principal.is_enterprise:
         stmt = stmt.where(Project.owner_unit_id == (uuid.UUID(principal.unit) if principal.unit else None))
     if project:
@@ -301,8 +290,10 @@ async def list_entries(
         stmt = stmt.where(col(ServiceLogEntry.visited_at) >= since)
     if until:
         stmt = stmt.where(col(ServiceLogEntry.visited_at) < until)
-    stmt = stmt.order_by(col(ServiceLogEntry.visited_at).desc(), col(ServiceLogEntry.id).desc()).limit(limit)
-    return [(e, p) for e, p in (await session.exec(stmt)).all()]
+    rows, _ = await keyset_page(
+        session, stmt, order=(ServiceLogEntry.visited_at, ServiceLogEntry.id), cursor=None, limit=limit
+    )
+    return [(e, p) for e, p in rows]
 
 
 def to_out(e: ServiceLogEntry, project: Project, doc: RulesDocument) -> EntryOut:

@@ -4,10 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from steward.kit.http import DatabaseDep, PrincipalDep
-from steward.registry.reports.service import rules_of
+from steward.kit.inputs import clean_request
+from steward.registry.rules.service import rules_of
 from steward.registry.servicelog import compliance, service
 from steward.registry.servicelog.schemas import (
     ComplianceOut,
@@ -18,7 +19,7 @@ from steward.registry.servicelog.schemas import (
     ReturnIn,
 )
 
-router = APIRouter(prefix="/v1/service-log", tags=["service log"])
+router = APIRouter(prefix="/v1/service-log", tags=["service log"], dependencies=[Depends(clean_request)])
 
 
 @router.post("", response_model=EntryOut, status_code=201, summary="Log a visit or service (服务台账)")

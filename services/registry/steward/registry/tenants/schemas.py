@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 
-CODE_PATTERN = re.compile(r"^\d{6}(\d{3}(\d{3})?)?$")
+from steward.kit.inputs import Input, TenantCode
 
 
 class TenantKind(StrEnum):
@@ -28,20 +27,13 @@ class TenantKind(StrEnum):
         return "zone"
 
 
-class TenantCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    code: str = Field(description="Administrative division code: 6, 9 or 12 digits", examples=["210112"])
+class TenantCreate(Input):
+    code: TenantCode = Field(
+        description="Administrative division code: 6, 9 or 12 digits", examples=["210112"]
+    )
     name: str = Field(min_length=1, max_length=100)
     kind: TenantKind
-    parent: str = Field(description="Parent tenant's code")
-
-    @field_validator("code")
-    @classmethod
-    def _code(cls, v: str) -> str:
-        if not CODE_PATTERN.match(v):
-            raise ValueError("tenant code must be a 6-, 9- or 12-digit administrative division code")
-        return v
+    parent: TenantCode = Field(description="Parent tenant's code")
 
 
 class TenantOut(BaseModel):

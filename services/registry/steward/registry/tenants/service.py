@@ -6,11 +6,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.registry import TenantCreated
-from steward.kit import audit
 from steward.kit.auth import Principal, Role
+from steward.kit.changes import record_change
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
-from steward.kit.outbox import emit
-from steward.kit.tenancy import ancestry_of, ensure_writable, in_subtree, subtree_clause
+from steward.kit.paging import scoped
+from steward.kit.tenancy import ancestry_of, ensure_writable, in_subtree
 from steward.registry.settings import SOURCE
 from steward.registry.tenants.models import Tenant
 from steward.registry.tenants.schemas import TenantCreate, TenantKind, TenantOut
@@ -63,7 +63,8 @@ async def list_subtree(
     session: AsyncSession, *, principal: Principal, root: str | None = None
 ) -> list[Tenant]:
     base = await get_visible_tenant(session, principal=principal, code=root or principal.tenant)
-    stmt = select(Tenant).where(subtree_clause(Tenant.path, base.path)).order_by(col(Tenant.path))
+    stmt = scoped(select(Tenant), Tenant.path, base.path).order_by(col(Tenant.path))
+
     return list((await session.exec(stmt)).all())
 
 
@@ -105,7 +106,7 @@ async def create_tenant(session: AsyncSession, *, principal: Principal, data: Te
         path=f"{parent.path}/{data.code}",
     )
     session.add(tenant)
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=tenant.code,
@@ -113,14 +114,9 @@ async def create_tenant(session: AsyncSession, *, principal: Principal, data: Te
         entity="tenant",
         entity_id=tenant.code,
         changes=data.model_dump(mode="json"),
-    )
-    await emit(
-        session,
-        TenantCreated(code=tenant.code, name=tenant.name, kind=tenant.kind, parent=parent.code),
-        tenant=tenant.code,
+        event=TenantCreated(code=tenant.code, name=tenant.name, kind=tenant.kind, parent=parent.code),
         source=SOURCE,
         subject=tenant.code,
-        actor=principal.subject,
     )
     await session.flush()
     return tenant

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from steward.kit.http import DatabaseDep, PrincipalDep
+from steward.kit.inputs import clean_request
 from steward.registry.tenants import service
 from steward.registry.tenants.schemas import TenantCreate, TenantList, TenantOut
 
-router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
+router = APIRouter(prefix="/v1/tenants", tags=["tenants"], dependencies=[Depends(clean_request)])
 
 
 @router.get("", response_model=TenantList, summary="Tenants in your subtree (or under `root`)")

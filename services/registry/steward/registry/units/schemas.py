@@ -5,7 +5,9 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+from steward.kit.inputs import Input, TenantCode
 
 # 统一社会信用代码: 18 characters from digits and upper-case letters without I, O, S, V, Z.
 CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
@@ -21,10 +23,8 @@ class UnitKind(StrEnum):
     OTHER = "other"
 
 
-class UnitCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tenant: str
+class UnitCreate(Input):
+    tenant: TenantCode
     kind: UnitKind
     name: str = Field(min_length=1, max_length=200)
     credit_code: str | None = None
@@ -51,10 +51,8 @@ class UnitList(BaseModel):
     next_cursor: str | None = None
 
 
-class PersonCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tenant: str
+class PersonCreate(Input):
+    tenant: TenantCode
     unit_id: uuid.UUID | None = None
     name: str = Field(min_length=1, max_length=100)
     title: str = Field(default="", max_length=100)

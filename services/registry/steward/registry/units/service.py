@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.registry import UnitCreated
-from steward.kit import audit
 from steward.kit.auth import Principal, Role
+from steward.kit.changes import record_change
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
-from steward.kit.outbox import emit
-from steward.kit.pagination import decode_cursor, encode_cursor
-from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, subtree_clause, subtree_prefix
+from steward.kit.paging import keyset_page, scoped
+from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, in_subtree
 from steward.registry.settings import SOURCE
 from steward.registry.tenants.service import get_visible_tenant
+from steward.registry.units.access import ensure_person_visible, enterprise_people_clause, mask_email
 from steward.registry.units.models import Person, Unit
 from steward.registry.units.schemas import PersonCreate, PersonOut, UnitCreate, UnitKind, UnitOut
 
@@ -52,7 +51,8 @@ def unit_out(u: Unit) -> UnitOut:
 
 
 def person_out(p: Person, principal: Principal) -> PersonOut:
-    phone = p.phone if principal.has(*PHONE_ROLES) or principal.subject == p.subject else mask_phone(p.phone)
+    full = principal.has(*PHONE_ROLES) or principal.subject == p.subject
+    phone = p.phone if full else mask_phone(p.phone)
     return PersonOut(
         id=p.id,
         tenant=p.tenant_code,
@@ -60,7 +60,7 @@ def person_out(p: Person, principal: Principal) -> PersonOut:
         name=p.name,
         title=p.title,
         phone=phone,
-        email=p.email,
+        email=p.email if full else mask_email(p.email),
         subject=p.subject,
         created_at=p.created_at,
     )
@@ -84,7 +84,7 @@ async def create_unit(session: AsyncSession, *, principal: Principal, data: Unit
     )
     session.add(unit)
     await session.flush()
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=tenant.code,
@@ -92,14 +92,9 @@ async def create_unit(session: AsyncSession, *, principal: Principal, data: Unit
         entity="unit",
         entity_id=str(unit.id),
         changes=data.model_dump(mode="json"),
-    )
-    await emit(
-        session,
-        UnitCreated(unit_id=str(unit.id), name=unit.name, kind=unit.kind),
-        tenant=tenant.code,
+        event=UnitCreated(unit_id=str(unit.id), name=unit.name, kind=unit.kind),
         source=SOURCE,
         subject=str(unit.id),
-        actor=principal.subject,
     )
     return unit
 
@@ -123,12 +118,13 @@ async def list_units(
     cursor: str | None,
 ) -> tuple[list[Unit], str | None]:
     base = await get_visible_tenant(session, principal=principal, code=tenant or principal.tenant)
-    stmt = select(Unit).where(subtree_clause(Unit.tenant_path, base.path))
+    stmt = scoped(select(Unit), Unit.tenant_path, base.path)
     if kind:
         stmt = stmt.where(Unit.kind == kind.value)
     if q:
         stmt = stmt.where(col(Unit.name).contains(q, autoescape=True))
-    return await _page_by_id(session, stmt, Unit, limit=limit, cursor=cursor)
+    # by id: UUIDv7, i.e. creation order
+    return await keyset_page(session, stmt, order=(Unit.id,), cursor=cursor, limit=limit, descending=False)
 
 
 async def create_person(session: AsyncSession, *, principal: Principal, data: PersonCreate) -> Person:
@@ -137,16 +133,14 @@ async def create_person(session: AsyncSession, *, principal: Principal, data: Pe
     ensure_writable(principal, ancestry_of(tenant.path))
     if data.unit_id is not None:
         unit = await get_unit(session, principal=principal, unit_id=data.unit_id)
-        if not (
-            tenant.path == unit.tenant_path
-            or unit.tenant_path.startswith(subtree_prefix(tenant.path))
-            or tenant.path.startswith(subtree_prefix(unit.tenant_path))
-        ):
+        unit_ancestry = ancestry_of(unit.tenant_path)
+        tenant_ancestry = ancestry_of(tenant.path)
+        if not (in_subtree(tenant.code, unit_ancestry) or in_subtree(unit_ancestry[-1], tenant_ancestry)):
             raise ValidationFailed("the unit belongs to an unrelated tenant", code="unit_out_of_tenant")
     person = Person(tenant_code=tenant.code, tenant_path=tenant.path, **data.model_dump(exclude={"tenant"}))
     session.add(person)
     await session.flush()
-    await audit.record(
+    await record_change(
         session,
         actor=principal.subject,
         tenant=tenant.code,
@@ -154,6 +148,7 @@ async def create_person(session: AsyncSession, *, principal: Principal, data: Pe
         entity="person",
         entity_id=str(person.id),
         changes={"name": person.name, "unit_id": str(person.unit_id)},
+        source=SOURCE,
     )
     return person
 
@@ -163,6 +158,7 @@ async def get_person(session: AsyncSession, *, principal: Principal, person_id: 
     if person is None:
         raise NotFound("person not found")
     ensure_visible(principal, ancestry_of(person.tenant_path), what="person")
+    await ensure_person_visible(session, principal, person)
     return person
 
 
@@ -177,29 +173,11 @@ async def list_people(
     cursor: str | None,
 ) -> tuple[list[Person], str | None]:
     base = await get_visible_tenant(session, principal=principal, code=tenant or principal.tenant)
-    stmt = select(Person).where(subtree_clause(Person.tenant_path, base.path))
+    stmt = scoped(select(Person), Person.tenant_path, base.path)
+    if principal.is_enterprise:  # only their own enterprise's and own projects' people
+        stmt = stmt.where(enterprise_people_clause(principal))
     if unit_id:
         stmt = stmt.where(Person.unit_id == unit_id)
     if q:
         stmt = stmt.where(col(Person.name).contains(q, autoescape=True))
-    return await _page_by_id(session, stmt, Person, limit=limit, cursor=cursor)
-
-
-async def _page_by_id(
-    session: AsyncSession, stmt: Any, model: type[Unit] | type[Person], *, limit: int, cursor: str | None
-) -> tuple[list[Any], str | None]:
-    """One page ordered by id (UUIDv7, i.e. creation order), continuing after the cursor's id."""
-    if cursor:
-        (last,) = decode_cursor(cursor, size=1)
-        stmt = stmt.where(col(model.id) > _uuid(last))
-    rows = list((await session.exec(stmt.order_by(col(model.id)).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor([str(rows[-1].id)]) if more else None
-
-
-def _uuid(value: object) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError as exc:
-        raise ValidationFailed("malformed cursor", code="invalid_cursor") from exc
+    return await keyset_page(session, stmt, order=(Person.id,), cursor=cursor, limit=limit, descending=False)

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from steward.kit.http import DatabaseDep, PrincipalDep
+from steward.kit.inputs import clean_request
 from steward.registry.units import service
 from steward.registry.units.schemas import (
     PersonCreate,
@@ -16,17 +17,16 @@ from steward.registry.units.schemas import (
     UnitOut,
 )
 
-units = APIRouter(prefix="/v1/units", tags=["units"])
-people = APIRouter(prefix="/v1/people", tags=["people"])
+router = APIRouter(dependencies=[Depends(clean_request)])
 
 
-@units.post("", response_model=UnitOut, status_code=201)
+@router.post("/v1/units", tags=["units"], response_model=UnitOut, status_code=201)
 async def create_unit(db: DatabaseDep, principal: PrincipalDep, body: UnitCreate) -> UnitOut:
     async with db.transaction() as session:
         return service.unit_out(await service.create_unit(session, principal=principal, data=body))
 
 
-@units.get("", response_model=UnitList)
+@router.get("/v1/units", tags=["units"], response_model=UnitList)
 async def list_units(
     db: DatabaseDep,
     principal: PrincipalDep,
@@ -43,13 +43,13 @@ async def list_units(
         return UnitList(items=[service.unit_out(u) for u in rows], next_cursor=nxt)
 
 
-@units.get("/{unit_id}", response_model=UnitOut)
+@router.get("/v1/units/{unit_id}", tags=["units"], response_model=UnitOut)
 async def get_unit(db: DatabaseDep, principal: PrincipalDep, unit_id: uuid.UUID) -> UnitOut:
     async with db.read() as session:
         return service.unit_out(await service.get_unit(session, principal=principal, unit_id=unit_id))
 
 
-@people.post("", response_model=PersonOut, status_code=201)
+@router.post("/v1/people", tags=["people"], response_model=PersonOut, status_code=201)
 async def create_person(db: DatabaseDep, principal: PrincipalDep, body: PersonCreate) -> PersonOut:
     async with db.transaction() as session:
         return service.person_out(
@@ -57,7 +57,7 @@ async def create_person(db: DatabaseDep, principal: PrincipalDep, body: PersonCr
         )
 
 
-@people.get("", response_model=PersonList)
+@router.get("/v1/people", tags=["people"], response_model=PersonList)
 async def list_people(
     db: DatabaseDep,
     principal: PrincipalDep,
@@ -74,7 +74,7 @@ async def list_people(
         return PersonList(items=[service.person_out(p, principal) for p in rows], next_cursor=nxt)
 
 
-@people.get("/{person_id}", response_model=PersonOut)
+@router.get("/v1/people/{person_id}", tags=["people"], response_model=PersonOut)
 async def get_person(db: DatabaseDep, principal: PrincipalDep, person_id: uuid.UUID) -> PersonOut:
     async with db.read() as session:
         return service.person_out(

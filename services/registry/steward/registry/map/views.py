@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from steward.kit.http import DatabaseDep, PrincipalDep
-from steward.registry.geo import service
+from steward.kit.inputs import clean_request
+from steward.registry.map import service
 from steward.registry.projects.views import ProjectFilterDep
 
-router = APIRouter(prefix="/v1/map", tags=["map"])
+router = APIRouter(prefix="/v1/map", tags=["map"], dependencies=[Depends(clean_request)])
 
 
 @router.get(

@@ -20,11 +20,14 @@ from steward.events.registry import ReportDueSoon, ReportOverdue
 from steward.kit import timers
 from steward.kit.db import Database, utcnow
 from steward.kit.outbox import emit
+from steward.registry.agentreports import timers as agent_timers
 from steward.registry.milestones import service as milestones
 from steward.registry.projects.models import Project
 from steward.registry.reports import schedule as sched
 from steward.registry.reports.models import ProgressReport, ReportNotice
-from steward.registry.reports.service import applies, rules_of
+from steward.registry.reports.service import applies
+from steward.registry.rules.service import rules_of
+from steward.registry.servicelog import compliance
 from steward.registry.settings import SOURCE
 from steward.rules.reports import ReportSchedule
 
@@ -83,15 +86,14 @@ async def plan_tenant(session: AsyncSession, *, tenant: str, now: datetime) -> i
 
 
 async def on_plan(session: AsyncSession, timer: timers.DueTimer) -> timers.Rearm:
-    from steward.registry.servicelog import compliance  # late import: servicelog imports reports
-
-    now = utcnow()
+    now = timers.now()  # the service's clock (tests, dev platform clock)
     tenants = (
         await session.exec(select(Project.tenant_code).where(Project.stage != "terminated").distinct())
     ).all()
     for tenant in tenants:
         await plan_tenant(session, tenant=tenant, now=now)
         await compliance.plan_tenant(session, tenant=tenant, now=now)
+    await agent_timers.plan_all(session, now=now)
     return timers.Rearm(now + PLAN_EVERY)
 
 
@@ -170,7 +172,7 @@ async def on_overdue(session: AsyncSession, timer: timers.DueTimer) -> timers.Re
     if resolved is None:
         return None
     schedule, period = resolved
-    if period.due_at > utcnow() + timedelta(minutes=1):
+    if period.due_at > timers.now() + timedelta(minutes=1):
         return timers.Rearm(period.due_at)  # the rules moved the due time later
     missing = await owing(session, tenant=timer.tenant, schedule=schedule, period=period)
     fresh = await claim_notices(
@@ -205,7 +207,7 @@ async def on_due_soon(session: AsyncSession, timer: timers.DueTimer) -> None:
     if resolved is None:
         return None
     schedule, period = resolved
-    if utcnow() >= period.due_at:
+    if timers.now() >= period.due_at:
         return None
     n = int(timer.payload.get("n", 0))
     missing = await owing(session, tenant=timer.tenant, schedule=schedule, period=period)

@@ -1,4 +1,4 @@
-"""Idempotent consumers: the inbox table keyed by (consumer, event id) (DESIGN.md §5)."""
+"""Idempotent consumers: the inbox table keyed by (consumer, event id) (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from steward.events.envelope import CloudEvent
 from steward.kit.bus import EventBus
 from steward.kit.db import Database
-from steward.kit.inbox import InboxEntry, first_delivery
+from steward.kit.dedup import ConsumedEvent, first_delivery
 from steward.kit.outbox import OutboxRelay, emit
 from steward.kit.settings import ServiceSettings
 
@@ -29,7 +29,7 @@ async def test_first_delivery_is_true_once_per_consumer_and_event(db: Database) 
     async with db.transaction() as session:  # another event for the same consumer too
         assert await first_delivery(session, consumer="notify", event_id=uuid.uuid4()) is True
     async with db.read() as session:
-        count = (await session.execute(sa.select(sa.func.count()).select_from(InboxEntry))).scalar_one()
+        count = (await session.execute(sa.select(sa.func.count()).select_from(ConsumedEvent))).scalar_one()
     assert count == 3
 
 

@@ -8,6 +8,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.auth import Principal
+from steward.kit.paging import keyset_page
 from steward.registry.projects.models import Project
 from steward.registry.projects.schemas import ProjectFilter
 from steward.registry.projects.service import filtered
@@ -42,11 +43,12 @@ async def collection(
     base = await get_visible_tenant(session, principal=principal, code=f.tenant or principal.tenant)
     stmt = filtered(select(Project), base, f, principal)
     located = stmt.where(col(Project.lat).is_not(None), col(Project.lon).is_not(None))
-    rows = list((await session.exec(located.order_by(col(Project.code)).limit(limit + 1))).all())
+    rows, more = await keyset_page(
+        session, located, order=(Project.code,), cursor=None, limit=limit, descending=False
+    )
     unlocated = filtered(select(Project.id), base, f, principal).where(col(Project.lat).is_(None))
     without = len(list((await session.exec(unlocated)).all()))
-    truncated = len(rows) > limit
-    rows = rows[:limit]
+    truncated = more is not None
     lons = [p.lon for p in rows if p.lon is not None]
     lats = [p.lat for p in rows if p.lat is not None]
     out: dict[str, Any] = {

@@ -1,4 +1,8 @@
-"""Idempotent consumers: a row per (consumer, event id), inserted in the handler's transaction."""
+"""Consumer de-duplication: a row per (consumer, event id), inserted in the handler's transaction.
+
+Delivery is at least once; a consumer calls :func:`first_delivery` in the transaction that applies
+the event and skips the event when it was handled before. (The table keeps its first name,
+``steward_inbox``, which every service's migrations created.)"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.kit.db import utcnow
 
 
-class InboxEntry(SQLModel, table=True):
+class ConsumedEvent(SQLModel, table=True):
     __tablename__ = "steward_inbox"
 
     consumer: str = Field(primary_key=True)
@@ -26,9 +30,9 @@ class InboxEntry(SQLModel, table=True):
 async def first_delivery(session: AsyncSession, *, consumer: str, event_id: str | uuid.UUID) -> bool:
     """Record the event for this consumer; ``False`` when it was handled before (skip it)."""
     stmt = (
-        insert(InboxEntry)
+        insert(ConsumedEvent)
         .values(consumer=consumer, event_id=uuid.UUID(str(event_id)), received_at=utcnow())
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-        .returning(col(InboxEntry.event_id))
+        .returning(col(ConsumedEvent.event_id))
     )
     return (await session.execute(stmt)).first() is not None

@@ -1,11 +1,15 @@
-"""Input hygiene shared by every REST body, query, path and gRPC request of the issues service.
+"""Input policy shared by every REST body, query, path and gRPC request of every service.
 
 PostgreSQL text and JSONB cannot hold a NUL character, and a lone UTF-16 surrogate (valid in JSON as
-``"\\ud800"``) cannot be encoded as UTF-8: either used to reach the database as a 500. They are
-refused up front with a 422 (``invalid_text``) — bodies through :class:`Input`, paths and query
-strings through the :func:`clean_request` router dependency, gRPC fields through :func:`clean`.
-Tenant codes are administrative division codes (6, 9 or 12 digits) and are checked before the
-registry is asked about them. Deadlines given as dates must lie within :data:`MAX_HORIZON_DAYS`."""
+``"\\ud800"``) cannot be encoded as UTF-8: either would reach the database as a 500. They, and the
+other C0 control characters (tab, newline and carriage return excepted), are refused up front with
+a 422 (``invalid_data``) — bodies through :class:`Input`, paths and query strings through the
+:func:`clean_request` router dependency, gRPC fields through :func:`clean`.
+
+Tenant codes are administrative division codes (6, 9 or 12 digits): :data:`TenantCode` in schemas,
+:data:`TENANT_PATTERN` in queries, :func:`ensure_tenant_code` elsewhere. Free text has a length:
+:data:`Name` (a line), :data:`Text` (a paragraph), :data:`LongText` (a document body).
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,22 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from steward.kit.errors import ValidationFailed
 
 TENANT_PATTERN = r"^[0-9]{6}([0-9]{3}){0,2}$"
+TENANT_CODE = re.compile(TENANT_PATTERN)
 TenantCode = Annotated[str, Field(pattern=TENANT_PATTERN, description="division code: 6, 9 or 12 digits")]
-MAX_HORIZON_DAYS = 3 * 366  # a deadline given as a date lies within three years of today
-MAX_GRPC_TEXT = 10_000
+
+MAX_NAME = 200
+MAX_TEXT = 2_000
+MAX_LONG_TEXT = 10_000
+MAX_GRPC_TEXT = MAX_LONG_TEXT
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+"""A name or title: one line, not empty, at most 200 characters."""
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+"""A paragraph: at most 2,000 characters."""
+LongText = Annotated[str, Field(max_length=MAX_LONG_TEXT)]
+"""A document body: at most 10,000 characters."""
+
+_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def bad_text(value: str) -> str | None:
@@ -32,6 +49,8 @@ def bad_text(value: str) -> str | None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return "must be valid Unicode (no lone surrogates)"
+    if _CONTROL.search(value):
+        return "must not contain control characters"
     return None
 
 
@@ -68,7 +87,7 @@ class Input(BaseModel):
 
 
 def clean(**fields: str | Iterable[str] | None) -> None:
-    """gRPC string fields: storable text of a sane length, else INVALID_ARGUMENT."""
+    """gRPC string fields: storable text of a sane length, else INVALID_ARGUMENT (``invalid_data``)."""
     for name, value in fields.items():
         values = [value] if isinstance(value, str) or value is None else list(value)
         for v in values:
@@ -80,8 +99,8 @@ def clean(**fields: str | Iterable[str] | None) -> None:
             if reason:
                 raise ValidationFailed(
                     f"{name}: {reason}",
-                    code="invalid_text",
-                    details=[{"loc": [name], "message": reason, "type": "invalid_text"}],
+                    code="invalid_data",
+                    details=[{"loc": [name], "message": reason, "type": "invalid_data"}],
                 )
 
 
@@ -89,11 +108,17 @@ async def clean_request(request: Request) -> None:
     """Router dependency: path and query parameters carry storable text only."""
     clean(path=str(request.scope.get("path", "")))
     for name, value in request.query_params.multi_items():
+        clean(query_parameter=name)
         clean(**{name: value})
 
 
+def is_tenant_code(value: str) -> bool:
+    return TENANT_CODE.fullmatch(value) is not None
+
+
 def ensure_tenant_code(value: str, field: str = "tenant") -> str:
-    if not re.fullmatch(TENANT_PATTERN, value):
+    """``value`` when it is a division code, else a 422 ``invalid_tenant``."""
+    if not is_tenant_code(value):
         raise ValidationFailed(
             f"{field}: not a tenant code (6, 9 or 12 digits)",
             code="invalid_tenant",
