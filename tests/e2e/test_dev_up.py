@@ -93,7 +93,10 @@ def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
             except (httpx.HTTPError, ValueError):
                 continue
         assert after not in (before, None), out.read_text(errors="replace")[-4000:]
-        assert f"{victim} restarted (restart #1)" in out.read_text(errors="replace")
+        deadline = time.monotonic() + 15  # the runner prints it once the new process is ready
+        while f"{victim} restarted (restart #1)" not in out.read_text(errors="replace"):
+            assert time.monotonic() < deadline, out.read_text(errors="replace")[-2000:]
+            time.sleep(0.2)
         assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)

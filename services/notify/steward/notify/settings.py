@@ -20,6 +20,7 @@ class NotifySettings(ServiceSettings):
 
     # delivery worker
     delivery_poll_seconds: float = Field(default=0.5, gt=0)
+    delivery_idle_poll_seconds: float = Field(default=5.0, gt=0)  # idle back-off cap (NOTIFY wakes it)
     delivery_batch_size: int = Field(default=100, ge=1, le=1000)
     delivery_concurrency: int = Field(default=16, ge=1, le=256)
     delivery_max_attempts: int = Field(default=6, ge=1, le=50)

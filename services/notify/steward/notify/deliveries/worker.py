@@ -45,6 +45,7 @@ class DeliveryWorker:
         self._sem = asyncio.Semaphore(settings.delivery_concurrency)
         self._listener: asyncpg.Connection | None = None
         self._last_gauges = 0.0
+        self._wait = settings.delivery_poll_seconds
 
     def wake(self) -> None:
         self._wake.set()
@@ -145,7 +146,22 @@ class DeliveryWorker:
             if claimed >= self.settings.delivery_batch_size:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.delivery_poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._next_wait(claimed))
+
+    def _next_wait(self, claimed: int) -> float:
+        """The base poll while there is work (claimed, in flight, or woken by a fan-out); when idle,
+        doubling up to half the smallest retry backoff (so a retry is never late by more than that)
+        and ``delivery_idle_poll_seconds`` — an idle notify stays idle (issue 15)."""
+        base = self.settings.delivery_poll_seconds
+        if claimed or self._inflight or self._wake.is_set() or self._listener is None:
+            self._wait = base
+            return base
+        cap = max(
+            base,
+            min(self.settings.delivery_idle_poll_seconds, self.settings.delivery_backoff_base_seconds / 2),
+        )
+        wait, self._wait = self._wait, min(self._wait * 2, cap)
+        return min(wait, cap)
 
     async def stop(self) -> None:
         """Stop claiming; let in-flight sends finish (bounded by the channel timeout)."""

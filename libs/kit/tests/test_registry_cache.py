@@ -1,0 +1,109 @@
+"""The registry client's project and fingerprint caches (issue 15): a cached project answers only
+the caller the registry answered (never another tenant's token), is dropped by the project's
+events and by its TTL; a rules fingerprint is computed once per rules document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from steward.api.registry.v1 import registry_pb2 as pb
+from steward.events.envelope import CloudEvent
+from steward.kit.clients.registry import RegistryClient, follow_projects
+from steward.kit.settings import ServiceSettings
+from steward.rules import RulesDocument, rules_fingerprint
+from steward.rules.presets import preset_names, preset_rules
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def client(ttl: float = 30.0) -> tuple[RegistryClient, list[tuple[str, str | None]], FakeClock]:
+    clock = FakeClock()
+    reg = RegistryClient(ServiceSettings(), token=lambda: "svc", project_ttl_seconds=ttl, clock=clock)
+    calls: list[tuple[str, str | None]] = []
+
+    async def fake_call(method: str, request: Any, token: str | None) -> object:
+        calls.append((request.id_or_code, token))
+        return pb.Project(id="p-1", code="210112-2026-0001", tenant="210112", name=f"v{len(calls)}")
+
+    reg._call = fake_call  # type: ignore[method-assign]
+    return reg, calls, clock
+
+
+async def test_a_cached_project_answers_only_the_same_caller() -> None:
+    reg, calls, _ = client()
+    assert (await reg.project("p-1", token="alice")).name == "v1"
+    assert (await reg.project("p-1", token="alice")).name == "v1"  # cached
+    assert len(calls) == 1
+    await reg.project("p-1", token="mallory-of-another-tenant")  # the registry decides for this one
+    await reg.project("p-1")  # and for the service's own token
+    assert calls == [("p-1", "alice"), ("p-1", "mallory-of-another-tenant"), ("p-1", None)]
+
+
+async def test_project_events_and_the_ttl_drop_cached_projects() -> None:
+    reg, calls, clock = client()
+    await reg.project("p-1", token="a")
+    await reg.project("210112-2026-0001", token="a")
+    reg.invalidate_project("p-1", "210112-2026-0001")
+    await reg.project("p-1", token="a")
+    await reg.project("210112-2026-0001", token="a")
+    assert len(calls) == 4
+    reg.invalidate_project("p-1")  # by id alone: also drops the entry asked by code (same project)
+    await reg.project("210112-2026-0001", token="a")
+    assert len(calls) == 5
+    clock.now += 31
+    await reg.project("210112-2026-0001", token="a")
+    assert len(calls) == 6
+
+
+async def test_follow_projects_subscribes_per_replica_and_drops_on_any_project_event() -> None:
+    reg, calls, _ = client()
+    subs: list[dict[str, Any]] = []
+
+    class Runtime:
+        settings = ServiceSettings()
+
+        def add_subscription(self, subject: str, **kw: Any) -> None:
+            subs.append({"subject": subject, **kw})
+
+    follow_projects(Runtime(), reg, consumer="svc-projects")
+    [sub] = subs
+    assert sub["subject"] == "steward.events.*.project.>" and sub["per_replica"] is True
+    await reg.project("p-1", token="a")
+    event = CloudEvent.model_validate(
+        {
+            "id": "e1",
+            "source": "/steward/registry",
+            "type": "steward.registry.project.updated.v1",
+            "tenant": "210112",
+            "time": "2026-11-30T00:00:00Z",
+            "data": {"project_id": "p-1", "code": "210112-2026-0001"},
+        }
+    )
+    await sub["handler"](event)
+    await reg.project("p-1", token="a")
+    assert len(calls) == 2
+
+
+async def test_the_project_cache_is_off_by_default() -> None:
+    reg, calls, _ = client(ttl=0.0)
+    await reg.project("p-1")
+    await reg.project("p-1")
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("same_content", [True, False])
+def test_the_fingerprint_is_computed_once_per_document(same_content: bool) -> None:
+    reg, _, _ = client()
+    doc = RulesDocument()
+    assert reg.fingerprint(doc) == rules_fingerprint(doc)
+    assert reg._fingerprints[id(doc)] == (doc, rules_fingerprint(doc))
+    other = RulesDocument() if same_content else preset_rules(preset_names()[0])
+    assert reg.fingerprint(other) == rules_fingerprint(other)  # a new version: a new computation
