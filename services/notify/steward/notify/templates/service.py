@@ -210,4 +210,12 @@ TITLES_ZH: dict[str, str] = {
     "minutes.overdue": "会议纪要逾期未下发",
     "ranking.published": "排名发布",
     "consequence.triggered": "考评结果处理",
+    "survey.sent": "满意度测评邀请",
+    "survey.answered": "满意度测评结果",
+    "rectification.opened": "整改通知",
+    "rectification.overdue": "整改逾期",
+    "rectification.closed": "整改完成",
+    "project.light_changed": "项目预警灯变化",
+    "circular.issued": "情况通报",
+    "agent_report.overdue": "代办员周报逾期",
 }
