@@ -39,3 +39,11 @@ def test_apply_sets_the_offset_once() -> None:
 
 def test_subject_covers_every_tenant() -> None:
     assert devclock.subject("steward.events") == "steward.events.*.platform.clock_changed"
+
+
+def test_a_pinned_clock_is_never_moved_by_the_platform_clock() -> None:
+    pinned = Clock()
+    at = datetime(2026, 10, 9, 1, 0, tzinfo=UTC)
+    pinned.set(at)
+    assert not devclock.apply(pinned, timedelta(days=30), service="bench")
+    assert pinned() == at and pinned.pinned

@@ -55,6 +55,11 @@ class Clock:
         self._moved()
 
     @property
+    def pinned(self) -> bool:
+        """Set to a fixed time (a test or a benchmark owns it: the dev platform clock leaves it be)."""
+        return self._fixed is not None
+
+    @property
     def offset(self) -> timedelta:
         return self._offset
 

@@ -46,9 +46,9 @@ def offset_of(event: CloudEvent) -> timedelta:
 
 
 def apply(clock: Clock, offset: timedelta, *, service: str) -> bool:
-    """Set the clock's offset; a change to the offset it already has does nothing (a clock a test
-    pinned stays pinned)."""
-    if clock.offset == offset:
+    """Set the clock's offset; a change to the offset it already has does nothing, and a clock pinned
+    to a fixed time (by a test or a benchmark) stays pinned whatever the platform clock does."""
+    if clock.pinned or clock.offset == offset:
         return False
     clock.set_offset(offset)
     log.info(
