@@ -237,7 +237,6 @@ def test_banner_token_command_runs_as_printed(monkeypatch: pytest.MonkeyPatch, t
 async def test_dev_runner_lets_notify_call_loopback_receivers(monkeypatch: pytest.MonkeyPatch) -> None:
     """`steward dev up` in dev mode: a webhook to http://127.0.0.1 is accepted; outside dev mode the
     production defaults stay (https only, no loopback)."""
-    pytest.importorskip("steward.notify")
     from steward.notify.channels.urls import UnsafeUrl, validate_url
     from steward.notify.settings import NotifySettings
 

@@ -10,7 +10,6 @@ steward dlq list | show <consumer> | replay <consumer>
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import secrets
 import shutil
@@ -23,15 +22,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from steward.devtools import infra
+from steward.devtools import infra, runner
 from steward.devtools.clock import clock_command, write_urls
 from steward.devtools.dlq import dlq_app
-from steward.devtools.procs import free_port, tail
 from steward.devtools.services import (
     ServiceSpec,
     assign_ports,
@@ -39,7 +36,6 @@ from steward.devtools.services import (
     service_env,
     service_urls,
 )
-from steward.devtools.supervise import Supervisor
 
 app = typer.Typer(no_args_is_help=True, help="Steward developer tools.", add_completion=False)
 dev_app = typer.Typer(no_args_is_help=True, help="Run the platform locally (embedded PostgreSQL + NATS).")
@@ -214,69 +210,6 @@ def _run_command(spec: ServiceSpec, command: str, env: dict[str, str], log: Path
         raise _fail(f"`{spec.name} {command}` failed with exit code {res.returncode}", log)
 
 
-class NotReady(Exception):
-    """A service did not become ready; ``port_taken``: another process held one of its ports."""
-
-    def __init__(self, message: str, *, port_taken: bool = False) -> None:
-        super().__init__(message)
-        self.port_taken = port_taken
-
-
-def _await_ready(
-    spec: ServiceSpec, proc: subprocess.Popen[bytes], log: Path, timeout: float, instance: str
-) -> None:
-    """Wait for 200 on ``/readyz`` from the process we started (its instance id), not from whatever
-    else answers on that port (another checkout's platform, say)."""
-    url = f"http://127.0.0.1:{spec.http_port}/readyz"
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2.0) as client:
-        while True:
-            if proc.poll() is not None:
-                last = tail(log, 40).lower()  # uvicorn: "address already in use"; grpc: "failed to bind"
-                taken = "address already in use" in last or "failed to bind to address" in last
-                raise NotReady(
-                    f"{spec.name} exited with code {proc.returncode} while starting", port_taken=taken
-                )
-            with contextlib.suppress(httpx.HTTPError, ValueError):
-                response = client.get(url)
-                if response.status_code == 200 and response.json().get("instance") == instance:
-                    return
-            if time.monotonic() > deadline:
-                raise NotReady(f"{spec.name} did not answer 200 on {url} within {timeout:.0f}s")
-            time.sleep(0.25)
-
-
-def _start_service(
-    spec: ServiceSpec, env: dict[str, str], log: Path, timeout: float
-) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        out.write(f"\n=== python -m {spec.module} serve ===\n".encode())
-    env = {**env, "STEWARD_INSTANCE_ID": secrets.token_hex(8)}  # each process its own
-    proc = infra.spawn([sys.executable, "-m", spec.module, "serve"], log_path=log, env=env)
-    try:
-        _await_ready(spec, proc, log, timeout, env["STEWARD_INSTANCE_ID"])
-    except NotReady:
-        infra.terminate(proc, sig=signal.SIGTERM, timeout=10.0)
-        raise
-    return proc
-
-
-def _move_ports(spec: ServiceSpec, envs: dict[str, dict[str, str]]) -> ServiceSpec:
-    """Another process took a port between choosing and binding: pick new ones, and tell every
-    service that reaches this one."""
-    moved = spec.with_ports(free_port(), free_port())
-    for env in envs.values():
-        for key, value in env.items():
-            value = value.replace(f"127.0.0.1:{spec.http_port}", f"127.0.0.1:{moved.http_port}")
-            env[key] = value.replace(f"127.0.0.1:{spec.grpc_port}", f"127.0.0.1:{moved.grpc_port}")
-    envs[spec.name]["STEWARD_HTTP_PORT"] = str(moved.http_port)
-    envs[spec.name]["STEWARD_GRPC_PORT"] = str(moved.grpc_port)
-    console.print(
-        f"[yellow]{spec.name}: a port was taken meanwhile; moved to {moved.http_port}/{moved.grpc_port}[/]"
-    )
-    return moved
-
-
 def _start_infra(
     data_dir: Path, stack: contextlib.ExitStack, *, fast_unsafe: bool = False
 ) -> tuple[infra.ExternalPostgres | infra.LocalPostgres, infra.ExternalNats | infra.LocalNats]:
@@ -353,13 +286,13 @@ def up(
             for attempt in range(3):
                 try:
                     with console.status(f"waiting for {spec.name} to be ready…"):
-                        procs[spec.name] = _start_service(spec, envs[spec.name], log, ready_timeout)
+                        procs[spec.name] = runner.start_service(spec, envs[spec.name], log, ready_timeout)
                     break
-                except NotReady as exc:
+                except runner.NotReady as exc:
                     if not exc.port_taken or attempt == 2:
                         raise _fail(str(exc), log) from exc
-                    spec = specs[i] = _move_ports(spec, envs)
-            stack.callback(_stop_current, spec.name, procs)
+                    spec = specs[i] = runner.move_ports(spec, envs)
+            stack.callback(runner.stop_current, spec.name, procs)
             console.print(f"{spec.name} ready")
         if seed:
             for spec in specs:
@@ -367,47 +300,8 @@ def up(
                     _run_command(spec, "seed", envs[spec.name], logs / f"{spec.name}.log")
         write_urls(data_dir, {spec.name: f"http://127.0.0.1:{spec.http_port}" for spec in specs})
         _print_summary(specs, db_urls, db.url(), nats, data_dir)
-        _supervise(specs, procs, envs, logs, db, nats, ready_timeout)
+        runner.supervise(specs, procs, envs, logs, db, nats, ready_timeout)
     console.print("stopped")
-
-
-def _stop_current(name: str, procs: dict[str, subprocess.Popen[bytes]]) -> None:
-    """Stop the service's current process (the supervisor may have replaced the first one)."""
-    _stop_service(name, procs[name])
-
-
-def _stop_service(name: str, proc: subprocess.Popen[bytes]) -> None:
-    console.print(f"stopping {name}…")
-    infra.terminate(proc, sig=signal.SIGTERM, timeout=20.0)
-
-
-def _supervise(
-    specs: list[ServiceSpec],
-    procs: dict[str, subprocess.Popen[bytes]],
-    envs: dict[str, dict[str, str]],
-    logs: Path,
-    db: infra.ExternalPostgres | infra.LocalPostgres,
-    nats: infra.ExternalNats | infra.LocalNats,
-    ready_timeout: float,
-) -> None:
-    """Block until interrupted, restarting whatever dies (servers first, then services)."""
-
-    def log(line: str) -> None:
-        console.print(f"[yellow]supervisor:[/] {line}", highlight=False)
-
-    sup = Supervisor(log)
-    if isinstance(db, infra.LocalPostgres):
-        sup.add("postgres", lambda: db.proc, db.restart)
-    if isinstance(nats, infra.LocalNats):
-        sup.add("nats", lambda: nats.proc, nats.restart)
-    for spec in specs:
-
-        def restart(spec: ServiceSpec = spec) -> list[str]:
-            procs[spec.name] = _start_service(spec, envs[spec.name], logs / f"{spec.name}.log", ready_timeout)
-            return []
-
-        sup.add(spec.name, functools.partial(procs.get, spec.name), restart)
-    sup.run()
 
 
 def _print_summary(

@@ -15,6 +15,7 @@ from steward.issues.context import IssuesContext
 from steward.issues.matters import service as matters
 from steward.issues.matters.access import HANDLERS
 from steward.issues.matters.events import matter_event, record
+from steward.issues.matters.filing import bad, look_up_filing
 from steward.issues.matters.models import Matter
 from steward.issues.matters.schemas import Kind, MatterCreate, Status, Tier
 from steward.issues.procedures.models import ProcedureFile, Submission
@@ -32,7 +33,7 @@ async def open_file(
 ) -> ProcedureFile:
     if principal.is_enterprise or not principal.has(*AGENTS):
         raise Forbidden("requires an agent or dispatching role", code="role_required")
-    prep = await matters.look_up_filing(
+    prep = await look_up_filing(
         ctx, principal=principal, kind=Kind.PROCEDURE, project_id=data.project_id, tenant=None, token=token
     )
 
@@ -40,12 +41,12 @@ async def open_file(
     codes = [p.code for p in data.procedures]
     unknown = [c for c in codes if catalogue.procedure(c) is None]
     if unknown:
-        raise matters.bad(
+        raise bad(
             "procedures",
             f"unknown procedure codes {unknown}; catalogue: {[p.code for p in catalogue.procedures]}",
         )
     if len(set(codes)) != len(codes):
-        raise matters.bad("procedures", "a procedure is listed twice")
+        raise bad("procedures", "a procedure is listed twice")
     assert prep.project is not None
     now = ctx.clock()
     async with ctx.db.transaction() as session:

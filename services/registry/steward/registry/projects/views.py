@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query
 
 from steward.kit.http import DatabaseDep, PrincipalDep
 from steward.kit.inputs import clean_request
-from steward.registry.projects import lifecycle, service
+from steward.registry.projects import gaps, lifecycle, service
 from steward.registry.projects.schemas import (
     FundingType,
     HistoryOut,
@@ -86,7 +86,7 @@ async def national_code_gaps(
     cursor: str | None = None,
 ) -> ProjectList:
     async with db.read() as session:
-        rows, nxt = await service.national_code_gaps(
+        rows, nxt = await gaps.national_code_gaps(
             session, principal=principal, tenant=tenant, limit=limit, cursor=cursor
         )
         return ProjectList(items=[service.to_out(p) for p in rows], next_cursor=nxt)

@@ -1,0 +1,126 @@
+"""The dev runner's service processes: start one and wait until the process it started (its
+instance id) is ready, move it when another process took its port meanwhile, stop it, and
+supervise every process until Ctrl-C (see steward.devtools.supervise)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from steward.devtools import infra
+from steward.devtools.procs import free_port, tail
+from steward.devtools.services import ServiceSpec
+from steward.devtools.supervise import Supervisor
+
+console = Console()
+
+
+class NotReady(Exception):
+    """A service did not become ready; ``port_taken``: another process held one of its ports."""
+
+    def __init__(self, message: str, *, port_taken: bool = False) -> None:
+        super().__init__(message)
+        self.port_taken = port_taken
+
+
+def await_ready(
+    spec: ServiceSpec, proc: subprocess.Popen[bytes], log: Path, timeout: float, instance: str
+) -> None:
+    """Wait for 200 on ``/readyz`` from the process we started (its instance id), not from whatever
+    else answers on that port (another checkout's platform, say)."""
+    url = f"http://127.0.0.1:{spec.http_port}/readyz"
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            if proc.poll() is not None:
+                last = tail(log, 40).lower()  # uvicorn: "address already in use"; grpc: "failed to bind"
+                taken = "address already in use" in last or "failed to bind to address" in last
+                raise NotReady(
+                    f"{spec.name} exited with code {proc.returncode} while starting", port_taken=taken
+                )
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                response = client.get(url)
+                if response.status_code == 200 and response.json().get("instance") == instance:
+                    return
+            if time.monotonic() > deadline:
+                raise NotReady(f"{spec.name} did not answer 200 on {url} within {timeout:.0f}s")
+            time.sleep(0.25)
+
+
+def start_service(
+    spec: ServiceSpec, env: dict[str, str], log: Path, timeout: float
+) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        out.write(f"\n=== python -m {spec.module} serve ===\n".encode())
+    env = {**env, "STEWARD_INSTANCE_ID": secrets.token_hex(8)}  # each process its own
+    proc = infra.spawn([sys.executable, "-m", spec.module, "serve"], log_path=log, env=env)
+    try:
+        await_ready(spec, proc, log, timeout, env["STEWARD_INSTANCE_ID"])
+    except NotReady:
+        infra.terminate(proc, sig=signal.SIGTERM, timeout=10.0)
+        raise
+    return proc
+
+
+def move_ports(spec: ServiceSpec, envs: dict[str, dict[str, str]]) -> ServiceSpec:
+    """Another process took a port between choosing and binding: pick new ones, and tell every
+    service that reaches this one."""
+    moved = spec.with_ports(free_port(), free_port())
+    for env in envs.values():
+        for key, value in env.items():
+            value = value.replace(f"127.0.0.1:{spec.http_port}", f"127.0.0.1:{moved.http_port}")
+            env[key] = value.replace(f"127.0.0.1:{spec.grpc_port}", f"127.0.0.1:{moved.grpc_port}")
+    envs[spec.name]["STEWARD_HTTP_PORT"] = str(moved.http_port)
+    envs[spec.name]["STEWARD_GRPC_PORT"] = str(moved.grpc_port)
+    console.print(
+        f"[yellow]{spec.name}: a port was taken meanwhile; moved to {moved.http_port}/{moved.grpc_port}[/]"
+    )
+    return moved
+
+
+def stop_current(name: str, procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Stop the service's current process (the supervisor may have replaced the first one)."""
+    stop_service(name, procs[name])
+
+
+def stop_service(name: str, proc: subprocess.Popen[bytes]) -> None:
+    console.print(f"stopping {name}…")
+    infra.terminate(proc, sig=signal.SIGTERM, timeout=20.0)
+
+
+def supervise(
+    specs: list[ServiceSpec],
+    procs: dict[str, subprocess.Popen[bytes]],
+    envs: dict[str, dict[str, str]],
+    logs: Path,
+    db: infra.ExternalPostgres | infra.LocalPostgres,
+    nats: infra.ExternalNats | infra.LocalNats,
+    ready_timeout: float,
+) -> None:
+    """Block until interrupted, restarting whatever dies (servers first, then services)."""
+
+    def log(line: str) -> None:
+        console.print(f"[yellow]supervisor:[/] {line}", highlight=False)
+
+    sup = Supervisor(log)
+    if isinstance(db, infra.LocalPostgres):
+        sup.add("postgres", lambda: db.proc, db.restart)
+    if isinstance(nats, infra.LocalNats):
+        sup.add("nats", lambda: nats.proc, nats.restart)
+    for spec in specs:
+
+        def restart(spec: ServiceSpec = spec) -> list[str]:
+            procs[spec.name] = start_service(spec, envs[spec.name], logs / f"{spec.name}.log", ready_timeout)
+            return []
+
+        sup.add(spec.name, functools.partial(procs.get, spec.name), restart)
+    sup.run()
