@@ -10,7 +10,7 @@ from datetime import datetime
 from fastapi import FastAPI
 
 from steward.kit.clients.issues import IssuesClient
-from steward.kit.clients.registry import RegistryClient
+from steward.kit.clients.registry import RegistryClient, follow_rules
 from steward.kit.clock import Clock
 from steward.kit.http import create_app as create_http_app
 from steward.kit.runtime import ServiceRuntime
@@ -68,12 +68,7 @@ def build(
     runtime.on_stop(registry.close)
     runtime.on_stop(issues.close)
     servicer.register(runtime, ctx)
-    runtime.add_subscription(
-        subscribers.RULES_SUBJECT,
-        consumer=subscribers.RULES_CACHE_CONSUMER,
-        handler=subscribers.rules_cache_handler(ctx),
-        per_replica=True,
-    )
+    follow_rules(runtime, registry, consumer=subscribers.RULES_CACHE_CONSUMER)
     runtime.add_subscription(
         subscribers.RULES_SUBJECT,
         consumer=subscribers.RULES_SERIES_CONSUMER,

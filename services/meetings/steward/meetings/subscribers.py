@@ -28,17 +28,10 @@ from steward.meetings.settings import SOURCE
 log = structlog.get_logger(__name__)
 
 RULES_SUBJECT = "steward.events.*.rules.updated"
-RULES_CACHE_CONSUMER = "meetings-rules"
+RULES_CACHE_CONSUMER = "meetings-rules"  # per replica: steward.kit.clients.registry.follow_rules
 RULES_SERIES_CONSUMER = "meetings-series"
 ESCALATED_SUBJECT = "steward.events.*.matter.escalated"
 ESCALATED_CONSUMER = "meetings-escalated"
-
-
-def rules_cache_handler(ctx: MeetingsContext) -> EventHandler:
-    async def handle(event: CloudEvent) -> None:
-        ctx.registry.invalidate_rules(str(event.data.get("tenant") or event.tenant))
-
-    return handle
 
 
 def rules_series_handler(ctx: MeetingsContext) -> EventHandler:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from steward.kit.clients.registry import RegistryClient
+from steward.kit.clients.registry import RegistryClient, follow_rules
 from steward.kit.clock import Clock
 from steward.kit.http import create_app as create_http_app
 from steward.kit.runtime import ServiceRuntime
@@ -23,10 +23,7 @@ from steward.scoring.periods.views import router as periods_router
 from steward.scoring.rankings.views import router as rankings_router
 from steward.scoring.rules.views import router as rules_router
 from steward.scoring.settings import ScoringSettings
-from steward.scoring.subscribers import (
-    EVENTS_SUBJECT,
-    EventConsumer,
-)
+from steward.scoring.subscribers import EVENTS_SUBJECT, RULES_CONSUMER, EventConsumer
 from steward.scoring.surveys.timers import RECTIFICATION_DUE, on_rectification_due
 from steward.scoring.surveys.views import router as surveys_router
 
@@ -51,6 +48,7 @@ def build(
         settings=settings, db=runtime.db, registry=registry, clock=runtime.clock
     )
     runtime.on_stop(registry.close)
+    follow_rules(runtime, registry, consumer=RULES_CONSUMER)
     runtime.add_timer(RECTIFICATION_DUE, on_rectification_due)
     servicer.register(runtime, ctx)
     runtime.add_subscription(

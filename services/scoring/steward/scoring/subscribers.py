@@ -23,17 +23,7 @@ from steward.scoring.surveys import service as surveys
 log = structlog.get_logger(__name__)
 
 EVENTS_SUBJECT = "steward.events.>"
-RULES_SUBJECT = "steward.events.*.rules.updated"
-RULES_CONSUMER = "scoring-rules"
-
-
-def rules_updated_handler(ctx: ScoringContext):  # type: ignore[no-untyped-def]
-    """Every replica drops its cached rules of the tenant's subtree (a per-replica consumer)."""
-
-    async def handle(event: CloudEvent) -> None:
-        ctx.registry.invalidate_rules(str(event.data.get("tenant") or event.tenant))
-
-    return handle
+RULES_CONSUMER = "scoring-rules"  # per replica: steward.kit.clients.registry.follow_rules
 
 
 def inbox_key(event_id: str) -> uuid.UUID:
@@ -53,8 +43,6 @@ class EventConsumer:
         short = event.short_type
         if event.source.startswith(SOURCE):  # our own events: never score scores
             return
-        if short == "rules.updated":
-            ctx.registry.invalidate_rules(str(event.data.get("tenant") or event.tenant))
         if not is_tenant_code(event.tenant):
             metrics.EVENTS.labels("unroutable").inc()
             return

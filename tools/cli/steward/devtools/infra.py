@@ -226,8 +226,10 @@ class LocalPostgres(_DatabaseOps, ServerBase):
             return  # no pid file: a clean data dir
         try:
             alive = str(self.data_dir) in " ".join(psutil.Process(pid).cmdline())
+        except psutil.NoSuchProcess:
+            alive = False  # the pid is gone: a stale lock
         except psutil.Error:
-            alive = False
+            alive = True  # cannot tell: never clean up under a server that may be running
         if alive:
             raise InfraError(
                 f"a postgres server (pid {pid}) already runs on {self.data_dir}; "
