@@ -43,6 +43,8 @@ class EventConsumer:
         short = event.short_type
         if event.source.startswith(SOURCE):  # our own events: never score scores
             return
+        if short == "rules.updated":  # in order with the events after it (every replica: follow_rules)
+            ctx.registry.invalidate_rules(str(event.data.get("tenant") or event.tenant))
         if not is_tenant_code(event.tenant):
             metrics.EVENTS.labels("unroutable").inc()
             return
