@@ -8,6 +8,16 @@ from typing import ClassVar
 from pydantic import Field
 
 from steward.events.envelope import EventData
+from steward.events.registry_office import (
+    AgentReportOverdue,
+    AgentReportSubmitted,
+    CircularIssued,
+    ReturnVisitRecorded,
+    VisitApproved,
+    VisitComplianceMissed,
+    VisitLogged,
+    VisitReturned,
+)
 
 
 class TenantCreated(EventData):
@@ -259,121 +269,6 @@ class MilestonesShifted(EventData):
     key: str | None
     reason: str
     moved: dict[str, list[str]] = Field(description="node key -> [old planned date, new planned date]")
-
-
-class CircularIssued(EventData):
-    aggregate: ClassVar[str] = "circular"
-    event: ClassVar[str] = "issued"
-    summary: ClassVar[str] = (
-        "The DRC issued a circular (情况通报) for a semi-monthly period; the projects that reported "
-        "late or not at all are named in it (for notify: the leadership and those criticised)."
-    )
-
-    circular_id: str
-    tenant: str
-    period: str
-    schedule_key: str
-    number: int = Field(description="第N期 within the tenant's year")
-    title: str
-    late_projects: list[str] = Field(default_factory=list, description="codes of projects reported late")
-    missing_projects: list[str] = Field(default_factory=list, description="codes of projects not reported")
-
-
-class AgentReportSubmitted(EventData):
-    aggregate: ClassVar[str] = "agent_report"
-    event: ClassVar[str] = "submitted"
-    summary: ClassVar[str] = (
-        "An agent (代办员) submitted the weekly work report; ``late`` when after the due time."
-    )
-
-    report_id: str
-    person_id: str
-    person_name: str
-    period: str
-    due_at: datetime
-    late: bool
-    delay_seconds: int = 0
-
-
-class AgentReportOverdue(EventData):
-    aggregate: ClassVar[str] = "agent_report"
-    event: ClassVar[str] = "overdue"
-    summary: ClassVar[str] = (
-        "An agent's weekly work report was not in at its due time (once per agent and week)."
-    )
-
-    person_id: str
-    person_name: str
-    period: str
-    due_at: datetime
-
-
-class ReturnVisitRecorded(EventData):
-    aggregate: ClassVar[str] = "return_visit"
-    event: ClassVar[str] = "recorded"
-    summary: ClassVar[str] = (
-        "The service room called an enterprise back about a service record (回访) and recorded its "
-        "answer and satisfaction."
-    )
-
-    return_visit_id: str
-    entry_id: str
-    project_id: str
-    month: str
-    satisfaction: str
-    specialist: str = Field(description="login subject of who logged the service record")
-
-
-class VisitLogged(EventData):
-    aggregate: ClassVar[str] = "visit"
-    event: ClassVar[str] = "logged"
-    summary: ClassVar[str] = "A service-log (服务台账) entry was submitted for review."
-
-    entry_id: str
-    project_id: str
-    code: str
-    visited_at: datetime
-    on_site: bool
-
-
-class VisitApproved(EventData):
-    aggregate: ClassVar[str] = "visit"
-    event: ClassVar[str] = "approved"
-    summary: ClassVar[str] = "A service-log entry was approved by the business-environment bureau (营商局)."
-
-    entry_id: str
-    project_id: str
-    code: str
-    approved_by: str
-
-
-class VisitReturned(EventData):
-    aggregate: ClassVar[str] = "visit"
-    event: ClassVar[str] = "returned"
-    summary: ClassVar[str] = "A service-log entry was returned to its author with a reason."
-
-    entry_id: str
-    project_id: str
-    code: str
-    returned_by: str
-    reason: str
-
-
-class VisitComplianceMissed(EventData):
-    aggregate: ClassVar[str] = "visit"
-    event: ClassVar[str] = "compliance_missed"
-    summary: ClassVar[str] = (
-        "A visit rule (e.g. leader visits monthly, HQ on site twice a week) was not met for a project in "
-        "a period. Published once per project, role and period."
-    )
-
-    project_id: str
-    code: str
-    role: str
-    per: str
-    period: str
-    required: int
-    counted: int
 
 
 class PlatformClockChanged(EventData):

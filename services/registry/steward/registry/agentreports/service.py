@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from steward.events.registry import AgentReportSubmitted
+from steward.events.registry_office import AgentReportSubmitted
 from steward.kit.auth import Principal
 from steward.kit.changes import record_change
 from steward.kit.db import utcnow

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from steward.events.registry import AgentReportOverdue
+from steward.events.registry_office import AgentReportOverdue
 from steward.kit import timers
 from steward.kit.db import utcnow
 from steward.kit.outbox import emit

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from steward.events.registry import CircularIssued
+from steward.events.registry_office import CircularIssued
 from steward.kit.auth import Principal, Role
 from steward.kit.changes import record_change
 from steward.kit.db import utcnow

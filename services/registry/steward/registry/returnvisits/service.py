@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from steward.events.registry import ReturnVisitRecorded
+from steward.events.registry_office import ReturnVisitRecorded
 from steward.kit.auth import Principal, Role
 from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.changes import record_change

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from steward.events.registry import VisitComplianceMissed
+from steward.events.registry_office import VisitComplianceMissed
 from steward.kit import timers
 from steward.kit.auth import Principal
 from steward.kit.calendar import DEFAULT_TZ

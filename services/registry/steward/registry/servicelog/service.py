@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from steward.events.registry import VisitApproved, VisitLogged, VisitReturned
+from steward.events.registry_office import VisitApproved, VisitLogged, VisitReturned
 from steward.kit import audit
 from steward.kit.auth import Principal, Role
 from steward.kit.changes import record_change
