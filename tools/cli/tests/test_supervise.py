@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from steward.devtools.infra import LocalNats, LocalPostgres, _nats_info
+from steward.devtools.infra import LocalNats, LocalPostgres
+from steward.devtools.natsinfra import _nats_info
 from steward.devtools.supervise import Supervisor
 
 

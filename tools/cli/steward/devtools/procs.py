@@ -24,6 +24,10 @@ HOST = "127.0.0.1"
 _T = TypeVar("_T")
 
 
+class InfraError(RuntimeError):
+    """A local server could not be started."""
+
+
 def free_port(host: str = HOST) -> int:
     """A TCP port that is free right now on ``host`` (bind to port 0)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
