@@ -5,6 +5,7 @@ steward dev infra [--data-dir .steward]
 steward token --tenant 210100 --role platform_admin
 steward dev clock [+3d | reset]
 steward dlq list | show <consumer> | replay <consumer>
+steward nats agency-credentials | agency-consumer --tenant 210112 --agency env
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from steward.devtools import infra, runner
+from steward.devtools.agency import nats_app
 from steward.devtools.clock import clock_command, write_urls
 from steward.devtools.dlq import dlq_app
 from steward.devtools.services import (
@@ -42,6 +44,7 @@ dev_app = typer.Typer(no_args_is_help=True, help="Run the platform locally (embe
 app.add_typer(dev_app, name="dev")
 dev_app.command("clock")(clock_command)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(nats_app, name="nats")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -49,7 +49,9 @@ class ExternalNats:
 class LocalNats(ServerBase):
     """nats-server with JetStream (store in ``base_dir/jetstream``) on a free port of 127.0.0.1.
 
-    ``monitor_port=0`` picks a free monitoring port; ``None`` disables monitoring.
+    ``monitor_port=0`` picks a free monitoring port; ``None`` disables monitoring. ``config_path``: a
+    nats-server configuration file (e.g. accounts and users); the address, port and store given here
+    override its values.
     """
 
     _prefix = "steward-nats-"
@@ -62,10 +64,12 @@ class LocalNats(ServerBase):
         port: int | None = None,
         monitor_port: int | None = None,
         log_path: Path | None = None,
+        config_path: Path | None = None,
     ) -> None:
         super().__init__(base_dir, log_path)
         self._fixed_port = port or 0
         self.monitor_port = monitor_port
+        self.config_path = config_path
 
     @property
     def url(self) -> str:
@@ -84,6 +88,8 @@ class LocalNats(ServerBase):
         store.mkdir(exist_ok=True)
         self.port = self._fixed_port or free_port()
         args = [str(_nats_binary()), "-a", HOST, "-p", str(self.port), "-js", "-sd", str(store)]
+        if self.config_path is not None:
+            args += ["-c", str(self.config_path)]
         if self.monitor_port == 0:
             self.monitor_port = free_port()
         if self.monitor_port:
