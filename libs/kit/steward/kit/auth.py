@@ -1,7 +1,9 @@
 """JWT bearer authentication (OIDC-style) and the principal it yields.
 
 Tokens are verified for signature, issuer, audience and expiry. A real IdP is used through its
-JWKS URL (RS256/ES256); local development uses an HMAC dev secret and :func:`mint_dev_token`.
+JWKS URL (RS256/ES256; keys kept fresh by :mod:`steward.kit.auth_keys`); local development uses an
+HMAC dev secret and :func:`mint_dev_token`. The token a service presents to others comes from
+:mod:`steward.kit.auth_tokens` (OAuth2 client credentials, static or dev).
 Claims: ``sub``, ``tenant`` (division code), ``roles`` and, for unit-bound users, ``unit``.
 """
 
@@ -15,7 +17,8 @@ from typing import Any
 
 import jwt
 
-from steward.kit.errors import Forbidden, Unauthenticated
+from steward.kit.auth_keys import JwksKeys
+from steward.kit.errors import Forbidden, Unauthenticated, Unavailable
 from steward.kit.settings import ServiceSettings
 
 
@@ -67,15 +70,37 @@ class TokenVerifier:
         self.audience = settings.jwt_audience
         self.algorithms = list(settings.jwt_algorithms)
         self.secret = settings.jwt_dev_secret.get_secret_value() if settings.jwt_dev_secret else None
-        self.jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
+        self.jwks = (
+            JwksKeys(
+                settings.jwt_jwks_url,
+                max_age_seconds=settings.jwt_jwks_max_age_seconds,
+                min_refetch_seconds=settings.jwt_jwks_min_refetch_seconds,
+                timeout_seconds=settings.jwt_jwks_timeout_seconds,
+            )
+            if settings.jwt_jwks_url
+            else None
+        )
 
     async def averify(self, token: str) -> Principal:
-        """:meth:`verify` without blocking the event loop when a JWKS key must be fetched."""
+        """:meth:`verify` without blocking the event loop when a JWKS key must be fetched (a key
+        already held verifies on the loop)."""
         if self.jwks is None:
             return self.verify(token)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            return self.verify(token)  # refused without any fetch
+        kid = header.get("kid")
+        if str(header.get("alg", "")).startswith("HS"):
+            return self.verify(token)
+        held = self.jwks.cached(kid if isinstance(kid, str) else None)
+        if held is not None:
+            return self.verify(token, jwk=held)
         return await asyncio.to_thread(self.verify, token)
 
-    def verify(self, token: str) -> Principal:
+    def verify(self, token: str, *, jwk: jwt.PyJWK | None = None) -> Principal:
+        """The token's principal; ``jwk``: the JWKS key already looked up for it (else looked up,
+        fetching the key set when needed: blocking)."""
         try:
             header = jwt.get_unverified_header(token)
             alg = header.get("alg", "")
@@ -85,8 +110,11 @@ class TokenVerifier:
                 if not self.secret:
                     raise Unauthenticated("HMAC tokens are not accepted here", code="invalid_token")
                 key: Any = self.secret
+            elif jwk is not None:
+                key = jwk.key
             elif self.jwks is not None:
-                key = self.jwks.get_signing_key_from_jwt(token).key
+                kid = header.get("kid")
+                key = self.jwks.key(kid if isinstance(kid, str) else None).key
             else:
                 raise Unauthenticated("no JWKS configured for asymmetric tokens", code="invalid_token")
             claims = jwt.decode(
@@ -136,13 +164,25 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+class ServiceTokenUnavailable(Unavailable):
+    """This service has no token to call another service with (the IdP did not issue one, or no
+    way to get one is configured): 503, never a 500."""
+
+    code = "service_token_unavailable"
+
+
 def service_token(settings: ServiceSettings, *, ttl_seconds: int = 3600) -> str:
-    """The token a service presents to other services: ``STEWARD_SERVICE_TOKEN`` (issued by the IdP
-    in production), or one minted from the dev secret with role ``service`` for all tenants."""
+    """A static or development service token, without I/O: ``STEWARD_SERVICE_TOKEN``, or one minted
+    from the dev secret with role ``service`` for all tenants. Services use
+    :func:`steward.kit.auth_tokens.service_token_async`, which also fetches one by OAuth2 client
+    credentials from the IdP and refreshes it."""
     if settings.service_token is not None:
         return settings.service_token.get_secret_value()
     if settings.jwt_dev_secret is None:
-        raise RuntimeError("set STEWARD_SERVICE_TOKEN (or STEWARD_JWT_DEV_SECRET for development)")
+        raise ServiceTokenUnavailable(
+            "no service token: configure STEWARD_SERVICE_CLIENT_ID and its secret (OAuth2 client "
+            "credentials), STEWARD_SERVICE_TOKEN, or STEWARD_JWT_DEV_SECRET for development"
+        )
     return mint_dev_token(
         secret=settings.jwt_dev_secret.get_secret_value(),
         subject=f"service:{settings.service_name}",

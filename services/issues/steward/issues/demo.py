@@ -17,6 +17,7 @@ from steward.api.registry.v1 import registry_pb2 as rpb
 from steward.api.registry.v1 import registry_pb2_grpc as rpb_grpc
 from steward.issues.context import IssuesContext
 from steward.issues.matters import feedback, service, timers, workflow
+from steward.issues.matters.models import Matter
 from steward.issues.matters.schemas import (
     AcceptIn,
     CloseIn,
@@ -29,7 +30,8 @@ from steward.issues.procedures import service as procedures
 from steward.issues.procedures.models import ProcedureFile
 from steward.issues.procedures.schemas import FileCreate, ProcedureItem
 from steward.issues.settings import IssuesSettings
-from steward.kit.auth import Principal, Role, service_token
+from steward.kit.auth import Principal, Role
+from steward.kit.auth_tokens import service_token_async
 from steward.kit.clients.registry import RegistryClient
 from steward.kit.clock import Clock
 from steward.kit.db import Database, utcnow
@@ -90,16 +92,35 @@ STREET_OBSTACLES: list[tuple[int, str, str, str, str]] = [
 
 
 async def _projects(settings: IssuesSettings) -> list[rpb.Project]:
+    """The city's projects below it, oldest first: the registry's demo projects come first whatever
+    users registered since (the registry lists newest first, so that order shifts with each new one)."""
     channel = client_channel(settings.registry_grpc_target)
+    found: list[rpb.Project] = []
+    page_token = ""
     try:
-        response = await rpb_grpc.RegistryServiceStub(channel).ListProjects(
-            rpb.ListProjectsRequest(tenant=CITY, page_size=200),
-            metadata=bearer_metadata(service_token(settings)),
-            timeout=settings.grpc_call_timeout_seconds,
-        )
+        stub = rpb_grpc.RegistryServiceStub(channel)
+        for _ in range(1000):
+            response = await stub.ListProjects(
+                rpb.ListProjectsRequest(tenant=CITY, page_size=200, page_token=page_token),
+                metadata=bearer_metadata(await service_token_async(settings)),
+                timeout=settings.grpc_call_timeout_seconds,
+            )
+            found.extend(response.projects)
+            page_token = response.next_page_token
+            if not page_token:
+                break
     finally:
         await channel.close()
-    return [p for p in response.projects if p.tenant != CITY]
+    found.sort(key=lambda p: (p.created_at.seconds, p.created_at.nanos, p.id))
+    return [p for p in found if p.tenant != CITY]
+
+
+async def _seeded(ctx: IssuesContext, key: str) -> bool:
+    """Whether the demo item with this idempotency key was filed already, on whichever project and
+    tenant: the key is the demo's own identity, so a second seed never files it again."""
+    async with ctx.db.read() as session:
+        found = (await session.exec(select(Matter.id).where(Matter.idempotency_key == key).limit(1))).first()
+    return found is not None
 
 
 async def seed_demo(settings: IssuesSettings) -> str:
@@ -113,10 +134,14 @@ async def seed_demo(settings: IssuesSettings) -> str:
         if not projects:
             return "no registry demo projects found: run `python -m steward.registry seed` first"
         for n, (ago, kind, cat, sub, title, tier, steps) in enumerate(OBSTACLES):
+            if await _seeded(ctx, f"demo:matter:{n}"):
+                continue
             p = projects[n % len(projects)]
             filed += await _matter(ctx, p, n, ago, kind, cat, sub, title, tier, steps)
         filed += await _street_matters(ctx, [p for p in projects if p.tenant == STREET])
         for n, p in enumerate(projects[:3]):
+            if await _seeded(ctx, f"demo:decision:{n}"):
+                continue
             clock.set(utcnow() - timedelta(days=14 - 5 * n))
             body = MatterCreate(
                 kind=Kind.DECISION,
@@ -132,13 +157,14 @@ async def seed_demo(settings: IssuesSettings) -> str:
             async with db.transaction() as session:
                 await service.file(session, principal=SYSTEM, data=body, prep=prep, now=clock())
             filed += 1
+        demo_files = await _demo_files(ctx)
         for n, p in enumerate(projects[:2]):
             async with db.read() as session:
                 exists = (
                     await session.exec(select(ProcedureFile).where(ProcedureFile.project_id == p.id))
                 ).first()
-            if exists is not None:
-                continue
+            if exists is not None or n < demo_files:
+                continue  # the demo's n-th file was opened already (on whichever project)
             clock.set(utcnow() - timedelta(days=10 - 6 * n))
             await procedures.open_file(
                 ctx,
@@ -160,6 +186,15 @@ async def seed_demo(settings: IssuesSettings) -> str:
         await client.close()
         await db.dispose()
     return f"seeded {filed} matters and {files} procedure files (existing ones kept)"
+
+
+async def _demo_files(ctx: IssuesContext) -> int:
+    """How many procedure files the demo opened already (they are its own: ``created_by`` is it)."""
+    async with ctx.db.read() as session:
+        rows = (
+            await session.exec(select(ProcedureFile.id).where(ProcedureFile.created_by == SYSTEM.subject))
+        ).all()
+    return len(rows)
 
 
 async def _matter(
@@ -232,6 +267,8 @@ async def _street_matters(ctx: IssuesContext, projects: list[rpb.Project]) -> in
     assert isinstance(clock, Clock)
     filed = 0
     for n, (ago, cat, sub, title, tier) in enumerate(STREET_OBSTACLES if projects else []):
+        if await _seeded(ctx, f"demo:street:{n}"):
+            continue
         p = projects[n % len(projects)]
         clock.set(utcnow() - timedelta(days=ago))
         body = MatterCreate.model_validate(

@@ -4,7 +4,7 @@ retried with backoff (channel policy), the service's own token unless the caller
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -12,7 +12,7 @@ import grpc
 
 from steward.api.issues.v1 import issues_pb2 as pb
 from steward.api.issues.v1 import issues_pb2_grpc as pb_grpc
-from steward.kit.auth import service_token
+from steward.kit.auth_tokens import service_tokens
 from steward.kit.errors import Conflict, DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from steward.kit.grpc import bearer_metadata, client_channel
 from steward.kit.settings import ServiceSettings
@@ -60,7 +60,7 @@ class IssuesClient:
         settings: ServiceSettings,
         target: str,
         *,
-        token: Callable[[], str] | None = None,
+        token: Callable[[], str | Awaitable[str]] | None = None,
         timeout: float | None = None,
     ) -> None:
         self.target = target
@@ -68,12 +68,17 @@ class IssuesClient:
         # grpc.aio channels belong to the event loop they are created in: open on first use
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.IssuesServiceStub | None = None
-        self._token = token or (lambda: service_token(settings))
+        # the service's own token (OAuth2 client credentials, refreshed; static or dev), or the given one
+        self._token = token or service_tokens(settings).token
 
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close()
             self._channel, self._stub = None, None
+
+    async def _own_token(self) -> str:
+        value = self._token()
+        return value if isinstance(value, str) else await value
 
     async def _call(self, method: str, request: object, token: str | None) -> object:
         if self._stub is None:
@@ -81,7 +86,8 @@ class IssuesClient:
             self._stub = pb_grpc.IssuesServiceStub(self._channel)
         rpc = getattr(self._stub, method)
         try:
-            return await rpc(request, metadata=bearer_metadata(token or self._token()), timeout=self.timeout)
+            metadata = bearer_metadata(token or await self._own_token())
+            return await rpc(request, metadata=metadata, timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
             error = _ERRORS.get(exc.code())
             if error is not None:

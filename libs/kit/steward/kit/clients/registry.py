@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.api.registry.v1 import registry_pb2_grpc as pb_grpc
 from steward.events.envelope import CloudEvent
-from steward.kit.auth import service_token
+from steward.kit.auth_tokens import service_tokens
 from steward.kit.errors import DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from steward.kit.grpc import bearer_metadata, client_channel
 from steward.kit.settings import ServiceSettings
@@ -45,7 +45,7 @@ class RegistryClient:
         self,
         settings: ServiceSettings,
         *,
-        token: Callable[[], str] | None = None,
+        token: Callable[[], str | Awaitable[str]] | None = None,
         rules_ttl_seconds: float = 300.0,
         project_ttl_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
@@ -55,7 +55,8 @@ class RegistryClient:
         # grpc.aio channels belong to the event loop they are created in: open on first use
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.RegistryServiceStub | None = None
-        self._token = token or (lambda: service_token(settings))
+        # the service's own token (OAuth2 client credentials, refreshed; static or dev), or the given one
+        self._token = token or service_tokens(settings).token
         self._rules_ttl = rules_ttl_seconds
         self._clock = clock
         self._ancestry: dict[str, list[pb.Tenant]] = {}
@@ -72,13 +73,18 @@ class RegistryClient:
             await self._channel.close()
             self._channel, self._stub = None, None
 
+    async def _own_token(self) -> str:
+        value = self._token()
+        return value if isinstance(value, str) else await value
+
     async def _call(self, method: str, request: object, token: str | None) -> object:
         if self._stub is None:
             self._channel = client_channel(self.target)
             self._stub = pb_grpc.RegistryServiceStub(self._channel)
         rpc = getattr(self._stub, method)
         try:
-            return await rpc(request, metadata=bearer_metadata(token or self._token()), timeout=self.timeout)
+            metadata = bearer_metadata(token or await self._own_token())
+            return await rpc(request, metadata=metadata, timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
             error = _ERRORS.get(exc.code())
             if error is not None:
