@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from steward.events.envelope import SUBJECT_PREFIX, CloudEvent, EventData
+from steward.events.envelope import SUBJECT_PREFIX, CloudEvent, EventData, schema_urn
 
 __all__ = [
     "ALL_EVENTS",
@@ -55,6 +55,7 @@ CONTENT_TYPE = "application/cloudevents+json"
 EVENTS_STREAM = "STEWARD_EVENTS"
 DLQ_STREAM = "STEWARD_DLQ"
 DLQ_PREFIX = "steward.dlq"
+NATS_BINDING_VERSION = "0.1.0"
 _ENVELOPE = "CloudEvent"
 _HEADERS = "NatsHeaders"
 
@@ -105,15 +106,25 @@ def _body_description(model: type[EventData]) -> str:
     return model.summary or (model.__doc__ or "").strip()
 
 
+def tolerant(schema: Any) -> Any:
+    """``schema`` without ``additionalProperties: false`` anywhere: within a version fields may be
+    added (docs/events.md), so a consumer validating with the published schema must accept them."""
+    if isinstance(schema, dict):
+        return {k: tolerant(v) for k, v in schema.items() if not (k == "additionalProperties" and v is False)}
+    if isinstance(schema, list):
+        return [tolerant(v) for v in schema]
+    return schema
+
+
 def event_json_schemas(events: tuple[type[EventData], ...] = ALL_EVENTS) -> dict[str, dict[str, Any]]:
     """A standalone JSON Schema (draft 2020-12) of each event body (the CloudEvent's ``data``),
     keyed by CloudEvents ``type``."""
     out: dict[str, dict[str, Any]] = {}
     for model in events:
-        schema = model.model_json_schema(mode="serialization")
+        schema = tolerant(model.model_json_schema(mode="serialization"))
         body: dict[str, Any] = {
             "$schema": JSON_SCHEMA_DIALECT,
-            "$id": f"urn:steward:events:{model.ce_type()}",
+            "$id": schema_urn(model.ce_type()),
             **schema,
             "title": model.__name__,
             "description": _body_description(model),
@@ -130,7 +141,7 @@ def _components_schemas(events: tuple[type[EventData], ...]) -> dict[str, dict[s
         [(CloudEvent, "serialization"), *((m, "serialization") for m in events)],
         ref_template="#/components/schemas/{model}",
     )
-    schemas: dict[str, dict[str, Any]] = copy.deepcopy(top.get("$defs", {}))
+    schemas: dict[str, dict[str, Any]] = tolerant(copy.deepcopy(top.get("$defs", {})))
     for model in events:
         schemas[model.__name__]["description"] = _body_description(model)
     schemas[_HEADERS] = {
@@ -158,6 +169,7 @@ def _payload(model: type[EventData]) -> dict[str, Any]:
                 "type": "object",
                 "properties": {
                     "type": {"type": "string", "const": model.ce_type()},
+                    "dataschema": {"type": "string", "const": model.dataschema()},
                     "data": {"$ref": f"#/components/schemas/{model.__name__}"},
                 },
                 "required": ["type", "data"],
@@ -216,6 +228,7 @@ def asyncapi_document(events: tuple[type[EventData], ...] = ALL_EVENTS) -> dict[
                 f"`{SUBJECT_PREFIX}.*.{model.aggregate}.{model.event}` (every tenant)."
             ),
             "tags": tag,
+            "bindings": {"nats": {"bindingVersion": NATS_BINDING_VERSION}},
         }
     return {
         "asyncapi": ASYNCAPI_VERSION,
@@ -248,6 +261,10 @@ def asyncapi_document(events: tuple[type[EventData], ...] = ALL_EVENTS) -> dict[
                     "host": {"default": "127.0.0.1", "description": "NATS host name"},
                     "port": {"default": "4222", "description": "NATS client port"},
                 },
+                "security": [
+                    {"$ref": "#/components/securitySchemes/natsCredentials"},
+                    {"$ref": "#/components/securitySchemes/natsUserPassword"},
+                ],
             }
         },
         "channels": channels,
@@ -255,6 +272,20 @@ def asyncapi_document(events: tuple[type[EventData], ...] = ALL_EVENTS) -> dict[
         "components": {
             "schemas": schemas,
             "messages": messages,
+            "securitySchemes": {
+                "natsCredentials": {
+                    "type": "asymmetricEncryption",
+                    "description": (
+                        "NATS decentralized authentication: a `.creds` file holding the user JWT "
+                        "(signed by the account, its permissions limiting the subjects it may "
+                        "subscribe to) and the user's NKey seed, which signs the server's nonce."
+                    ),
+                },
+                "natsUserPassword": {
+                    "type": "userPassword",
+                    "description": "NATS user and password (a dev or small deployment's server config).",
+                },
+            },
             "parameters": {
                 "tenant": {
                     "description": (

@@ -1,7 +1,11 @@
 """The CloudEvents 1.0 envelope every Steward event travels in, and the base of event bodies.
 
 Subject on NATS: ``steward.events.<tenant>.<aggregate>.<event>``; CloudEvents ``type``:
-``steward.<aggregate>.<event>.v<version>``.
+``steward.<aggregate>.<event>.v<version>``; ``dataschema``: ``urn:steward:events:<type>``, the ``$id``
+of the body's published JSON Schema (``docs/api/events/<type>.schema.json``).
+
+The models are strict for producers (``extra="forbid"`` catches a misspelt field when an event is
+built); the published schemas are tolerant for consumers (fields may be added within a version).
 """
 
 from __future__ import annotations
@@ -9,9 +13,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SUBJECT_PREFIX = "steward.events"
+SCHEMA_URN_PREFIX = "urn:steward:events:"
+
+
+def schema_urn(ce_type: str) -> str:
+    """The ``dataschema`` of events of ``ce_type``: the ``$id`` of its published JSON Schema."""
+    return f"{SCHEMA_URN_PREFIX}{ce_type}"
 
 
 class EventData(BaseModel):
@@ -35,6 +45,11 @@ class EventData(BaseModel):
         return f"steward.{cls.aggregate}.{cls.event}.v{cls.event_version}"
 
     @classmethod
+    def dataschema(cls) -> str:
+        """``urn:steward:events:steward.project.registered.v1`` (CloudEvents ``dataschema``)."""
+        return schema_urn(cls.ce_type())
+
+    @classmethod
     def subject_for(cls, tenant: str, prefix: str = SUBJECT_PREFIX) -> str:
         return f"{prefix}.{tenant}.{cls.aggregate}.{cls.event}"
 
@@ -51,11 +66,24 @@ class CloudEvent(BaseModel):
     time: datetime
     subject: str | None = None
     datacontenttype: Literal["application/json"] = "application/json"
-    dataschema: str | None = None
+    dataschema: str | None = Field(
+        default=None,
+        description="URI of the JSON Schema of `data`: urn:steward:events:<type> (docs/api/events/<type>.schema.json)",
+    )
     tenant: str = Field(description="Administrative division code of the tenant the event belongs to")
     actor: str | None = Field(default=None, description="Subject of the user or service that caused it")
     traceparent: str | None = None
     data: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_dataschema(cls, values: Any) -> Any:
+        """Steward's own types name their schema unless the producer set another one."""
+        if isinstance(values, dict) and values.get("dataschema") is None:
+            ce_type = values.get("type")
+            if isinstance(ce_type, str) and ce_type.startswith("steward."):
+                return {**values, "dataschema": schema_urn(ce_type)}
+        return values
 
     @property
     def short_type(self) -> str:

@@ -25,7 +25,14 @@ EVENTS_PUBLISH_FAILED = Counter(
     "steward_events_publish_failed_total", "Outbox publish attempts that failed", ["service"]
 )
 EVENTS_CONSUMED = Counter(
-    "steward_events_consumed_total", "Events handled by consumers", ["service", "consumer", "outcome"]
+    "steward_events_consumed_total",
+    "Events handled by consumers (consumer: the durable name, without a per-replica suffix)",
+    ["service", "consumer", "outcome"],
+)
+CONSUMER_PENDING = Gauge(
+    "steward_consumer_pending",
+    "Events of a shared consumer not yet delivered or not yet acknowledged (read at each readiness check)",
+    ["service", "consumer"],
 )
 OUTBOX_BACKLOG = Gauge("steward_outbox_backlog", "Outbox rows not yet published", ["service"])
 OUTBOX_AGE = Gauge(

@@ -22,6 +22,7 @@ MISSING_DEPS = "chart directory is missing these dependencies"
 # Custom resources kubernetes-validate has no schema for; checked structurally below.
 CRD_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),  # promtool checks it (tests/deploy/test_monitoring.py)
     ("postgresql.cnpg.io/v1", "Cluster"),
     ("postgresql.cnpg.io/v1", "Database"),
 }
@@ -71,7 +72,13 @@ def lint_errors(report: dict[str, Any], *, allow_missing_deps: bool = True) -> l
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "issues-disabled": {"services": {"issues": {"enabled": False}}},
-    "service-monitor": {"metrics": {"serviceMonitor": {"enabled": True}}},
+    "service-monitor": {
+        "metrics": {
+            "serviceMonitor": {"enabled": True},
+            "prometheusRule": {"enabled": True},
+            "dashboards": {"enabled": True},
+        }
+    },
     "cnpg": {"postgresql": {"cnpg": {"enabled": True}}},
     "external-db": {
         "postgresql": {
