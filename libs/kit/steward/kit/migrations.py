@@ -15,6 +15,8 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from steward.kit.db import engine_url
+
 _LOCK_ID = 0x5733A2D
 
 
@@ -50,7 +52,7 @@ def run_env(target_metadata: sa.MetaData) -> None:
             connection.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _LOCK_ID})
 
     async def _main() -> None:
-        engine = create_async_engine(url)
+        engine = create_async_engine(engine_url(url))
         async with engine.connect() as conn:
             await conn.run_sync(_run)
             await conn.commit()

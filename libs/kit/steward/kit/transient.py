@@ -31,6 +31,7 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     pg.AdminShutdownError,
     pg.CrashShutdownError,
     pg.InterfaceError,
+    pg.TargetServerAttributeNotMatched,  # a multi-host URL found no writable server (failover)
 )
 # SQLSTATE classes 08 (connection exception) and 57P (operator intervention: shutdown, cannot connect now)
 _TRANSIENT_SQLSTATE_PREFIXES = ("08", "57P", "53300")
