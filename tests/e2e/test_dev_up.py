@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -117,6 +118,33 @@ def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
         if re.search(r"\bERROR\b|Traceback|\"level\": \"(error|critical)\"", line)
     ]
     assert errors == [], "\n".join(errors[:20])
+    # every line a service writes is one JSON object (uvicorn, FastStream, grpc and warnings too),
+    # and requests leave an access line with their request id
+    not_json, access = [], 0
+    for log in sorted((tmp_path / "data" / "logs").glob("*.log")):
+        if log.stem not in ("registry", "issues", "meetings", "scoring", "notify", "console"):
+            continue
+        section = ""
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("=== python -m "):  # the runner's header before migrate, serve, seed
+                section = line.split()[-2]
+                continue
+            if not line.strip():
+                continue
+            # migrate and seed print plain text into the same file (the service keeps logging there
+            # after the seed header): outside the serve section only JSON-looking lines are checked
+            if section != "serve" and not line.startswith("{"):
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                not_json.append(f"{log.name}: {line[:200]}")
+                continue
+            if record.get("event") == "http.access":
+                access += 1
+                assert record.get("request_id") and record.get("status"), record
+    assert not_json == [], "\n".join(not_json[:20])
+    assert access > 0
 
 
 def _pid_on_port(port: int) -> int:

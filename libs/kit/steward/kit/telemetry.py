@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from steward.kit.settings import ServiceSettings
 
 _configured = False
+_STEWARD_HANDLER = "_steward_json_handler"
 
 
 def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -27,13 +28,14 @@ def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any
 
 
 def setup_logging(*, service: str, level: str = "INFO", json_logs: bool = True) -> None:
-    processors: list[Any] = [
+    """structlog for our own lines, and every standard-library logger (uvicorn, FastStream, grpc,
+    nats, asyncio) routed through the same processors, so each line on stderr is one JSON object
+    with the service, level, time, trace ids and the request id of the request it belongs to."""
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_trace_ids,
-        structlog.processors.StackInfoRenderer(),
-        structlog.processors.format_exc_info,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
@@ -41,13 +43,40 @@ def setup_logging(*, service: str, level: str = "INFO", json_logs: bool = True) 
         else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
-        processors=[*processors, renderer],
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, _STEWARD_HANDLER, False):
+            root.removeHandler(old)
+    setattr(handler, _STEWARD_HANDLER, True)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    logging.captureWarnings(True)  # a library's DeprecationWarning is a JSON line too, not raw text
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "faststream.access"):
+        lib = logging.getLogger(name)
+        lib.handlers.clear()  # their own plain-text handlers would print the line a second time
+        lib.propagate = True
 
 
 def setup_tracing(settings: ServiceSettings) -> None:

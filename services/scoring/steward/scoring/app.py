@@ -24,6 +24,7 @@ from steward.scoring.rankings.views import router as rankings_router
 from steward.scoring.rules.views import router as rules_router
 from steward.scoring.settings import ScoringSettings
 from steward.scoring.subscribers import EVENTS_SUBJECT, RULES_CONSUMER, EventConsumer
+from steward.scoring.surveys import links as survey_links
 from steward.scoring.surveys.timers import RECTIFICATION_DUE, on_rectification_due
 from steward.scoring.surveys.views import router as surveys_router
 
@@ -42,6 +43,7 @@ def build(
     settings: ScoringSettings | None = None, *, clock: Callable[[], datetime] | None = None
 ) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or ScoringSettings()
+    survey_links.check_configured(settings)  # outside dev: no link secret, no start
     runtime = ServiceRuntime(settings, clock=clock or Clock())
     registry = RegistryClient(settings, rules_ttl_seconds=60.0)
     ctx = runtime.ctx = ScoringContext(

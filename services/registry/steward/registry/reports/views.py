@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -146,9 +146,14 @@ async def list_reports(
             limit=limit,
             cursor=cursor,
         )
+        # one rules look-up per tenant on the page, not one per report (a page is mostly one tenant)
+        schedules: dict[tuple[str, str], Any] = {}
         items = []
         for r, p in rows:
-            items.append(service.to_out(r, p, await service.schedule_of(session, r)))
+            key = (r.tenant_code, r.schedule_key)
+            if key not in schedules:
+                schedules[key] = await service.schedule_of(session, r)
+            items.append(service.to_out(r, p, schedules[key]))
         return ReportList(items=items, next_cursor=nxt)
 
 

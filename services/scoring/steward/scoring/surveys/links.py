@@ -15,11 +15,23 @@ from steward.scoring.settings import ScoringSettings
 log = structlog.get_logger(__name__)
 
 
+class LinkSecretMissing(RuntimeError):
+    """Outside dev the service does not start without ``STEWARD_SURVEY_LINK_SECRET``."""
+
+
 def _secret(settings: ScoringSettings) -> bytes:
-    for value in (settings.survey_link_secret, settings.jwt_dev_secret, settings.service_token):
-        if value is not None and value.get_secret_value():
-            return value.get_secret_value().encode()
-    raise RuntimeError("set STEWARD_SURVEY_LINK_SECRET to sign survey links")
+    """The link secret; in dev mode (only) derived from the dev JWT secret. Never the service token:
+    it rotates with the IdP, and every link already sent would stop working."""
+    if settings.survey_link_secret is not None and settings.survey_link_secret.get_secret_value():
+        return settings.survey_link_secret.get_secret_value().encode()
+    if settings.is_dev and settings.jwt_dev_secret is not None and settings.jwt_dev_secret.get_secret_value():
+        return (settings.jwt_dev_secret.get_secret_value() + "|survey-links").encode()
+    raise LinkSecretMissing("set STEWARD_SURVEY_LINK_SECRET to sign survey links")
+
+
+def check_configured(settings: ScoringSettings) -> None:
+    """Fail at start, not with a 500 on the first survey: called when the app is built."""
+    _secret(settings)
 
 
 def sign(settings: ScoringSettings, survey_id: uuid.UUID) -> str:
