@@ -216,3 +216,9 @@ async def assign(request: Request, code: str, user: UserDep, api: ApiDep) -> Res
             raise
         return redirect(request, f"/projects/{code}", flash=f"未能指派：{exc.text}")
     return redirect(request, f"/projects/{code}", flash="已指派")
+
+
+# the edit form lives in its own module; its routes are served with these
+from steward.console.views import project_edit  # noqa: E402
+
+router.include_router(project_edit.router)

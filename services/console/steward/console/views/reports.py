@@ -33,11 +33,39 @@ async def _schedules(api: Api, tenant: str) -> list[dict[str, Any]]:
 def applies(condition: dict[str, Any], project: dict[str, Any]) -> bool:
     """Whether a schedule's ``applies_when`` holds for a project (the rules' own evaluation; an
     unknown milestone counts as reached: the registry refuses the report if it is not)."""
+    return _Applicability().applies(condition, project)
+
+
+class _Applicability:
+    """:func:`applies` for many (schedule, project) pairs: each condition and each project's facts
+    are validated once per request, not once per pair."""
+
+    def __init__(self) -> None:
+        self.conditions: dict[str, Applicability | None] = {}
+        self.facts: dict[tuple[str, str | None], ProjectFacts | None] = {}
+
+    def applies(self, condition: dict[str, Any], project: dict[str, Any]) -> bool:
+        key = repr(sorted((condition or {}).items()))
+        if key not in self.conditions:
+            try:
+                self.conditions[key] = Applicability.model_validate(condition or {})
+            except ValueError:
+                self.conditions[key] = None
+        cond = self.conditions[key]
+        if cond is None:
+            return True
+        fkey = (str(project.get("code") or id(project)), cond.from_milestone)
+        if fkey not in self.facts:
+            self.facts[fkey] = _facts(project, cond.from_milestone)
+        facts = self.facts[fkey]
+        return True if facts is None else cond.matches(facts)
+
+
+def _facts(project: dict[str, Any], milestone: str | None) -> ProjectFacts | None:
+    dispatch = project.get("dispatch") or {}
+    flags = {f for f in ("on_platform", "steward_required", "named_responsibility") if dispatch.get(f)}
     try:
-        cond = Applicability.model_validate(condition or {})
-        dispatch = project.get("dispatch") or {}
-        flags = {f for f in ("on_platform", "steward_required", "named_responsibility") if dispatch.get(f)}
-        facts = ProjectFacts.model_validate(
+        return ProjectFacts.model_validate(
             {
                 "investment": project.get("total_investment") or "0",
                 "funding_type": project.get("funding_type") or "enterprise",
@@ -46,27 +74,30 @@ def applies(condition: dict[str, Any], project: dict[str, Any]) -> bool:
                 "stage": project.get("stage") or "negotiating",
                 "major": bool(project.get("major")),
                 "flags": flags,
-                "milestones": {cond.from_milestone} if cond.from_milestone else set(),
+                "milestones": {milestone} if milestone else set(),
             }
         )
     except ValueError:
-        return True
-    return cond.matches(facts)
+        return None
 
 
-def _open_periods(schedules: list[dict[str, Any]], projects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _open_periods(
+    schedules: list[dict[str, Any]], projects: list[dict[str, Any]], rules: _Applicability | None = None
+) -> list[dict[str, Any]]:
     """(project, period) pairs a report may be sent for now: the schedule applies to the project,
     the period has started, and it was due no more than ~a month ago."""
+    rules = rules or _Applicability()
     now = today().isoformat()
     floor = (today() - timedelta(days=35)).isoformat()
-    out = []
+    out: list[dict[str, Any]] = []
     for s in schedules:
+        periods = [p for p in s.get("periods", []) if p["start"] <= now and p["due_date"] >= floor]
+        if not periods:  # nothing open: no need to ask which projects it applies to
+            continue
+        name = s.get("name_zh") or s["key"]
         for project in projects:
-            if not applies(s.get("applies_when") or {}, project):
-                continue
-            for p in s.get("periods", []):
-                if p["start"] <= now and p["due_date"] >= floor:
-                    out.append({**p, "name_zh": s.get("name_zh") or s["key"], "project": project})
+            if rules.applies(s.get("applies_when") or {}, project):
+                out.extend({**p, "name_zh": name, "project": project} for p in periods)
     out.sort(key=lambda p: (p["project"]["code"], p["due_date"], p["schedule_key"]))
     out.sort(key=lambda p: p["due_date"], reverse=True)  # the latest period first, per project order kept
     return out
@@ -82,37 +113,51 @@ async def reports(
     tenant: str | None = None,
 ) -> Response:
     home_tenant = tenant or user.tenant
-    projects_page, recent, home_schedules = await gather(
-        api.maybe("registry", "/v1/projects", None, limit=200),
-        api.maybe("registry", "/v1/reports", None, limit=50),
-        _schedules(api, home_tenant),
+    chosen: dict[str, str | None] = {"schedule": schedule, "period": period}
+
+    async def home() -> tuple[list[dict[str, Any]], Any]:
+        """The home tenant's schedules, then (offices) the status of the chosen period."""
+        found = await _schedules(api, home_tenant)
+        if user.is_enterprise:
+            return found, None
+        key = chosen["schedule"] or (found[0]["key"] if found else None)
+        when = chosen["period"]
+        if key and not when:
+            picked = next((s for s in found if s["key"] == key), None)
+            started = [p for p in (picked or {}).get("periods", []) if p["start"] <= today().isoformat()]
+            when = started[-1]["period"] if started else None
+        chosen.update(schedule=key, period=when)
+        if not (key and when):
+            return found, None
+        state = await api.maybe(
+            "registry", "/v1/reports/status", None, period=when, schedule=key, tenant=tenant
+        )
+        return found, state
+
+    async def subtree() -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """The projects, then the schedules of the other tenants they belong to."""
+        page = await api.maybe("registry", "/v1/projects", None, limit=200)
+        found = (page or {}).get("items", [])
+        others = sorted({p["tenant"] for p in found} - {home_tenant})
+        per_tenant = await gather(*(_schedules(api, t) for t in others))
+        return found, dict(zip(others, per_tenant, strict=True))
+
+    # independent chains in parallel: the page waits for the slowest, not for the sum
+    (home_schedules, status), (projects, other_schedules), recent = await gather(
+        home(), subtree(), api.maybe("registry", "/v1/reports", None, limit=50)
     )
-    projects = (projects_page or {}).get("items", [])
+    schedule, period = chosen["schedule"], chosen["period"]
     recent = recent or {}
-    if not user.is_enterprise:
-        first = next((s for s in home_schedules), None)
-        schedule = schedule or (first["key"] if first else None)
-        if schedule and not period:
-            chosen = next((s for s in home_schedules if s["key"] == schedule), None)
-            started = [p for p in (chosen or {}).get("periods", []) if p["start"] <= today().isoformat()]
-            period = started[-1]["period"] if started else None
-    tenants = sorted({p["tenant"] for p in projects} - {home_tenant})
-    wants_status = not user.is_enterprise and schedule and period
-    status, *per_tenant = await gather(
-        api.maybe("registry", "/v1/reports/status", None, period=period, schedule=schedule, tenant=tenant)
-        if wants_status
-        else _none(),
-        *(_schedules(api, t) for t in tenants),
-    )
-    schedules = {home_tenant: home_schedules, **dict(zip(tenants, per_tenant, strict=True))}
+    schedules = {home_tenant: home_schedules, **other_schedules}
     sent = {(r["project_code"], r["schedule_key"], r["period"]) for r in recent.get("items", [])}
     last_cumulative: dict[str, str] = {}
     for r in recent.get("items", []):  # latest due first
         last_cumulative.setdefault(r["project_code"], r["investment_cumulative"])
+    rules = _Applicability()
     open_periods = [
         p
         for t, s in schedules.items()
-        for p in _open_periods(s, [x for x in projects if x["tenant"] == t])
+        for p in _open_periods(s, [x for x in projects if x["tenant"] == t], rules)
         if (p["project"]["code"], p["schedule_key"], p["period"]) not in sent
     ]
     return render(
