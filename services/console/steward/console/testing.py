@@ -29,6 +29,11 @@ class Platform:
     registry: str
     issues: str
     notify: str
+    meetings: str = ""
+    scoring: str = ""
+    # the running replicas (``steward.<name>.testing`` harness objects: ``db``, ``clock``, ``runtime``…)
+    services: dict[str, Any] = field(default_factory=dict)
+    seeded: dict[str, str] = field(default_factory=dict)  # each demo seed's summary line
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=30))
 
     @staticmethod
@@ -77,15 +82,20 @@ def private_nats() -> Iterator[str]:
 
 
 def migrate_all(make_database: Callable[[str], str]) -> dict[str, str]:
-    """New, migrated databases for the registry, issues and notify (sync: Alembic runs its own loop)."""
+    """New, migrated databases for the registry, issues, notify, meetings and scoring (sync: Alembic
+    runs its own loop)."""
     from steward.issues.testing import migrate as migrate_issues
+    from steward.meetings.testing import migrate as migrate_meetings
     from steward.notify.testing import migrate as migrate_notify
     from steward.registry.testing import migrate as migrate_registry
+    from steward.scoring.testing import migrate as migrate_scoring
 
     return {
         "registry": migrate_registry(make_database("console_registry")),
         "issues": migrate_issues(make_database("console_issues")),
         "notify": migrate_notify(make_database("console_notify")),
+        "meetings": migrate_meetings(make_database("console_meetings")),
+        "scoring": migrate_scoring(make_database("console_scoring")),
     }
 
 
@@ -93,8 +103,13 @@ def migrate_all(make_database: Callable[[str], str]) -> dict[str, str]:
 async def running_platform(
     databases: dict[str, str], nats_url: str, **console_settings: Any
 ) -> AsyncIterator[Platform]:
-    """Registry, issues and notify in this event loop with the demo data, and the console in front
-    of them (dev sign-in). Give it a NATS of its own (:func:`private_nats`)."""
+    """Registry, issues, notify, meetings and scoring in this event loop with their demo data, and
+    the console in front of them (dev sign-in; ``STEWARD_MEETINGS_URL`` and ``STEWARD_SCORING_URL``
+    set). Give it a NATS of its own (:func:`private_nats`).
+
+    Every service runs on the wall clock with its timers on (as under ``make run``): the meetings
+    service files each decision as a ``decision`` matter in the issues service by its own timer.
+    ``databases`` without ``meetings``/``scoring`` starts the first three only."""
     from steward.console.app import build
     from steward.console.settings import ConsoleSettings
     from steward.issues.demo import seed_demo as seed_issues
@@ -106,11 +121,12 @@ async def running_platform(
     from steward.registry.testing import running_registry
 
     registry_db, issues_db, notify_db = databases["registry"], databases["issues"], databases["notify"]
+    seeded: dict[str, str] = {}
     async with running_registry(registry_db, nats_url) as registry:
-        # seed before the issues and notify services start: their sweepers would hold the rows the
-        # seed updates; the seeded events wait in the outboxes and flow once the relays run
-        await seed_registry(registry.settings)
-        await seed_issues(issues_settings(issues_db, nats_url, registry.grpc_target))
+        # seed before the other services start: their sweepers would hold the rows the seed
+        # updates; the seeded events wait in the outboxes and flow once the relays run
+        seeded["registry"] = str(await seed_registry(registry.settings))
+        seeded["issues"] = str(await seed_issues(issues_settings(issues_db, nats_url, registry.grpc_target)))
         n_settings = notify_settings(
             notify_db,
             nats_url,
@@ -120,10 +136,14 @@ async def running_platform(
             delivery_max_attempts=1,
             delivery_poll_seconds=1.0,
         )
-        await seed_notify(n_settings)
+        seeded["notify"] = str(await seed_notify(n_settings))
         async with (
             running_notify(n_settings) as notify,
             running_issues(issues_db, nats_url, registry.grpc_target) as issues,
+            _optional_meetings(
+                databases, nats_url, registry.grpc_target, issues.grpc_target, seeded
+            ) as meetings,
+            _optional_scoring(databases, nats_url, registry.grpc_target, seeded) as scoring,
         ):
             settings = ConsoleSettings(
                 environment="dev",
@@ -131,22 +151,71 @@ async def running_platform(
                 registry_url=registry.base_url,
                 issues_url=issues.base_url,
                 notify_url=notify.base_url,
+                meetings_url=meetings.base_url if meetings else None,
+                scoring_url=scoring.base_url if scoring else None,
                 dev_root_tenant="210100",
                 log_json=False,
                 **console_settings,
             )
             async with serving(build(settings), name="console") as console:
+                services: dict[str, Any] = {"registry": registry, "issues": issues, "notify": notify}
+                if meetings:
+                    services["meetings"] = meetings
+                if scoring:
+                    services["scoring"] = scoring
                 p = Platform(
                     console=console,
                     registry=registry.base_url,
                     issues=issues.base_url,
                     notify=notify.base_url,
+                    meetings=meetings.base_url if meetings else "",
+                    scoring=scoring.base_url if scoring else "",
+                    services=services,
+                    seeded=seeded,
                 )
                 await _wait_for_overdue(p)
                 try:
                     yield p
                 finally:
                     await p.http.aclose()
+
+
+@asynccontextmanager
+async def _optional_meetings(
+    databases: dict[str, str], nats_url: str, registry_target: str, issues_target: str, seeded: dict[str, str]
+) -> AsyncIterator[Any]:
+    """The meetings service with the demo series of 铁西区 (seeded before it starts; its timers on, so
+    the demo's decisions are filed as matters in the running issues service)."""
+    db_url = databases.get("meetings")
+    if not db_url:
+        yield None
+        return
+    from steward.kit.db import retry_conflicts
+    from steward.meetings.demo import seed_demo
+    from steward.meetings.testing import meetings_settings, running_meetings
+
+    settings = meetings_settings(db_url, nats_url, registry_target, issues_target)
+    seeded["meetings"] = str(await retry_conflicts(lambda: seed_demo(settings)))
+    async with running_meetings(db_url, nats_url, registry_target, issues_target, timers_enabled=True) as svc:
+        yield svc
+
+
+@asynccontextmanager
+async def _optional_scoring(
+    databases: dict[str, str], nats_url: str, registry_target: str, seeded: dict[str, str]
+) -> AsyncIterator[Any]:
+    """The scoring service with its demo (铁西区's scorecards, rankings, surveys and lights; the
+    city's district ranking), seeded before it starts."""
+    db_url = databases.get("scoring")
+    if not db_url:
+        yield None
+        return
+    from steward.scoring.demo import seed_demo
+    from steward.scoring.testing import running_scoring, scoring_settings
+
+    seeded["scoring"] = str(await seed_demo(scoring_settings(db_url, nats_url, registry_target)))
+    async with running_scoring(db_url, nats_url, registry_target) as svc:
+        yield svc
 
 
 async def _wait_for_overdue(p: Platform) -> None:
