@@ -133,6 +133,16 @@ def _valid_bodies(w: World, project_id: str) -> dict[str, dict[str, Any]]:
         "CompleteIn": {"delay_cause": "department", "note": "x"},
         "OrderCreate": {"instructions": "限期办结", "due_working_days": 2},
         "OrderResponse": {"text": "已办理"},
+        "ApprovalBulk": {
+            "messages": [
+                {
+                    "message_id": "m-1",
+                    "kind": "procedure.accepted",
+                    "project_code": "x",
+                    "procedure_code": "filing",
+                }
+            ]
+        },
     }
 
 

@@ -14,6 +14,7 @@ from steward.issues import (
     servicer,
 )
 from steward.issues.context import IssuesContext
+from steward.issues.inbound.views import router as inbound_router
 from steward.issues.matters.timers import MatterTimers
 from steward.issues.matters.views import router as matters_router
 from steward.issues.metrics import GaugeRefresher
@@ -35,7 +36,7 @@ filing, reminders (催办), supervision orders (督办单), escalation one tier 
 one-time notices (一次性告知) and handover (移交). Authenticate with `Authorization: Bearer <jwt>`.
 Errors are `{"error": {"code", "message", "details", "request_id"}}`."""
 
-ROUTERS = (matters_router, procedures_router, supervision_router)
+ROUTERS = (matters_router, procedures_router, supervision_router, inbound_router)
 
 
 def timer_handlers(ctx: IssuesContext) -> dict[str, TimerHandler]:

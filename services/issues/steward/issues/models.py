@@ -1,5 +1,6 @@
 """Every table of the issues service (imported so SQLModel's metadata knows them all, e.g. for Alembic)."""
 
+from steward.issues.inbound.models import InboundMessage
 from steward.issues.matters.models import Matter, MatterHistory, MatterNumberCounter
 from steward.issues.procedures.models import ProcedureFile, Submission
 from steward.issues.supervision.models import SupervisionOrder
@@ -12,6 +13,7 @@ __all__ = [
     "AuditEntry",
     "ConsumedEvent",
     "DueTimer",
+    "InboundMessage",
     "Matter",
     "MatterHistory",
     "MatterNumberCounter",

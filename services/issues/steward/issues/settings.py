@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
+from steward.kit.inbound import InboundSystem
 from steward.kit.settings import ServiceSettings
 
 
@@ -13,6 +16,11 @@ class IssuesSettings(ServiceSettings):
     grpc_port: int = 9102
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/steward_issues"
     gauges_refresh_seconds: float = Field(default=60.0, gt=0)
+    # systems that send signed inbound messages (docs/inbound.md): JSON
+    # {"<name>": {"secret": "...", "tenant": "<division code>"}}, and/or a mounted JSON file
+    inbound_systems: dict[str, InboundSystem] = Field(default_factory=dict)
+    inbound_systems_file: Path | None = None
+    inbound_tolerance_seconds: int = Field(default=300, ge=10, le=3600)
 
 
 SOURCE = "/steward/issues"

@@ -16,6 +16,7 @@ from steward.registry.agentreports.views import router as agentreports_router
 from steward.registry.circulars.views import router as circulars_router
 from steward.registry.context import RegistryContext
 from steward.registry.devclock.views import router as devclock_router
+from steward.registry.inbound.views import router as inbound_router
 from steward.registry.map.views import router as map_router
 from steward.registry.milestones import service as milestones_service
 from steward.registry.milestones.views import router as milestones_router
@@ -53,6 +54,7 @@ ROUTERS = (
     servicelog_router,
     returnvisits_router,
     map_router,
+    inbound_router,
     devclock_router,
     deadletters.router,  # platform operations: dead letters of every consumer
 )

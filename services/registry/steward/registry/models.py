@@ -6,6 +6,7 @@ from steward.kit.outbox import OutboxEvent
 from steward.kit.timers import DueTimer
 from steward.registry.agentreports.models import AgentReport, AgentReportNotice
 from steward.registry.circulars.models import Circular
+from steward.registry.inbound.models import InboundMessage, MonthlyInvestment, ProjectStatistics
 from steward.registry.milestones.models import Milestone
 from steward.registry.projects.models import Project, ProjectCodeCounter, StageChange
 from steward.registry.reports.models import ProgressReport, ReportCorrection, ReportNotice
@@ -25,12 +26,15 @@ __all__ = [
     "ComplianceNotice",
     "ConsumedEvent",
     "DueTimer",
+    "InboundMessage",
     "Milestone",
+    "MonthlyInvestment",
     "OutboxEvent",
     "Person",
     "ProgressReport",
     "Project",
     "ProjectCodeCounter",
+    "ProjectStatistics",
     "ReportCorrection",
     "ReportNotice",
     "ReturnVisit",
