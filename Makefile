@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-fast lint fmt proto proto-check docs docs-check bench clean browser
+.PHONY: help setup run test test-fast lint fmt proto proto-check docs docs-check bench clean browser promtool images
 
 help:
 	@echo "make run        start PostgreSQL + NATS (from pip wheels), every service, demo data; print URLs"
@@ -16,6 +16,7 @@ help:
 	@echo "make proto      regenerate gRPC code from proto/"
 	@echo "make docs       export OpenAPI, AsyncAPI and JSON Schemas into docs/api/"
 	@echo "make bench      run the benchmarks and print a table"
+	@echo "make images     build the steward-<service> container images with podman (Debian base, no registry)"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -30,7 +31,7 @@ setup: .venv/.synced
 run: setup
 	$(RUN) steward dev up
 
-test: setup browser proto-check docs-check
+test: setup browser promtool proto-check docs-check
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-fast: setup
@@ -57,6 +58,18 @@ browser:
 		exit 1; \
 	fi
 
+# the chart's alert rules are checked with promtool (tests/deploy/test_monitoring.py): Debian's prometheus
+promtool:
+	@if command -v promtool >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ]; then \
+		echo "installing Debian's prometheus package for promtool (the chart's alert rule tests)"; \
+		export DEBIAN_FRONTEND=noninteractive; (apt-get install -y -q prometheus || (apt-get update -q && apt-get install -y -q prometheus)); \
+	else \
+		echo "ERROR: promtool is missing; the chart's alert rule tests need it." >&2; \
+		echo "       run as root: apt-get update && apt-get install -y prometheus" >&2; \
+		exit 1; \
+	fi
+
 proto: setup
 	$(RUN) python scripts/gen_proto.py
 
@@ -71,6 +84,11 @@ docs-check: setup
 
 bench: setup
 	$(RUN) python -m bench
+
+# steward-<service>:<appVersion> from deploy/images/Containerfile on a debootstrap Debian base
+# (cached in .steward/images/); installs Debian's debootstrap, podman and runc when run as root
+images: setup
+	$(RUN) python scripts/build_images.py
 
 clean:
 	rm -rf .venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ lands later is covered as soon as its app exists."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,27 @@ def served_paths(service: str) -> frozenset[str]:
         pytest.fail(f"services/{service} exists but steward.{service}.app does not import ({exc}); uv sync?")
     document: dict[str, Any] = module.openapi_app().openapi()
     return frozenset(document["paths"])
+
+
+@cache
+def console_paths() -> frozenset[str]:
+    """The web console's pages (served at ``/``; every path no service claims)."""
+    from steward.console.app import build
+    from steward.console.settings import ConsoleSettings
+
+    def walk(routes: list[Any], prefix: str = "") -> Iterator[str]:
+        for route in routes:
+            included = getattr(route, "include_context", None)  # FastAPI's lazily included router
+            if included is not None:
+                yield from walk(included.included_router.routes, prefix + included.prefix)
+            elif getattr(route, "path", ""):
+                yield prefix + route.path
+
+    settings = ConsoleSettings(
+        environment="dev", jwt_dev_secret="x" * 32, meetings_url="http://m", scoring_url="http://s"
+    )
+    app = build(settings)
+    return frozenset(walk(app.routes))
 
 
 def covers(prefix: str, path: str) -> bool:
@@ -91,11 +113,17 @@ def test_chart_deploys_exactly_the_services_that_exist() -> None:
 
 def test_every_served_path_is_routed_and_every_route_serves(chart: helm.Chart) -> None:
     served = {service: served_paths(service) for service in service_apps()}
+    if DEFAULT_VALUES["console"]["enabled"]:
+        served["console"] = console_paths()
+        # a path both serve (the survey page behind scoring's links) is the console's: people
+        # open it in a browser and the console relays the answer to the service in-cluster
+        served = {s: p - served["console"] if s != "console" else p for s, p in served.items()}
     routes = ingress_routes(render(chart))
     assert route_problems(routes, served) == []
     # Routes of services that do not exist yet stay in the table but are not rendered.
     table = DEFAULT_VALUES["ingress"]["routes"]
-    assert set(routes) == {p for svc, paths in table.items() if svc in SERVICES for p in paths}
+    deployed = {*SERVICES, *(["console"] if DEFAULT_VALUES["console"]["enabled"] else [])}
+    assert set(routes) == {p for svc, paths in table.items() if svc in deployed for p in paths}
 
 
 def test_the_check_catches_disagreement() -> None:

@@ -110,6 +110,17 @@ app.kubernetes.io/component: {{ .svc }}
 {{- end -}}
 {{- end -}}
 
+{{/* Secret with the OAuth2 client id and secret of one service (auth.serviceClient.secret).
+     Call with (dict "root" $ "svc" "registry"). */}}
+{{- define "steward.serviceClientSecretName" -}}
+{{- .root.Values.auth.serviceClient.secret.name | replace "{release}" .root.Release.Name | replace "{service}" .svc -}}
+{{- end -}}
+
+{{/* Where the client secret is mounted (a file, so a rotated Secret is read without a restart). */}}
+{{- define "steward.serviceClientSecretPath" -}}
+/var/run/secrets/steward/service-client/client-secret
+{{- end -}}
+
 {{- define "steward.dbSecretKey" -}}
 {{- if .root.Values.postgresql.cnpg.enabled -}}url{{- else -}}{{ .root.Values.postgresql.external.urlSecret.key }}{{- end -}}
 {{- end -}}
@@ -137,6 +148,10 @@ STEWARD_HTTP_PORT: {{ .cfg.ports.http | quote }}
 STEWARD_GRPC_HOST: "0.0.0.0"
 STEWARD_GRPC_PORT: {{ .cfg.ports.grpc | quote }}
 STEWARD_NATS_URL: {{ include "steward.natsUrl" $root | quote }}
+{{- /* the platform's streams keep a copy on up to 3 nodes of the nats subchart's cluster */}}
+{{- if and $v.nats.enabled $v.nats.config.cluster.enabled (not (hasKey $v.config.extraEnv "STEWARD_EVENTS_STREAM_REPLICAS")) }}
+STEWARD_EVENTS_STREAM_REPLICAS: {{ min 3 (int $v.nats.config.cluster.replicas) | toString | quote }}
+{{- end }}
 STEWARD_REGISTRY_GRPC_TARGET: {{ include "steward.registryGrpcTarget" $root | quote }}
 {{- if eq .svc "meetings" }}
 STEWARD_ISSUES_GRPC_TARGET: {{ printf "%s:%v" (include "steward.serviceName" (dict "root" $root "svc" "issues")) $v.services.issues.ports.grpc | quote }}
@@ -145,6 +160,30 @@ STEWARD_JWT_ISSUER: {{ $v.auth.jwt.issuer | quote }}
 STEWARD_JWT_AUDIENCE: {{ $v.auth.jwt.audience | quote }}
 {{- if $v.auth.jwt.jwksUrl }}
 STEWARD_JWT_JWKS_URL: {{ $v.auth.jwt.jwksUrl | quote }}
+{{- end }}
+{{- with $v.auth.jwt.jwksMaxAgeSeconds }}
+STEWARD_JWT_JWKS_MAX_AGE_SECONDS: {{ . | toString | quote }}
+{{- end }}
+{{- if hasKey $v.auth.jwt "jwksMinRefetchSeconds" }}
+STEWARD_JWT_JWKS_MIN_REFETCH_SECONDS: {{ $v.auth.jwt.jwksMinRefetchSeconds | toString | quote }}
+{{- end }}
+{{- with $v.auth.serviceClient }}
+STEWARD_SERVICE_CLIENT_SECRET_FILE: {{ include "steward.serviceClientSecretPath" $root | quote }}
+{{- with .tokenUrl }}
+STEWARD_SERVICE_TOKEN_URL: {{ . | quote }}
+{{- end }}
+{{- with .discoveryUrl }}
+STEWARD_OIDC_DISCOVERY_URL: {{ . | quote }}
+{{- end }}
+{{- with .scope }}
+STEWARD_SERVICE_TOKEN_SCOPE: {{ . | quote }}
+{{- end }}
+{{- with .audience }}
+STEWARD_SERVICE_TOKEN_AUDIENCE: {{ . | quote }}
+{{- end }}
+{{- with .refreshRatio }}
+STEWARD_SERVICE_TOKEN_REFRESH_RATIO: {{ . | toString | quote }}
+{{- end }}
 {{- end }}
 {{- if $v.otel.endpoint }}
 STEWARD_OTLP_ENDPOINT: {{ $v.otel.endpoint | quote }}

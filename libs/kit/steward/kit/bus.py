@@ -35,6 +35,8 @@ from steward.kit.transient import is_transient
 
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("steward.kit.bus")
+_FASTSTREAM_LOG = logging.getLogger("steward.bus.faststream")
+_FASTSTREAM_LOG.setLevel(logging.WARNING)
 natsfix.apply()  # an empty pull fetch is not an ERROR (see steward.kit.natsfix)
 
 EventHandler = Callable[[CloudEvent], Awaitable[None]]
@@ -52,7 +54,12 @@ class EventBus:
         self.settings = settings
         # per-message processing logs at DEBUG: an INFO deployment should not print two lines per event
         self.broker = NatsBroker(
-            settings.nats_url, graceful_timeout=settings.shutdown_grace_seconds, log_level=logging.DEBUG
+            settings.nats_servers,
+            graceful_timeout=settings.shutdown_grace_seconds,
+            log_level=logging.DEBUG,
+            # our logger, not FastStream's own coloured stdout handler: its lines go through the root
+            # JSON handler like every other line; WARNING drops its per-message and task-callback INFO
+            logger=_FASTSTREAM_LOG,
         )
         self.events_stream = JStream(
             name=settings.events_stream, subjects=[f"{settings.events_subject_prefix}.>"], declare=False
@@ -102,6 +109,7 @@ class EventBus:
                 max_age=s.events_max_age_days * 86400.0,
                 max_bytes=s.events_max_bytes,
                 discard=js_api.DiscardPolicy.OLD,
+                num_replicas=s.events_stream_replicas,
             ),
         )
         await _ensure_stream(
@@ -112,6 +120,7 @@ class EventBus:
                 storage=js_api.StorageType.FILE,
                 max_age=90 * 86400.0,
                 duplicate_window=s.events_duplicate_window_seconds,
+                num_replicas=s.events_stream_replicas,
             ),
         )
 
@@ -146,6 +155,7 @@ class EventBus:
         such as dropping a cache on ``rules.updated``. Otherwise the replicas share one consumer and
         each event is handled by one of them."""
         limit = max_deliver or self.settings.consumer_max_deliver
+        label = consumer  # the metrics' consumer label: stable, without the per-replica suffix
         if per_replica:
             consumer = f"{consumer}-{REPLICA_ID}"
         else:
@@ -159,7 +169,7 @@ class EventBus:
             # with manual acks the message would then be redelivered forever instead of dead-lettered.
             if skip is not None and skip(msg.raw_message.subject):
                 await msg.ack()  # not for this consumer (e.g. notify's own delivery.* events)
-                metrics.EVENTS_CONSUMED.labels(service, consumer, "skipped").inc()
+                metrics.EVENTS_CONSUMED.labels(service, label, "skipped").inc()
                 return
             body = msg.body
             delivered = msg.raw_message.metadata.num_delivered if msg.raw_message.metadata else 1
@@ -168,7 +178,7 @@ class EventBus:
             except ValueError as exc:
                 await self._dead_letter(consumer, msg, f"undecodable event: {exc}")
                 await msg.ack()
-                metrics.EVENTS_CONSUMED.labels(service, consumer, "invalid").inc()
+                metrics.EVENTS_CONSUMED.labels(service, label, "invalid").inc()
                 return
             headers = dict(msg.raw_message.headers or {})
             replay_for = headers.get(REPLAY_HEADER)
@@ -194,7 +204,7 @@ class EventBus:
                 if is_transient(exc):
                     # not the message's fault: retry until the dependency is back, budget untouched
                     await msg.nack(delay=min(self.transient_max_delay, 0.2 * 2 ** min(delivered, 10)))
-                    metrics.EVENTS_CONSUMED.labels(service, consumer, "transient").inc()
+                    metrics.EVENTS_CONSUMED.labels(service, label, "transient").inc()
                     THROTTLED.warning(
                         "bus.dependency_unavailable",
                         key=f"{consumer}:{type(exc).__name__}",
@@ -209,11 +219,11 @@ class EventBus:
                     await self._dead_letter(consumer, msg, f"{type(exc).__name__}: {exc}")
                     await msg.ack()
                     poison.forget(seq)
-                    metrics.EVENTS_CONSUMED.labels(service, consumer, "dead_lettered").inc()
+                    metrics.EVENTS_CONSUMED.labels(service, label, "dead_lettered").inc()
                     log.error("bus.dead_lettered", consumer=consumer, event_id=event.id, error=str(exc))
                 else:
                     await msg.nack(delay=min(30.0, 0.2 * 2**failures))
-                    metrics.EVENTS_CONSUMED.labels(service, consumer, "retry").inc()
+                    metrics.EVENTS_CONSUMED.labels(service, label, "retry").inc()
                     THROTTLED.warning(
                         "bus.handler_failed",
                         key=f"{consumer}:{type(exc).__name__}",
@@ -225,7 +235,7 @@ class EventBus:
                 return
             poison.forget(_stream_seq(msg))
             await msg.ack()
-            metrics.EVENTS_CONSUMED.labels(service, consumer, "ok").inc()
+            metrics.EVENTS_CONSUMED.labels(service, label, "ok").inc()
 
         self.broker.subscriber(
             subject,
@@ -243,6 +253,14 @@ class EventBus:
                 inactive_threshold=600.0 if per_replica else None,
             ),
         )(_consume)
+
+    async def pending(self) -> dict[str, int]:
+        """Per shared consumer: events not yet delivered plus delivered and not yet acknowledged."""
+        out: dict[str, int] = {}
+        for consumer in self.shared_consumers:
+            info = await self.js.consumer_info(self.settings.events_stream, consumer)
+            out[consumer] = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        return out
 
     async def _dead_letter(self, consumer: str, msg: NatsMessage, reason: str) -> None:
         raw = msg.raw_message
@@ -283,12 +301,13 @@ async def _ensure_stream(js: JetStreamContext, config: js_api.StreamConfig) -> N
         await js.add_stream(config)
         return
     current = info.config
-    if (current.subjects, current.duplicate_window, current.max_age, current.max_bytes) != (
-        config.subjects,
-        config.duplicate_window,
-        config.max_age,
-        config.max_bytes,
-    ):
+    if (
+        current.subjects,
+        current.duplicate_window,
+        current.max_age,
+        current.max_bytes,
+        current.num_replicas or 1,
+    ) != (config.subjects, config.duplicate_window, config.max_age, config.max_bytes, config.num_replicas):
         await js.update_stream(config)
 
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -45,13 +46,13 @@ def uuid_pk() -> Any:
 class Database:
     """Owns the engine and hands out transactional sessions."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False, trace_sql: bool = False) -> None:
         self.url = url
         # No ping on every checkout (a round trip per transaction on the hot path, issue 15): only a
         # connection that sat idle in the pool is pinged; one that died while busy fails its statement,
         # the pool is invalidated (fresh connections next) and the request answers 503 (transient).
         self.engine: AsyncEngine = create_async_engine(
-            url,
+            engine_url(url),
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=False,
@@ -60,6 +61,13 @@ class Database:
         pool = self.engine.sync_engine.pool
         sa.event.listen(pool, "checkin", _mark_checkin)
         sa.event.listen(pool, "checkout", _ping_if_idle)
+        if trace_sql:  # a client span per statement, child of the request's or consumer's span
+            from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+            # the instrumentation declares sqlalchemy < 2.1; the core events it hooks are unchanged in 2.1
+            SQLAlchemyInstrumentor().instrument(
+                engine=self.engine.sync_engine, enable_commenter=False, skip_dep_check=True
+            )
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @asynccontextmanager
@@ -110,8 +118,32 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
 
 
 def asyncpg_dsn(url: str) -> str:
-    """The plain ``postgresql://`` DSN asyncpg wants, from a SQLAlchemy URL."""
+    """The plain ``postgresql://`` DSN asyncpg wants, from a SQLAlchemy URL (a multi-host URL stays
+    in the libpq form asyncpg reads itself)."""
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+DEFAULT_PORT = 5432
+
+
+def engine_url(url: str) -> str:
+    """The URL for SQLAlchemy's engine. Settings name several servers the libpq way
+    (``postgresql+asyncpg://user@h1:5432,h2:5432/db?target_session_attrs=read-write``: connect to the
+    first that answers and is writable), which SQLAlchemy's URL parser cannot read; its asyncpg
+    dialect wants them as ``host=`` query arguments, each with its port
+    (``postgresql+asyncpg://user@/db?host=h1:5432&host=h2:5432&target_session_attrs=read-write``).
+    A single-host URL is returned unchanged."""
+    parts = urlsplit(url)
+    userinfo, at, hostlist = parts.netloc.rpartition("@")
+    if "," not in hostlist:
+        return url
+    hosts = [h.strip() for h in hostlist.split(",") if h.strip()]
+    if any(h.startswith("[") for h in hosts):
+        raise ValueError("IPv6 literals are not supported in a multi-host database URL; use names")
+    query = urlencode([("host", h if ":" in h else f"{h}:{DEFAULT_PORT}") for h in hosts], safe=":")
+    if parts.query:
+        query += "&" + parts.query
+    return urlunsplit((parts.scheme, userinfo + at, parts.path, query, parts.fragment))
 
 
 # SQLSTATEs after which the transaction was rolled back and the same work can be tried again

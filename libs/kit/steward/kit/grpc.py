@@ -14,10 +14,9 @@ import grpc
 import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from sqlalchemy.exc import DBAPIError
 
-from steward.kit import limits, metrics, seclog
+from steward.kit import grpc_reflection, limits, metrics, seclog
 from steward.kit.auth import Principal, TokenVerifier, bearer_token
 from steward.kit.db import is_invalid_data, is_retryable_conflict
 from steward.kit.errors import DomainError
@@ -88,6 +87,16 @@ def _otel_interceptors() -> list[grpc.aio.ServerInterceptor]:
     return [aio_server_interceptor()]
 
 
+def _otel_client_interceptors() -> list[grpc.aio.ClientInterceptor]:
+    """Client spans, and the caller's trace context sent as ``traceparent`` metadata: the server's
+    spans join the caller's trace instead of starting a trace of their own."""
+    try:
+        from opentelemetry.instrumentation.grpc import aio_client_interceptors
+    except ImportError:  # pragma: no cover - optional at runtime
+        return []
+    return list(aio_client_interceptors())
+
+
 class GrpcServer:
     """A grpc.aio server with the standard health service and reflection."""
 
@@ -109,7 +118,7 @@ class GrpcServer:
         self._services.append(full_service_name)
 
     async def start(self) -> None:
-        reflection.enable_server_reflection([*self._services, reflection.SERVICE_NAME], self.server)
+        grpc_reflection.enable(self.server, self._services)  # reflection v1 and v1alpha
         await self.server.start()
         for name in self._services:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -221,6 +230,7 @@ def client_channel(target: str) -> grpc.aio.Channel:
     """An insecure (in-cluster; mTLS is the mesh's job) channel that retries UNAVAILABLE with backoff."""
     return grpc.aio.insecure_channel(
         target,
+        interceptors=_otel_client_interceptors(),
         options=[
             ("grpc.enable_retries", 1),
             ("grpc.service_config", json.dumps(_RETRY_POLICY)),

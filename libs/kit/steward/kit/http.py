@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from opentelemetry import trace
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
@@ -28,6 +29,9 @@ from steward.kit.settings import ServiceSettings
 from steward.kit.transient import is_transient
 
 log = structlog.get_logger(__name__)
+_access = structlog.get_logger("steward.access")
+# probes and scrapes: every few seconds from the platform, nothing a reader of the access log wants
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -65,9 +69,10 @@ def error_response(
 class RequestContextMiddleware:
     """Request id (``X-Request-ID`` in and out), structlog context and latency metrics; pure ASGI."""
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    def __init__(self, app: ASGIApp, service: str, *, access_log: bool = True) -> None:
         self.app = app
         self.service = service
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,6 +88,11 @@ class RequestContextMiddleware:
         async def _send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                span = trace.get_current_span()  # the server span ends with the body: name it now
+                route_path = getattr(scope.get("route"), "path", None)
+                if route_path and span.is_recording():  # "GET /v1/matters/{number}", not one per matter
+                    span.update_name(f"{scope['method']} {route_path}")
+                    span.set_attribute("http.route", route_path)
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
@@ -90,12 +100,21 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, _send)
         finally:
-            structlog.contextvars.unbind_contextvars("request_id")
+            elapsed = time.perf_counter() - start
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            metrics.HTTP_LATENCY.labels(
-                self.service, scope["method"], path, str(status_holder["status"])
-            ).observe(time.perf_counter() - start)
+            status = status_holder["status"]
+            metrics.HTTP_LATENCY.labels(self.service, scope["method"], path, str(status)).observe(elapsed)
+            if self.access_log and path not in _QUIET_ROUTES:
+                _access.info(
+                    "http.access",
+                    method=scope["method"],
+                    route=path,
+                    path=scope.get("path"),
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 1),
+                )
+            structlog.contextvars.unbind_contextvars("request_id", "sub", "tenant")
 
 
 def create_app(
@@ -201,9 +220,12 @@ def create_app(
         app.include_router(router)
     app.add_middleware(overload.OverloadMiddleware, service=service)  # bounded in-flight work: 503
     security.install(app, service=service, settings=settings)  # headers, limits, /docs; outer
-    app.add_middleware(RequestContextMiddleware, service=service)
+    app.add_middleware(
+        RequestContextMiddleware, service=service, access_log=settings.access_log if settings else True
+    )
     app.add_middleware(OpenTelemetryMiddleware, excluded_urls="healthz,readyz,metrics")
-    apidoc.install(app)  # OpenAPI documents the error bodies above, not FastAPI's {"detail": ...}
+    # OpenAPI documents the error bodies above (not FastAPI's {"detail": ...}), servers, security
+    apidoc.install(app, service=service, settings=settings)
     return app
 
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import asyncpg
 import sqlalchemy as sa
 import structlog
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,8 +24,10 @@ from steward.events.envelope import CloudEvent, EventData
 from steward.kit import metrics
 from steward.kit.db import JSONB, Database, asyncpg_dsn, utcnow
 from steward.kit.ids import new_id
+from steward.kit.logs import THROTTLED
 
 log = structlog.get_logger(__name__)
+_tracer = trace.get_tracer("steward.kit.outbox")
 
 NOTIFY_CHANNEL = "steward_outbox"
 
@@ -155,17 +157,37 @@ class OutboxRelay:
             published = 0
             for row in rows:
                 try:
-                    await self.publisher.publish_event(
-                        subject=row.subject,
-                        body=_encode(row.payload),
-                        msg_id=str(row.id),
-                        headers=row.headers,
-                    )
+                    with _tracer.start_as_current_span(
+                        f"publish {row.type}",
+                        context=propagate.extract(row.headers),  # the trace of the request that wrote it
+                        kind=trace.SpanKind.PRODUCER,
+                        attributes={
+                            "messaging.system": "nats",
+                            "messaging.destination.name": row.subject,
+                            "cloudevents.event_id": str(row.id),
+                        },
+                    ):
+                        headers = dict(row.headers)
+                        propagate.inject(headers)  # consumers' spans become children of this one
+                        await self.publisher.publish_event(
+                            subject=row.subject,
+                            body=_encode(row.payload),
+                            msg_id=str(row.id),
+                            headers=headers,
+                        )
                 except Exception as exc:  # keep going: a broken subject must not block the rest
                     row.attempts += 1
                     row.last_error = f"{type(exc).__name__}: {exc}"[:500]
                     metrics.EVENTS_PUBLISH_FAILED.labels(self.service).inc()
-                    log.warning("outbox.publish_failed", event_id=str(row.id), error=row.last_error)
+                    # once per interval with a count: NATS down (or electing a leader) for a while
+                    # would otherwise write a line per attempt
+                    THROTTLED.warning(
+                        "outbox.publish_failed",
+                        key=type(exc).__name__,
+                        service=self.service,
+                        event_id=str(row.id),
+                        error=row.last_error,
+                    )
                     break  # keep per-subject order: retry this row before later ones
                 row.published_at = utcnow()
                 published += 1

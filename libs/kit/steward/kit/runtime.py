@@ -77,7 +77,8 @@ class ServiceRuntime:
         self.settings = settings
         self.clock: Callable[[], datetime] = clock or Clock()
         self.ctx: Any = None
-        self.db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        trace_sql = settings.trace_sql if settings.trace_sql is not None else bool(settings.otlp_endpoint)
+        self.db = Database(settings.database_url, pool_size=settings.database_pool_size, trace_sql=trace_sql)
         self.bus = EventBus(settings)
         self.verifier = TokenVerifier(settings)
         self.relay = OutboxRelay(
@@ -165,6 +166,11 @@ class ServiceRuntime:
         mine = {c: counts.get(c, 0) for c in self.bus.shared_consumers}
         for consumer, count in mine.items():
             metrics.DEAD_LETTERS_WAITING.labels(self.settings.service_name, consumer).set(count)
+        try:  # consumer lag for the StewardConsumerLag alert; never fails readiness
+            for consumer, pending in (await self.bus.pending()).items():
+                metrics.CONSUMER_PENDING.labels(self.settings.service_name, consumer).set(pending)
+        except Exception as exc:
+            log.debug("runtime.consumer_pending_unavailable", error=str(exc)[:200])
         return {"waiting": mine, "replay": "steward dlq replay <consumer>"} if any(mine.values()) else {}
 
     def readiness(self) -> list[tuple[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,7 @@ class ServiceSettings(BaseSettings):
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/steward"
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # one server or a comma-separated list of a cluster's servers ("nats://a:4222,nats://b:4222")
     nats_url: str = "nats://127.0.0.1:4222"
 
     http_host: str = "127.0.0.1"
@@ -32,6 +34,8 @@ class ServiceSettings(BaseSettings):
     events_duplicate_window_seconds: float = 120.0
     events_max_age_days: int = 30
     events_max_bytes: int = 1024**3
+    # copies JetStream keeps of the platform's streams: 3 on a 3-node cluster (survives one node lost)
+    events_stream_replicas: int = Field(default=1, ge=1, le=5)
     outbox_relay_enabled: bool = True
     outbox_poll_seconds: float = 0.5
     outbox_idle_poll_seconds: float = 30.0  # idle back-off cap while LISTEN/NOTIFY wakes the relay
@@ -48,6 +52,22 @@ class ServiceSettings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_dev_secret: SecretStr | None = None
     jwt_algorithms: list[str] = ["RS256", "ES256", "HS256"]
+    # JWKS (steward.kit.auth_keys): a key the IdP removed stops verifying within max_age; an
+    # unknown key id fetches the set at once, at most once per min_refetch
+    jwt_jwks_max_age_seconds: float = Field(default=300.0, gt=0)
+    jwt_jwks_min_refetch_seconds: float = Field(default=1.0, ge=0)
+    jwt_jwks_timeout_seconds: float = Field(default=5.0, gt=0)
+    # the token this service presents to others (steward.kit.auth_tokens): OAuth2 client
+    # credentials when a client id and secret are set; else the static token; else the dev secret
+    service_client_id: str | None = None
+    service_client_secret: SecretStr | None = None
+    service_client_secret_file: Path | None = None  # e.g. a mounted Secret; read at each fetch
+    service_token_url: str | None = None  # else the token_endpoint of OIDC discovery
+    oidc_discovery_url: str | None = None  # else <jwt_issuer>/.well-known/openid-configuration
+    service_token_scope: str | None = None
+    service_token_audience: str | None = None  # sent as ``audience`` where the IdP wants one
+    service_token_refresh_ratio: float = Field(default=0.8, gt=0, lt=1)
+    service_token_timeout_seconds: float = Field(default=5.0, gt=0)
     service_token: SecretStr | None = None
 
     # security (steward.kit.security, steward.kit.limits, steward.kit.secrets)
@@ -73,6 +93,11 @@ class ServiceSettings(BaseSettings):
     secrets_keys: SecretStr | None = None
 
     @property
+    def nats_servers(self) -> list[str]:
+        """The NATS servers of ``nats_url`` (the client connects to any and fails over to the others)."""
+        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+
+    @property
     def is_dev(self) -> bool:
         return self.environment in ("dev", "test")
 
@@ -84,6 +109,10 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     otlp_endpoint: str | None = None
+    # one line per request (method, route, status, duration, request id, subject, tenant)
+    access_log: bool = True
+    # a span per SQL statement; by default only when spans are exported (STEWARD_OTLP_ENDPOINT)
+    trace_sql: bool | None = None
     shutdown_grace_seconds: float = 10.0
 
     @property

@@ -40,6 +40,7 @@ from steward.kit.timers import DueTimer, Rearm
 
 CITY = "210100"
 STREET = "210112004"  # 浑南区李相街道
+REGISTRY_DEMO = "demo-seed"  # the registry demo's principal: created_by of its projects
 SYSTEM = Principal(subject="demo-seed", tenant=CITY, roles=frozenset({Role.PLATFORM_ADMIN}))
 
 # (days ago filed, kind, category, sub item, title, tier, then: list of steps)
@@ -92,8 +93,8 @@ STREET_OBSTACLES: list[tuple[int, str, str, str, str]] = [
 
 
 async def _projects(settings: IssuesSettings) -> list[rpb.Project]:
-    """The city's projects below it, oldest first: the registry's demo projects come first whatever
-    users registered since (the registry lists newest first, so that order shifts with each new one)."""
+    """The registry demo's projects below the city, whatever users registered since (their projects
+    would shift the demo's matters onto other projects and tenants, and its idempotency keys with them)."""
     channel = client_channel(settings.registry_grpc_target)
     found: list[rpb.Project] = []
     page_token = ""
@@ -111,8 +112,10 @@ async def _projects(settings: IssuesSettings) -> list[rpb.Project]:
                 break
     finally:
         await channel.close()
-    found.sort(key=lambda p: (p.created_at.seconds, p.created_at.nanos, p.id))
-    return [p for p in found if p.tenant != CITY]
+    # the registry demo's own projects, newest first (the order the demo's matters were designed on)
+    found = [p for p in found if p.created_by == REGISTRY_DEMO and p.tenant != CITY]
+    found.sort(key=lambda p: (p.created_at.seconds, p.created_at.nanos, p.id), reverse=True)
+    return found
 
 
 async def _seeded(ctx: IssuesContext, key: str) -> bool:

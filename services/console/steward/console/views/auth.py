@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import secrets
+import warnings
 from typing import Any
 from urllib.parse import urlencode
 
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+import authlib.deprecate  # noqa: F401  first: it installs an "always" filter for its warnings
+
+with warnings.catch_warnings():
+    # authlib 1.9 prefers the "httpx2" package and warns, at import, that its httpx fallback is
+    # deprecated; httpx is what the platform uses (an import-time line no log handler could format)
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer

@@ -41,6 +41,8 @@ def to_pb(p: Project, owner_name: str = "") -> pb.Project:
         else "",
         created_at=timestamp(p.created_at),
         updated_at=timestamp(p.updated_at),
+        national_code=p.national_code or "",
+        created_by=p.created_by,
     )
 
 

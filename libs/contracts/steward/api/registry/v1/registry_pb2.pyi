@@ -92,6 +92,8 @@ class Project(_message.Message):
     ANNUAL_PLAN_INVESTMENT_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    NATIONAL_CODE_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     code: _builtins.str
     tenant: _builtins.str
@@ -113,6 +115,10 @@ class Project(_message.Message):
     planned_completion: _builtins.str
     """ISO date or empty"""
     annual_plan_investment: _builtins.str
+    national_code: _builtins.str
+    """全国投资项目在线审批监管平台 项目代码 (24 characters), empty when not known yet"""
+    created_by: _builtins.str
+    """who registered the project (login subject; "demo-seed" for the demo data)"""
     @_builtins.property
     def location(self) -> Global___Location: ...
     @_builtins.property
@@ -143,10 +149,12 @@ class Project(_message.Message):
         annual_plan_investment: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        national_code: _builtins.str = ...,
+        created_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "location", b"location", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annual_plan_investment", b"annual_plan_investment", "code", b"code", "created_at", b"created_at", "funding_type", b"funding_type", "id", b"id", "industry", b"industry", "key_level", b"key_level", "location", b"location", "name", b"name", "named_responsibility", b"named_responsibility", "on_platform", b"on_platform", "owner_unit_id", b"owner_unit_id", "owner_unit_name", b"owner_unit_name", "planned_completion", b"planned_completion", "planned_start", b"planned_start", "stage", b"stage", "steward_required", b"steward_required", "tenant", b"tenant", "tier", b"tier", "total_investment", b"total_investment", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annual_plan_investment", b"annual_plan_investment", "code", b"code", "created_at", b"created_at", "created_by", b"created_by", "funding_type", b"funding_type", "id", b"id", "industry", b"industry", "key_level", b"key_level", "location", b"location", "name", b"name", "named_responsibility", b"named_responsibility", "national_code", b"national_code", "on_platform", b"on_platform", "owner_unit_id", b"owner_unit_id", "owner_unit_name", b"owner_unit_name", "planned_completion", b"planned_completion", "planned_start", b"planned_start", "stage", b"stage", "steward_required", b"steward_required", "tenant", b"tenant", "tier", b"tier", "total_investment", b"total_investment", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
