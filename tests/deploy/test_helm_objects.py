@@ -24,10 +24,12 @@ from steward.devtools.chart import render as render_all
 
 def render(chart: helm.Chart, values: dict[str, Any] | None = None, **kw: Any) -> list[dict[str, Any]]:
     """The services' objects: the console's (Deployment, Service, PDB, policies, its ``/`` route)
-    are checked in test_console_chart.py."""
+    are checked in test_console_chart.py; the `helm test` objects and the migration Jobs' policy in
+    test_chart_operations.py."""
     docs = []
     for doc in render_all(chart, values, **kw):
-        if doc["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "console":
+        component = doc["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+        if component in ("console", "helm-test") or (component, doc["kind"]) == ("migrate", "NetworkPolicy"):
             continue
         if doc["kind"] == "Ingress":
             for rule in doc["spec"]["rules"]:
@@ -75,7 +77,7 @@ def test_deployments_are_hardened_and_probed(chart: helm.Chart) -> None:
         assert sc["seccompProfile"]["type"] == "RuntimeDefault"
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-        assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["startupProbe"]["grpc"] == {"port": 9090}  # grpc.health.v1 (pod.probes.startup.grpc)
         assert "sleep" in " ".join(container["lifecycle"]["preStop"]["exec"]["command"])
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         assert ports == {"http": 8080, "grpc": 9090}

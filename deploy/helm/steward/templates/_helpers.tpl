@@ -63,7 +63,11 @@ app.kubernetes.io/component: {{ .svc }}
 {{- if .root.Values.image.registry -}}
 {{- $repo = printf "%s/%s" (trimSuffix "/" .root.Values.image.registry) $repo -}}
 {{- end -}}
+{{- if .cfg.image.digest -}}
+{{- printf "%s@%s" $repo .cfg.image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" $repo (default .root.Chart.AppVersion (toString .cfg.image.tag)) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* gRPC target of the registry service (other services call it). */}}
@@ -121,6 +125,11 @@ app.kubernetes.io/component: {{ .svc }}
 /var/run/secrets/steward/service-client/client-secret
 {{- end -}}
 
+{{/* Where the database URL is mounted with postgresql.credentialsAsFile. */}}
+{{- define "steward.databaseUrlPath" -}}
+/var/run/secrets/steward/database/url
+{{- end -}}
+
 {{- define "steward.dbSecretKey" -}}
 {{- if .root.Values.postgresql.cnpg.enabled -}}url{{- else -}}{{ .root.Values.postgresql.external.urlSecret.key }}{{- end -}}
 {{- end -}}
@@ -149,11 +158,24 @@ STEWARD_GRPC_HOST: "0.0.0.0"
 STEWARD_GRPC_PORT: {{ .cfg.ports.grpc | quote }}
 STEWARD_NATS_URL: {{ include "steward.natsUrl" $root | quote }}
 {{- /* the platform's streams keep a copy on up to 3 nodes of the nats subchart's cluster */}}
-{{- if and $v.nats.enabled $v.nats.config.cluster.enabled (not (hasKey $v.config.extraEnv "STEWARD_EVENTS_STREAM_REPLICAS")) }}
+{{- if and $v.nats.enabled $v.nats.config.cluster.enabled (not $v.jetstream.provision) (not (hasKey $v.config.extraEnv "STEWARD_EVENTS_STREAM_REPLICAS")) }}
 STEWARD_EVENTS_STREAM_REPLICAS: {{ min 3 (int $v.nats.config.cluster.replicas) | toString | quote }}
 {{- end }}
+{{- if $v.postgresql.credentialsAsFile }}
+STEWARD_DATABASE_URL_FILE: {{ include "steward.databaseUrlPath" $root | quote }}
+{{- end }}
+{{- with $v.jetstream }}
+{{- if .provision }}
+{{- /* the streams are the controller's: services look them up with the same settings */}}
+STEWARD_EVENTS_STREAMS_MANAGED: "true"
+STEWARD_EVENTS_STREAM_REPLICAS: {{ .replicas | toString | quote }}
+STEWARD_EVENTS_MAX_AGE_DAYS: {{ .events.maxAgeDays | toString | quote }}
+STEWARD_EVENTS_MAX_BYTES: {{ .events.maxBytes | int64 | toString | quote }}
+STEWARD_EVENTS_DUPLICATE_WINDOW_SECONDS: {{ .events.duplicateWindowSeconds | toString | quote }}
+{{- end }}
+{{- end }}
 STEWARD_REGISTRY_GRPC_TARGET: {{ include "steward.registryGrpcTarget" $root | quote }}
-{{- if eq .svc "meetings" }}
+{{- if or (eq .svc "meetings") (eq .svc "registry") }}
 STEWARD_ISSUES_GRPC_TARGET: {{ printf "%s:%v" (include "steward.serviceName" (dict "root" $root "svc" "issues")) $v.services.issues.ports.grpc | quote }}
 {{- end }}
 STEWARD_JWT_ISSUER: {{ $v.auth.jwt.issuer | quote }}

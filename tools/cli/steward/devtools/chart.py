@@ -25,7 +25,11 @@ CRD_KINDS = {
     ("monitoring.coreos.com/v1", "PrometheusRule"),  # promtool checks it (tests/deploy/test_monitoring.py)
     ("postgresql.cnpg.io/v1", "Cluster"),
     ("postgresql.cnpg.io/v1", "Database"),
+    ("postgresql.cnpg.io/v1", "ScheduledBackup"),
+    ("jetstream.nats.io/v1beta2", "Stream"),
+    ("jetstream.nats.io/v1beta2", "Consumer"),
 }
+DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 Manifest = dict[str, Any]
 # yaml.safe_load_all, with libyaml's C implementation of the safe loader when available (10x faster).
@@ -58,6 +62,32 @@ def one(docs: list[Manifest], kind: str, name: str) -> Manifest:
 
 def container_env(container: Manifest) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def pod_spec(doc: Manifest) -> Manifest:
+    """The pod spec of a Deployment, Job or Pod."""
+    return doc["spec"]["template"]["spec"] if doc["kind"] in ("Deployment", "Job") else doc["spec"]
+
+
+def selects(selector: Manifest, labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels and In / NotIn / Exists expressions)."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        value, op = labels.get(expr["key"]), expr["operator"]
+        if (op == "In" and value not in expr["values"]) or (op == "NotIn" and value in expr["values"]):
+            return False
+        if op == "Exists" and value is None:
+            return False
+    return True
+
+
+def pod_labels(doc: Manifest) -> dict[str, str]:
+    return (
+        doc["spec"]["template"]["metadata"]["labels"]
+        if "template" in doc["spec"]
+        else doc["metadata"]["labels"]
+    )
 
 
 def lint_errors(report: dict[str, Any], *, allow_missing_deps: bool = True) -> list[str]:
@@ -102,4 +132,37 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "migrations": {"enabled": False},
     },
     "everything-off": {"services": {s: {"enabled": False} for s in CHART_SERVICES}},
+    # chart operations (docs/deploy.md): backups, credentials as files, digests, NACK streams
+    "cnpg-backup+credential-files+digests": {
+        "postgresql": {
+            "credentialsAsFile": True,
+            "cnpg": {
+                "enabled": True,
+                "backup": {
+                    "enabled": True,
+                    "barmanObjectStore": {
+                        "destinationPath": "s3://steward-backups/pg",
+                        "s3Credentials": {
+                            "accessKeyId": {"name": "pg-backup", "key": "ACCESS_KEY_ID"},
+                            "secretAccessKey": {"name": "pg-backup", "key": "SECRET_ACCESS_KEY"},
+                        },
+                    },
+                },
+            },
+        },
+        "services": {s: {"image": {"digest": DIGEST}} for s in CHART_SERVICES},
+        "console": {"image": {"digest": DIGEST}},
+    },
+    "cnpg-plugin-backup": {
+        "postgresql": {"cnpg": {"enabled": True, "backup": {"enabled": True, "method": "plugin"}}}
+    },
+    "jetstream-provisioned": {
+        "nats": {"enabled": True},
+        "jetstream": {
+            "provision": True,
+            "replicas": 3,
+            "consumers": [{"name": "notify", "filterSubject": "steward.events.>", "ackWaitSeconds": 60}],
+        },
+        "pod": {"probes": {"startup": {"grpc": False}}},
+    },
 }
