@@ -1,5 +1,5 @@
 """Registry events of the offices' routines the seeds describe: circulars (情况通报), agents' weekly
-reports (代办员周报), return visits (回访) and the service log (服务台账).
+reports (代办员周报), return visits (回访), the service log (服务台账) and node-plan change requests.
 
 Listed in :data:`steward.events.registry.REGISTRY_EVENTS` (the registry publishes them)."""
 
@@ -126,3 +126,47 @@ class VisitComplianceMissed(EventData):
     period: str
     required: int
     counted: int
+
+
+class NodePlanChangeRequested(EventData):
+    aggregate: ClassVar[str] = "node_plan_change"
+    event: ClassVar[str] = "requested"
+    summary: ClassVar[str] = (
+        "A project's owner proposed new planned dates for network-plan nodes; they take effect only "
+        "when the lead department (牵头单位) approves (for notify: the lead department)."
+    )
+
+    change_id: str
+    project_id: str
+    code: str
+    requested_by: str
+    reason: str
+    dates: dict[str, list[str]] = Field(description="node key -> [current planned date, proposed date]")
+    approver_unit_ids: list[str] = Field(description="the lead department's unit(s) that may approve")
+
+
+class NodePlanChangeApproved(EventData):
+    aggregate: ClassVar[str] = "node_plan_change"
+    event: ClassVar[str] = "approved"
+    summary: ClassVar[str] = (
+        "The lead department approved a node-plan change: the proposed dates took effect and the "
+        "successors were pushed; ``moved`` lists every node whose planned finish changed."
+    )
+
+    change_id: str
+    project_id: str
+    code: str
+    approved_by: str
+    moved: dict[str, list[str]] = Field(description="node key -> [old planned date, new planned date]")
+
+
+class NodePlanChangeRejected(EventData):
+    aggregate: ClassVar[str] = "node_plan_change"
+    event: ClassVar[str] = "rejected"
+    summary: ClassVar[str] = "The lead department rejected a node-plan change, with a reason; nothing moved."
+
+    change_id: str
+    project_id: str
+    code: str
+    rejected_by: str
+    reason: str

@@ -141,6 +141,12 @@ def _defaults() -> list[NodePlanTemplate]:
 
 class NodePlansSection(StrictModel):
     templates: list[NodePlanTemplate] = Field(default_factory=_defaults)
+    change_approver_roles: list[Key] = Field(
+        default_factory=lambda: ["lead_unit", "responsible_unit"],
+        min_length=1,
+        description="roster roles held by units (牵头单位 first): the first one the project has "
+        "approves the owner's changes to planned node dates",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> NodePlansSection:

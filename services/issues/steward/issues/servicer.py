@@ -45,6 +45,12 @@ class IssuesServicer(pb_grpc.IssuesServiceServicer):
     ) -> pb.MatterStatusReportResponse:
         return await matters.status_report(self.ctx, principal_of(context, self.verifier), request)
 
+    @grpc_errors
+    async def MattersOfPerson(
+        self, request: pb.MattersOfPersonRequest, context: grpc.aio.ServicerContext
+    ) -> pb.MattersOfPersonResponse:
+        return await matters.matters_of_person(self.ctx, principal_of(context, self.verifier), request)
+
 
 def register(runtime: ServiceRuntime, ctx: IssuesContext) -> None:
     servicer = IssuesServicer(ctx, runtime.verifier)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from steward.kit import deadletters
+from steward.kit.clients.issues import IssuesClient
 from steward.kit.http import create_app as create_http_app
 from steward.kit.runtime import ServiceRuntime
 from steward.registry import (
@@ -63,7 +64,10 @@ ROUTERS = (
 def build(settings: RegistrySettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
     settings = settings or RegistrySettings()
     runtime = ServiceRuntime(settings)
-    runtime.ctx = RegistryContext(settings=settings, db=runtime.db, clock=runtime.clock)
+    issues = IssuesClient(settings, settings.issues_grpc_target) if settings.issues_grpc_target else None
+    runtime.ctx = RegistryContext(settings=settings, db=runtime.db, clock=runtime.clock, issues=issues)
+    if issues is not None:
+        runtime.on_stop(issues.close)
     servicer.register(runtime)
     runtime.add_timer(rules_service.EFFECTIVE_TIMER, rules_service.on_effective)
     runtime.add_timer(report_timers.PLAN_TIMER, report_timers.on_plan)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from steward.kit.clients.issues import IssuesClient
 from steward.kit.context import app_context
 from steward.kit.db import Database
 from steward.registry.settings import RegistrySettings
@@ -19,6 +20,7 @@ class RegistryContext:
     settings: RegistrySettings
     db: Database
     clock: Callable[[], datetime]
+    issues: IssuesClient | None = None  # None when no issues service is configured
 
 
 CtxDep = Annotated[RegistryContext, Depends(app_context)]

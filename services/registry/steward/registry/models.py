@@ -8,6 +8,7 @@ from steward.registry.agentreports.models import AgentReport, AgentReportNotice
 from steward.registry.circulars.models import Circular
 from steward.registry.inbound.models import InboundMessage, MonthlyInvestment, ProjectStatistics
 from steward.registry.milestones.models import Milestone
+from steward.registry.nodeplans.models import NodePlanChange
 from steward.registry.projects.models import Project, ProjectCodeCounter, StageChange
 from steward.registry.reports.models import ProgressReport, ReportCorrection, ReportNotice
 from steward.registry.returnvisits.models import ReturnVisit
@@ -29,6 +30,7 @@ __all__ = [
     "InboundMessage",
     "Milestone",
     "MonthlyInvestment",
+    "NodePlanChange",
     "OutboxEvent",
     "Person",
     "ProgressReport",

@@ -20,6 +20,8 @@ class RegistrySettings(ServiceSettings):
     inbound_systems: dict[str, InboundSystem] = Field(default_factory=dict)
     inbound_systems_file: Path | None = None
     inbound_tolerance_seconds: int = Field(default=300, ge=10, le=3600)
+    # the issues service (matters of the week in the agents' weekly report); unset: not pre-filled
+    issues_grpc_target: str | None = None
 
 
 SOURCE = "/steward/registry"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import grpc
 
@@ -14,7 +14,7 @@ from steward.api.issues.v1 import issues_pb2 as pb
 from steward.api.issues.v1 import issues_pb2_grpc as pb_grpc
 from steward.kit.auth_tokens import service_tokens
 from steward.kit.errors import Conflict, DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
-from steward.kit.grpc import bearer_metadata, client_channel
+from steward.kit.grpc import bearer_metadata, client_channel, timestamp
 from steward.kit.settings import ServiceSettings
 
 _ERRORS: dict[grpc.StatusCode, type[DomainError]] = {
@@ -131,3 +131,28 @@ class IssuesClient:
             assert isinstance(result, pb.MatterStatusReportResponse)
             out.extend(result.items)
         return out
+
+    async def matters_of_person(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        subject: str | None = None,
+        names: Sequence[str] = (),
+        tenant: str | None = None,
+        limit: int = 100,
+        token: str | None = None,
+    ) -> pb.MattersOfPersonResponse:
+        """Matters the person filed (``subject``) or is responsible for (``names``), active in
+        ``[since, until)`` (the agents' weekly work report), oldest filed first."""
+        request = pb.MattersOfPersonRequest(
+            tenant=tenant or "",
+            subject=subject or "",
+            names=list(names),
+            since=timestamp(since),
+            until=timestamp(until),
+            limit=limit,
+        )
+        result = await self._call("MattersOfPerson", request, token)
+        assert isinstance(result, pb.MattersOfPersonResponse)
+        return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -19,6 +19,7 @@ from steward.kit.auth import Principal, Role
 from steward.kit.errors import Forbidden, ValidationFailed, pydantic_details
 from steward.kit.grpc import timestamp
 from steward.kit.inputs import clean
+from steward.kit.paging import scoped
 
 
 def to_pb(m: Matter) -> pb.Matter:
@@ -216,3 +217,47 @@ async def status_report(
         if m.overdue:
             out.overdue += 1
     return out
+
+
+async def matters_of_person(
+    ctx: IssuesContext, principal: Principal, request: pb.MattersOfPersonRequest
+) -> pb.MattersOfPersonResponse:
+    """A person's matters active in [since, until) (the agents' weekly work report)."""
+    from steward.issues.matters.views import base_path
+
+    names = [n for n in request.names if n]
+    clean(tenant=request.tenant, subject=request.subject, names=names)
+    if not request.subject and not names:
+        raise ValidationFailed("give the person's subject or names")
+    if len(names) > 10 or any(len(n) > 200 for n in [*names, request.subject]):
+        raise ValidationFailed("at most 10 names of at most 200 characters")
+    if not request.HasField("since") or not request.HasField("until"):
+        raise ValidationFailed("since and until are required")
+    since, until = request.since.ToDatetime(tzinfo=UTC), request.until.ToDatetime(tzinfo=UTC)
+    if until <= since:
+        raise ValidationFailed("until must be after since")
+    limit = request.limit or 100
+    if not 1 <= limit <= 500:
+        raise ValidationFailed("limit must be between 1 and 500")
+    path = await base_path(ctx, principal, request.tenant or None)
+    who = []
+    if request.subject:
+        who.append(col(Matter.reporter) == request.subject)
+    if names:
+        who.append(col(Matter.responsible_person).in_(names))
+    stmt = (
+        scoped(select(Matter), Matter.tenant_path, path)
+        .where(
+            sa.or_(*who),
+            col(Matter.filed_at) < until,
+            sa.or_(col(Matter.resolved_at).is_(None), col(Matter.resolved_at) >= since),
+            sa.or_(col(Matter.closed_at).is_(None), col(Matter.closed_at) >= since),
+        )
+        .order_by(col(Matter.filed_at), col(Matter.id))
+        .limit(limit + 1)
+    )
+    if principal.is_enterprise:
+        stmt = stmt.where(Matter.owner_unit_id == (principal.unit or "-"))
+    async with ctx.db.read() as session:
+        rows = list((await session.exec(stmt)).all())
+    return pb.MattersOfPersonResponse(matters=[to_pb(m) for m in rows[:limit]], truncated=len(rows) > limit)

@@ -41,6 +41,11 @@ class AgentReport(SQLModel, table=True):
         sa_column=sa.Column(JSONB, nullable=False),
         description="per project of the agent: code, name, stage, the week's milestones and notes",
     )
+    matters: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=sa.Column(JSONB, nullable=False, server_default="[]"),
+        description="the agent's matters of the week in the issues service, as they stood then",
+    )
 
 
 class AgentReportNotice(SQLModel, table=True):

@@ -24,6 +24,29 @@ class AgentProject(BaseModel):
     note: str = ""
 
 
+class WeekMatter(BaseModel):
+    """A matter of the issues service the agent filed or is responsible for, active that week."""
+
+    id: str
+    number: str
+    kind: str = Field(description="obstacle | procedure | decision | complaint")
+    title: str
+    status: str
+    as_: list[Literal["reporter", "responsible"]] = Field(alias="as", description="the agent's part in it")
+    project_id: str | None
+    project_code: str | None
+    responsible_unit_name: str | None
+    filed_at: datetime
+    due_date: str
+    overdue: bool
+    resolved_at: datetime | None
+
+    model_config = {"populate_by_name": True}
+
+
+MattersStatus = Literal["ok", "not_configured", "unavailable"]
+
+
 class AgentDraftOut(BaseModel):
     person_id: uuid.UUID
     person_name: str
@@ -34,6 +57,13 @@ class AgentDraftOut(BaseModel):
     shifted: bool
     shift_reason: str | None
     projects: list[AgentProject]
+    matters: list[WeekMatter] = Field(
+        default_factory=list, description="the agent's matters active during the week (issues service)"
+    )
+    matters_status: MattersStatus = Field(
+        default="ok", description="not_configured / unavailable: the matters could not be pre-filled"
+    )
+    matters_truncated: bool = False
 
 
 class ProjectNote(Input):
@@ -59,6 +89,7 @@ class AgentReportOut(BaseModel):
     progress_text: str
     problems_text: str
     projects: list[AgentProject]
+    matters: list[WeekMatter]
 
 
 class AgentStatusRow(BaseModel):

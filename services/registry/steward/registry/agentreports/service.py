@@ -5,7 +5,8 @@ due on the rules' weekday and moved earlier on a holiday like every report."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,6 +25,7 @@ from steward.registry.agentreports.schemas import (
     AgentReportOut,
     AgentStatusOut,
     AgentStatusRow,
+    WeekMatter,
     WeekMilestone,
 )
 from steward.registry.milestones.models import Milestone
@@ -123,14 +125,32 @@ async def _week_projects(session: AsyncSession, person: Person, period: sched.Pe
     return out
 
 
+@dataclass(frozen=True)
+class AgentWeek:
+    """Who and which week, read before the matters are asked of the issues service."""
+
+    subject: str | None
+    name: str
+    start: date
+    end: date
+
+
+async def my_week(session: AsyncSession, *, principal: Principal, period_key: str) -> AgentWeek:
+    person = await _me(session, principal)
+    schedule, cal = await agent_schedule(session, person.tenant_code)
+    p = sched.period(schedule, cal, period_key)
+    return AgentWeek(subject=person.subject, name=person.name, start=p.start, end=p.end)
+
+
 async def draft(
     session: AsyncSession, *, principal: Principal, person_id: uuid.UUID | None, period_key: str
-) -> AgentDraftOut:
-    """The week's report pre-filled from the agent's projects and their milestones of the week."""
+) -> tuple[AgentDraftOut, AgentWeek]:
+    """The week's report pre-filled from the agent's projects and their milestones of the week (the
+    matters of the week are added by the caller, outside the transaction)."""
     person = await _person(session, principal, person_id)
     schedule, cal = await agent_schedule(session, person.tenant_code)
     p = sched.period(schedule, cal, period_key)
-    return AgentDraftOut(
+    out = AgentDraftOut(
         person_id=person.id,
         person_name=person.name,
         period=p.key,
@@ -141,10 +161,16 @@ async def draft(
         shift_reason=p.shift_reason,
         projects=await _week_projects(session, person, p),
     )
+    return out, AgentWeek(subject=person.subject, name=person.name, start=p.start, end=p.end)
 
 
 async def submit(
-    session: AsyncSession, *, principal: Principal, data: AgentReportIn, now: datetime | None = None
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    data: AgentReportIn,
+    matters: list[WeekMatter] | None = None,
+    now: datetime | None = None,
 ) -> AgentReport:
     person = await _me(session, principal)
     schedule, cal = await agent_schedule(session, person.tenant_code)
@@ -180,6 +206,7 @@ async def submit(
         progress_text=data.progress_text,
         problems_text=data.problems_text,
         projects=[x.model_dump(mode="json") for x in projects],
+        matters=[m.model_dump(mode="json", by_alias=True) for m in matters or []],
     )
     session.add(report)
     await session.flush()
@@ -260,4 +287,5 @@ def to_out(r: AgentReport) -> AgentReportOut:
         progress_text=r.progress_text,
         problems_text=r.problems_text,
         projects=[AgentProject.model_validate(x) for x in r.projects],
+        matters=[WeekMatter.model_validate(x) for x in r.matters],
     )

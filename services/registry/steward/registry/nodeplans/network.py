@@ -95,3 +95,7 @@ def push(
         if need > dates[key].start:
             dates[key] = moved[key] = Dates(need, finish_of(cal, need, node.duration))
     return moved
+
+
+def topological_order_of(nodes: list[Node]) -> list[str]:
+    return topological_order({n.key: list(n.after) for n in nodes})

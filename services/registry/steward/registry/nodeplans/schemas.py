@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -80,3 +81,46 @@ class DelayOut(BaseModel):
     delayed: MovedNode
     moved: list[MovedNode] = Field(description="successors whose planned dates were pushed")
     unchanged: list[str] = Field(description="successors whose slack absorbed the delay")
+
+
+class ChangeItemIn(Input):
+    milestone_id: uuid.UUID
+    planned_date: date = Field(description="the node's proposed planned finish (moved to a working day)")
+
+
+class ChangeIn(Input):
+    items: list[ChangeItemIn] = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class RejectIn(Input):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ChangeItemOut(BaseModel):
+    milestone_id: uuid.UUID
+    key: str
+    name: str
+    old_date: date = Field(description="the planned finish when the change was requested")
+    planned_date: date = Field(description="the proposed planned finish")
+
+
+class ChangeOut(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    status: Literal["pending", "approved", "rejected"]
+    items: list[ChangeItemOut]
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    approver_unit_ids: list[uuid.UUID] = Field(description="the lead department's unit(s) that may decide")
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    moved: dict[str, list[date]] = Field(
+        description="when approved: node key -> [old, new] planned finish, the pushed successors included"
+    )
+
+
+class ChangeList(BaseModel):
+    items: list[ChangeOut]

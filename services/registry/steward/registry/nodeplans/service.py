@@ -132,6 +132,74 @@ async def apply(
     return project, template.key, start, rows
 
 
+def network_of(rows: list[Milestone]) -> list[network.Node]:
+    return [network.Node(m.key, m.duration_days or 0, tuple(m.after)) for m in rows if m.key]
+
+
+def _back(cal: WorkingCalendar, finish: date, duration: int) -> date:
+    start = finish
+    for _ in range(max(duration - 1, 0)):
+        start = cal.previous_working_day(start, inclusive=False)
+    return start
+
+
+async def move_node(
+    session: AsyncSession,
+    *,
+    project: Project,
+    rows: list[Milestone],
+    cal: WorkingCalendar,
+    key: str,
+    new_finish: date,
+) -> tuple[dict[str, network.Dates], dict[str, network.Dates]]:
+    """Give node ``key`` a new planned finish (a working day): later pushes its successors (only
+    them, as far as needed), earlier keeps its duration and must stay after its predecessors (the
+    successors keep their dates). Rows are written and delay timers re-armed; returns the dates
+    before and the nodes that moved."""
+    by_key = {m.key: m for m in rows if m.key}
+    nodes = network_of(rows)
+    current = {k: network.Dates(m.planned_start or m.planned_date, m.planned_date) for k, m in by_key.items()}
+    frozen = frozenset(k for k, m in by_key.items() if m.actual_date is not None)
+    if new_finish >= current[key].finish:
+        moved = network.push(cal, nodes, current, delayed=key, new_finish=new_finish, frozen=frozen)
+    else:
+        node = next(n for n in nodes if n.key == key)
+        start = _back(cal, new_finish, node.duration)
+        need = network.earliest_start(cal, start, (current[p].finish for p in node.after if p in current))
+        if node.after and start < need:
+            raise ValidationFailed(
+                f"node {key!r} cannot start before {need.isoformat()}, after the nodes it follows",
+                code="before_predecessors",
+            )
+        moved = {key: network.Dates(start, new_finish)}
+    # lock order as the delay-timer runner's (timer row, then milestone row): re-arm first, then lock
+    for k, d in moved.items():
+        await timers.schedule(
+            session,
+            kind=milestones.DELAY_TIMER,
+            key=str(by_key[k].id),
+            tenant=project.tenant_code,
+            due_at=milestones.delay_due(d.finish),
+        )
+    locked = {
+        m.id: m
+        for m in (
+            await session.exec(
+                select(Milestone)
+                .where(col(Milestone.id).in_([by_key[k].id for k in moved]))
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+    }
+    for k, d in moved.items():
+        m = locked[by_key[k].id]
+        m.planned_start, m.planned_date = d.start, d.finish
+        m.delayed_at = None
+        m.row_version += 1
+    return current, moved
+
+
 def _moved(m: Milestone, old: network.Dates, cal: WorkingCalendar) -> MovedNode:
     return MovedNode(
         milestone_id=m.id,
@@ -164,42 +232,17 @@ async def delay(
         raise ValidationFailed("a delay moves the planned date later", code="not_later")
     if not cal.is_working_day(new_finish):
         new_finish = cal.next_working_day(new_finish)
+    current, moved = await move_node(
+        session, project=project, rows=rows, cal=cal, key=target.key, new_finish=new_finish
+    )
     by_key = {m.key: m for m in rows if m.key}
-    nodes = [network.Node(m.key, m.duration_days or 0, tuple(m.after)) for m in rows if m.key]
-    current = {k: network.Dates(m.planned_start or m.planned_date, m.planned_date) for k, m in by_key.items()}
-    frozen = frozenset(k for k, m in by_key.items() if m.actual_date is not None)
-    moved = network.push(cal, nodes, current, delayed=target.key, new_finish=new_finish, frozen=frozen)
+    nodes = network_of(rows)
     out: list[MovedNode] = []
     changes: dict[str, list[str]] = {}
-    # lock order as the delay-timer runner's (timer row, then milestone row): re-arm first, then lock
     for key, d in moved.items():
-        await timers.schedule(
-            session,
-            kind=milestones.DELAY_TIMER,
-            key=str(by_key[key].id),
-            tenant=project.tenant_code,
-            due_at=milestones.delay_due(d.finish),
-        )
-    locked = {
-        m.id: m
-        for m in (
-            await session.exec(
-                select(Milestone)
-                .where(col(Milestone.id).in_([by_key[k].id for k in moved]))
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).all()
-    }
-    for key, d in moved.items():
-        m = locked[by_key[key].id]
-        old = current[key]
-        m.planned_start, m.planned_date = d.start, d.finish
-        m.delayed_at = None
-        m.row_version += 1
-        changes[key] = [old.finish.isoformat(), d.finish.isoformat()]
+        changes[key] = [current[key].finish.isoformat(), d.finish.isoformat()]
         if key != target.key:
-            out.append(_moved(m, old, cal))
+            out.append(_moved(by_key[key], current[key], cal))
     successors = network.successors_of(nodes, target.key)
     await record_change(
         session,

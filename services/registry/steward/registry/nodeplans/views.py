@@ -8,13 +8,17 @@ from steward.kit.errors import NotFound
 from steward.kit.http import DatabaseDep, PrincipalDep
 from steward.kit.inputs import clean_request
 from steward.registry.milestones.models import Milestone
-from steward.registry.nodeplans import service
+from steward.registry.nodeplans import changes, service
 from steward.registry.nodeplans.schemas import (
     ApplyIn,
+    ChangeIn,
+    ChangeList,
+    ChangeOut,
     DelayIn,
     DelayOut,
     NodePlanOut,
     PlanNodeOut,
+    RejectIn,
     TemplateList,
     TemplateOut,
 )
@@ -93,4 +97,60 @@ async def delay_node(
     async with db.transaction() as session:
         return await service.delay(
             session, principal=principal, id_or_code=id_or_code, milestone_id=milestone_id, data=body
+        )
+
+
+@router.post(
+    "/v1/projects/{id_or_code}/node-plan/changes",
+    response_model=ChangeOut,
+    status_code=201,
+    summary="The owner proposes new planned node dates; they take effect when the lead department approves",
+)
+async def request_change(
+    db: DatabaseDep, principal: PrincipalDep, id_or_code: str, body: ChangeIn
+) -> ChangeOut:
+    async with db.transaction() as session:
+        return changes.to_out(
+            await changes.request(session, principal=principal, id_or_code=id_or_code, data=body)
+        )
+
+
+@router.get(
+    "/v1/projects/{id_or_code}/node-plan/changes",
+    response_model=ChangeList,
+    summary="The project's node-plan change requests, newest first",
+)
+async def list_changes(db: DatabaseDep, principal: PrincipalDep, id_or_code: str) -> ChangeList:
+    async with db.read() as session:
+        rows = await changes.list_changes(session, principal=principal, id_or_code=id_or_code)
+        return ChangeList(items=[changes.to_out(c) for c in rows])
+
+
+@router.post(
+    "/v1/projects/{id_or_code}/node-plan/changes/{change_id}/approve",
+    response_model=ChangeOut,
+    summary="The lead department approves: the dates take effect and successors are pushed",
+)
+async def approve_change(
+    db: DatabaseDep, principal: PrincipalDep, id_or_code: str, change_id: uuid.UUID
+) -> ChangeOut:
+    async with db.transaction() as session:
+        return changes.to_out(
+            await changes.approve(session, principal=principal, id_or_code=id_or_code, change_id=change_id)
+        )
+
+
+@router.post(
+    "/v1/projects/{id_or_code}/node-plan/changes/{change_id}/reject",
+    response_model=ChangeOut,
+    summary="The lead department rejects a node-plan change, with a reason",
+)
+async def reject_change(
+    db: DatabaseDep, principal: PrincipalDep, id_or_code: str, change_id: uuid.UUID, body: RejectIn
+) -> ChangeOut:
+    async with db.transaction() as session:
+        return changes.to_out(
+            await changes.reject(
+                session, principal=principal, id_or_code=id_or_code, change_id=change_id, reason=body.reason
+            )
         )

@@ -57,6 +57,28 @@ TENANT_HEADERS = [
 ]
 
 
+FOCUS_HEADERS = [
+    "项目编号",
+    "项目名称",
+    "地区",
+    "阶段",
+    "类别",
+    "计划开工",
+    "计划竣工",
+    "未办结节点",
+    "年度累计完成(元)",
+    "年度计划投资(元)",
+    "完成比例(%)",
+]
+CATEGORY_ZH = {
+    "open_nodes": "手续未办结",
+    "not_started": "应开未开",
+    "investment": "投资进度",
+    "not_completed": "年内应竣未竣",
+    "reserve": "来年储备",
+}
+
+
 def _money(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(Decimal("0.01"))
 
@@ -80,6 +102,25 @@ def project_rows(s: SummaryOut) -> list[list[Any]]:
             "是" if r.signoff_missing else "",
         ]
         for r in s.items
+    ]
+
+
+def focus_rows(s: SummaryOut) -> list[list[Any]]:
+    return [
+        [
+            x.code,
+            x.name,
+            x.tenant,
+            STAGE_ZH.get(x.stage, x.stage),
+            CATEGORY_ZH.get(x.category, x.category),
+            x.planned_start.isoformat() if x.planned_start else None,
+            x.planned_completion.isoformat() if x.planned_completion else None,
+            "、".join(x.open_nodes),
+            _money(x.investment_ytd),
+            _money(x.annual_plan),
+            x.plan_percent,
+        ]
+        for x in s.focus.items
     ]
 
 
@@ -134,7 +175,12 @@ def to_xlsx(s: SummaryOut) -> bytes:
     detail.append(PROJECT_HEADERS)
     for row in project_rows(s):
         detail.append(row)
-    for sheet in (ws, detail):
+    focus = wb.create_sheet("本季重点", 0)  # the quarter's focus first (seed 001 (八))
+    focus.append([f"{s.focus.quarter} 本季调度重点：{s.focus.focus_zh}"])
+    focus.append(FOCUS_HEADERS)
+    for row in focus_rows(s):
+        focus.append(row)
+    for sheet in (focus, ws, detail):
         for column in sheet.columns:
             letter = column[0].column_letter
             sheet.column_dimensions[letter].width = 16

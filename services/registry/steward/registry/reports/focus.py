@@ -68,8 +68,11 @@ def quarter_bounds(key: str) -> tuple[int, int, date, date]:
     if m is None:
         raise ValidationFailed(f"quarter {key!r} is not like 2026-Q3", code="invalid_quarter")
     year, q = int(m.group(1)), int(m.group(2))
-    start = date(year, 3 * q - 2, 1)
-    end = date(year + (q == 4), (3 * q) % 12 + 1, 1)
+    try:  # 0000-Q1 or 9999-Q4 match the pattern but have no calendar dates
+        start = date(year, 3 * q - 2, 1)
+        end = date(year + (q == 4), (3 * q) % 12 + 1, 1)
+    except ValueError:
+        raise ValidationFailed(f"quarter {key!r} does not exist", code="invalid_quarter") from None
     return year, q, start, date.fromordinal(end.toordinal() - 1)
 
 

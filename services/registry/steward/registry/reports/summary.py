@@ -1,11 +1,13 @@
 """Per-project report status for a period, and the summary per tenant and over a subtree (情况通报):
-reporting / late / missing, investment completed vs the annual plan, counts by stage."""
+the quarter's focus first (rules ``reports.quarter_focus``, seed 001 (八)), then reporting / late /
+missing, investment completed vs the annual plan, counts by stage; the project rows in focus come
+first, in the focus list's order."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
@@ -14,11 +16,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.auth import Principal
 from steward.kit.db import utcnow
+from steward.kit.errors import ValidationFailed
 from steward.kit.money import Money
 from steward.kit.paging import scoped
 from steward.registry.milestones import service as milestones
 from steward.registry.projects.models import Project
 from steward.registry.reports import schedule as sched
+from steward.registry.reports.focus import FocusItem, focus
 from steward.registry.reports.models import ProgressReport
 from steward.registry.reports.schemas import StatusRow
 from steward.registry.reports.service import applies
@@ -46,12 +50,20 @@ class TenantSummary(BaseModel):
     by_stage: dict[str, int] = Field(default_factory=dict)
 
 
+class SummaryFocus(BaseModel):
+    quarter: str = Field(description="the quarter the period falls in (its Thursday for a week)")
+    focus: str = Field(description="permits | starts | investment | completion")
+    focus_zh: str
+    items: list[FocusItem] = Field(description="the focus list (as GET /v1/reports/focus)")
+
+
 class SummaryOut(BaseModel):
     tenant: str
     period: str
     schedule_key: str | None
     generated_at: datetime
     calendar_fallback: bool
+    focus: SummaryFocus = Field(description="the quarter's focus, first; items in focus lead the rows")
     totals: TenantSummary
     tenants: list[TenantSummary]
     items: list[StatusRow]
@@ -165,6 +177,27 @@ def _aggregate(code: str, name: str, rows: list[StatusRow]) -> TenantSummary:
     return s
 
 
+def quarter_of(period: str) -> str:
+    """``2026-W40`` (its Thursday), ``2026-11-H1`` or ``2026-11`` → ``2026-Q4``."""
+    kind = sched.period_kind_of(period)
+    try:
+        if kind == "weekly":
+            day = date.fromisocalendar(int(period[:4]), int(period[6:8]), 4)
+        else:
+            day = date(int(period[:4]), int(period[5:7]), 1)
+    except ValueError:
+        raise ValidationFailed(f"period {period!r} does not exist", code="invalid_period") from None
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def focus_first(rows: list[StatusRow], items: list[FocusItem]) -> list[StatusRow]:
+    """The rows of projects in the focus list first, in its order; the others after, as they were."""
+    rank: dict[uuid.UUID, int] = {}
+    for i, item in enumerate(items):
+        rank.setdefault(item.project_id, i)
+    return sorted(rows, key=lambda r: rank.get(r.project_id, len(items)))
+
+
 async def summary(
     session: AsyncSession,
     *,
@@ -186,13 +219,15 @@ async def summary(
             await session.exec(select(Tenant).where(col(Tenant.code).in_(list(by_tenant) or [base.code])))
         ).all()
     }
+    f = await focus(session, principal=principal, tenant=base.code, quarter=quarter_of(period))
     return SummaryOut(
         tenant=base.code,
         period=period,
         schedule_key=schedule_key,
         generated_at=now or utcnow(),
         calendar_fallback=fallback,
+        focus=SummaryFocus(quarter=f.quarter, focus=f.focus, focus_zh=f.focus_zh, items=f.items),
         totals=_aggregate(base.code, base.name, rows),
         tenants=[_aggregate(code, names.get(code, code), by_tenant[code]) for code in sorted(by_tenant)],
-        items=rows,
+        items=focus_first(rows, f.items),
     )

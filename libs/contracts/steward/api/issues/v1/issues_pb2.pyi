@@ -421,3 +421,75 @@ class MatterStatusReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MatterStatusReportResponse: _TypeAlias = MatterStatusReportResponse  # noqa: Y015
+
+@_typing.final
+class MattersOfPersonRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    NAMES_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """subtree root; empty = the caller's tenant"""
+    subject: _builtins.str
+    """the person's login subject (matches reporter)"""
+    limit: _builtins.int
+    """default 100, at most 500"""
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """the person's names (match responsible_person), at most 10"""
+
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """required"""
+
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp:
+        """required, after since"""
+
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        names: _abc.Iterable[_builtins.str] | None = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "names", b"names", "since", b"since", "subject", b"subject", "tenant", b"tenant", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MattersOfPersonRequest: _TypeAlias = MattersOfPersonRequest  # noqa: Y015
+
+@_typing.final
+class MattersOfPersonResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATTERS_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    truncated: _builtins.bool
+    """more than `limit` matched"""
+    @_builtins.property
+    def matters(self) -> _containers.RepeatedCompositeFieldContainer[Global___Matter]:
+        """oldest filed first"""
+
+    def __init__(
+        self,
+        *,
+        matters: _abc.Iterable[Global___Matter] | None = ...,
+        truncated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["matters", b"matters", "truncated", b"truncated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MattersOfPersonResponse: _TypeAlias = MattersOfPersonResponse  # noqa: Y015

@@ -54,6 +54,11 @@ class IssuesServiceStub:
                 request_serializer=steward_dot_api_dot_issues_dot_v1_dot_issues__pb2.MatterStatusReportRequest.SerializeToString,
                 response_deserializer=steward_dot_api_dot_issues_dot_v1_dot_issues__pb2.MatterStatusReportResponse.FromString,
                 _registered_method=True)
+        self.MattersOfPerson = channel.unary_unary(
+                '/steward.api.issues.v1.IssuesService/MattersOfPerson',
+                request_serializer=steward_dot_api_dot_issues_dot_v1_dot_issues__pb2.MattersOfPersonRequest.SerializeToString,
+                response_deserializer=steward_dot_api_dot_issues_dot_v1_dot_issues__pb2.MattersOfPersonResponse.FromString,
+                _registered_method=True)
 
 
 class IssuesServiceServicer:
@@ -86,6 +91,15 @@ class IssuesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MattersOfPerson(self, request, context):
+        """A person's matters of a period, for the agents' weekly work report (代办员周报): those the person
+        filed (reporter = their login subject) or is responsible for (responsible_person = one of their
+        names), active in [since, until): filed before `until`, not resolved or closed before `since`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IssuesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +122,11 @@ def add_IssuesServiceServicer_to_server(servicer, server):
                     servicer.MatterStatusReport,
                     request_deserializer=steward_dot_api_dot_issues_dot_v1_dot_issues__pb2.MatterStatusReportRequest.FromString,
                     response_serializer=steward_dot_api_dot_issues_dot_v1_dot_issues__pb2.MatterStatusReportResponse.SerializeToString,
+            ),
+            'MattersOfPerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.MattersOfPerson,
+                    request_deserializer=steward_dot_api_dot_issues_dot_v1_dot_issues__pb2.MattersOfPersonRequest.FromString,
+                    response_serializer=steward_dot_api_dot_issues_dot_v1_dot_issues__pb2.MattersOfPersonResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -218,6 +237,33 @@ class IssuesService:
             '/steward.api.issues.v1.IssuesService/MatterStatusReport',
             steward_dot_api_dot_issues_dot_v1_dot_issues__pb2.MatterStatusReportRequest.SerializeToString,
             steward_dot_api_dot_issues_dot_v1_dot_issues__pb2.MatterStatusReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MattersOfPerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/steward.api.issues.v1.IssuesService/MattersOfPerson',
+            steward_dot_api_dot_issues_dot_v1_dot_issues__pb2.MattersOfPersonRequest.SerializeToString,
+            steward_dot_api_dot_issues_dot_v1_dot_issues__pb2.MattersOfPersonResponse.FromString,
             options,
             channel_credentials,
             insecure,
