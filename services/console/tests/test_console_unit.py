@@ -168,7 +168,8 @@ def test_no_template_or_asset_names_an_external_host() -> None:
         assert not external.search(text), path
         assert "url(http" not in text and "@import" not in text, path
     vendor = sorted(p.name for p in PACKAGE.joinpath("static", "vendor").iterdir())
-    assert vendor == ["htmx-1.9.12.min.js"]
+    # htmx and its SSE extension, both from the npm package htmx.org@1.9.12 (dist/ext/sse.js)
+    assert vendor == ["htmx-1.9.12.min.js", "htmx-ext-sse-1.9.12.js"]
 
 
 async def test_every_page_sends_a_same_origin_content_security_policy() -> None:

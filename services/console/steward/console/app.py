@@ -16,7 +16,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from steward.console.api import ApiError, Services
 from steward.console.session import Sessions, SignInRequired
 from steward.console.settings import ConsoleSettings
-from steward.console.views import admin, auth, home, inbox, matters, meetings, projects, reports, scoring
+from steward.console.views import (
+    admin,
+    auth,
+    home,
+    inbox,
+    live,
+    maptiles,
+    matters,
+    meetings,
+    projects,
+    reports,
+    scoring,
+)
 from steward.console.web import HERE, CsrfFailed, render, sessions_of
 from steward.kit.http import create_app
 
@@ -29,11 +41,18 @@ CSP = (
 )
 
 
+def csp_for(settings: ConsoleSettings) -> str:
+    """The CSP with the map tiles' origin allowed for images only, when the tiles are on another host."""
+    tiles = maptiles.img_source(settings.map_tile_url)
+    return CSP.replace("img-src 'self' data:;", f"img-src 'self' data: {tiles};") if tiles else CSP
+
+
 class SecurityHeaders:
     """Every page may load only the console's own assets (government intranets have no internet)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, csp: str = CSP) -> None:
         self.app = app
+        self.csp = csp.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,7 +62,7 @@ class SecurityHeaders:
         async def _send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
-                headers.append((b"content-security-policy", CSP.encode()))
+                headers.append((b"content-security-policy", self.csp))
                 headers.append((b"x-frame-options", b"DENY"))
                 headers.append((b"x-content-type-options", b"nosniff"))
                 headers.append((b"referrer-policy", b"same-origin"))
@@ -79,6 +98,7 @@ def build(
             matters.router,
             reports.router,
             inbox.router,
+            live.router,
             admin.router,
             *([meetings.router] if settings.meetings_url else []),
             *([scoring.router] if settings.scoring_url else []),
@@ -94,7 +114,7 @@ def build(
     app.state.sessions = Sessions(settings)
     app.state.verifier = auth.IdTokenVerifier(settings)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, csp=csp_for(settings))
 
     @app.exception_handler(SignInRequired)
     async def _signin(request: Request, exc: SignInRequired) -> Response:

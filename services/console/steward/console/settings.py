@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import re
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
 
 from steward.kit.settings import ServiceSettings
 
@@ -40,8 +43,25 @@ class ConsoleSettings(ServiceSettings):
     # dev sign-in: the demo data's root tenant (the sign-in page lists its subtree)
     dev_root_tenant: str = "210100"
 
-    # the map base tiles (none: the map renders points on a plain grid)
+    # the map base tiles: a template such as /tiles/{z}/{x}/{y}.png (same host) or
+    # https://tiles.intranet.example/{z}/{x}/{y}.png (the CSP then allows that origin for images
+    # only); none: the map renders points on a plain grid
     map_tile_url: str | None = None
+    map_tile_max_zoom: int = Field(default=17, ge=3, le=20)
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_template(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if not all(k in value for k in ("{z}", "{x}", "{y}")):
+            raise ValueError("the tile URL needs {z}, {x} and {y}")
+        if parts.scheme not in ("", "http", "https") or (parts.scheme and not parts.netloc):
+            raise ValueError("the tile URL is a path or an http(s) URL")
+        if parts.netloc and not re.fullmatch(r"[A-Za-z0-9.\-]+(:\d{1,5})?", parts.netloc):
+            raise ValueError("the tile URL's host is a plain host name (and port)")
+        return value
 
     @property
     def dev_mode(self) -> bool:

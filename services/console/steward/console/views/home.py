@@ -1,5 +1,6 @@
-"""工作台: my matters due soon / overdue / waiting for me, counts for my tenant, reports due,
-recent notifications."""
+"""工作台: my matters due soon / overdue / waiting for me (topics to sign, minutes to acknowledge,
+procedures of my unit, rectifications and surveys), counts for my tenant, reports due, the projects'
+investment progress, recent notifications (live over SSE, polled as a fallback)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from steward.console.api import Api, gather
 from steward.console.fmt import SHANGHAI
+from steward.console.views import home_items
+from steward.console.views.meetings_common import SIGNOFF_ROLE
 from steward.console.web import ApiDep, UserDep, render
 
 router = APIRouter()
@@ -43,14 +46,31 @@ async def _next_reports(api: Api, tenant: str) -> list[dict[str, Any]]:
 
 @router.get("/")
 async def home(request: Request, user: UserDep, api: ApiDep) -> Response:
-    open_page, overdue_page, my_unit, projects, unread, inbox, reports = await gather(
+    # every call at once: the page waits for the slowest service, not their sum
+    (
+        open_page,
+        overdue_page,
+        my_unit,
+        projects,
+        unread,
+        inbox,
+        reports,
+        to_sign,
+        to_ack,
+        supervision,
+        progress,
+    ) = await gather(
         api.maybe("issues", "/v1/matters", None, open_only="true", limit=100),
         api.maybe("issues", "/v1/matters/queues/overdue", None, limit=100),
-        api.maybe("issues", "/v1/matters/queues/my-unit", None, limit=50) if user.unit else _none(),
+        api.maybe("issues", "/v1/matters/queues/my-unit", None, limit=100) if user.unit else _none(),
         api.maybe("registry", "/v1/projects", None, limit=50),
         api.maybe("notify", "/v1/inbox/unread-count", None),
         api.maybe("notify", "/v1/inbox", None, limit=6),
         _next_reports(api, user.tenant),
+        home_items.signatures(api, user),
+        home_items.acknowledgements(api, user),
+        home_items.supervision(api, user),
+        home_items.progress(api, user),
     )
     open_items = (open_page or {}).get("items", [])
     horizon = (today() + timedelta(days=DUE_SOON_DAYS)).isoformat()
@@ -79,6 +99,12 @@ async def home(request: Request, user: UserDep, api: ApiDep) -> Response:
         has_unit_queue=my_unit is not None,
         inbox=(inbox or {}).get("items", []),
         reports=reports,
+        to_sign=to_sign,
+        signoff_role=SIGNOFF_ROLE,
+        to_ack=to_ack,
+        procedures=home_items.procedures(my_unit),
+        supervision=supervision,
+        progress=progress,
         today=today(),
     )
 

@@ -13,7 +13,8 @@ from fastapi.responses import Response
 from steward.console.api import Api, ApiError, gather
 from steward.console.fmt import TIERS
 from steward.console.projects_common import tenants_of
-from steward.console.web import ApiDep, Csrf, UserDep, form_opt, form_str, redirect, render
+from steward.console.views import maptiles
+from steward.console.web import ApiDep, Csrf, UserDep, form_opt, form_str, redirect, render, settings_of
 
 router = APIRouter()
 FILTERS = ("tenant", "stage", "tier", "key_level", "funding_type", "steward_required", "q")
@@ -113,6 +114,12 @@ async def project_map(request: Request, user: UserDep, api: ApiDep) -> Response:
     filters = {k: request.query_params.get(k, "") for k in FILTERS}
     data = await api.get("registry", "/v1/map/projects", limit=500, **filters)
     features = [f for f in data.get("features", []) if f.get("geometry")]
+    template = settings_of(request).map_tile_url
+    if template and features:  # base tiles laid out on the server (views/maptiles.py)
+        laid = maptiles.layout(template, features, settings_of(request).map_tile_max_zoom)
+        return render(
+            request, "project_map.html", nav="projects", features=features, points=laid["points"], tiles=laid
+        )
     points = []
     if features:
         lons = [f["geometry"]["coordinates"][0] for f in features]
