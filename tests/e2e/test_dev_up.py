@@ -133,7 +133,7 @@ def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
                 continue
             # migrate and seed print plain text into the same file (the service keeps logging there
             # after the seed header): outside the serve section only JSON-looking lines are checked
-            if section != "serve" and not line.startswith("{"):
+            if section != "serve" and not line.startswith('{"'):
                 continue
             try:
                 record = json.loads(line)

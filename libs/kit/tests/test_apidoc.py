@@ -1,5 +1,5 @@
 """OpenAPI documents the error bodies the kit really returns (steward.kit.apidoc): the 422 is
-``{"error": ...}``, not FastAPI's ``{"detail": ...}``, and 401/403/404/409 are listed where they occur."""
+``{"error": ...}``, not FastAPI's ``{"detail": ...}``, and 400/401/403/404/409 are listed where they occur."""
 
 from __future__ import annotations
 
@@ -48,6 +48,14 @@ def make_app() -> Any:
     async def change(principal: PrincipalDep, thing_id: int, body: Thing) -> dict[str, str]:
         raise Conflict("busy")
 
+    @router.post("/batch")
+    async def batch(principal: PrincipalDep, body: Thing) -> dict[str, str]:
+        return {}  # names things only in its body: an unknown one is a 404 too
+
+    @router.get("/count")
+    async def count(principal: PrincipalDep) -> int:
+        return 0  # names nothing: no 404
+
     @router.get("/public/schema")
     async def public() -> dict[str, str]:
         return {}
@@ -66,8 +74,12 @@ def test_operations_list_the_errors_they_can_return() -> None:
     always = {"429", "503"}
     assert _codes(doc, "/v1/things", "get") == {"200", "401", "403", "404", "422", *always}
     assert _codes(doc, "/v1/things/{thing_id}", "post") == {
-        "200", "401", "403", "404", "409", "413", "422", *always
+        "200", "400", "401", "403", "404", "409", "413", "422", *always
     }  # fmt: skip
+    assert _codes(doc, "/v1/things/batch", "post") == {
+        "200", "400", "401", "403", "404", "409", "413", "422", *always
+    }  # fmt: skip
+    assert _codes(doc, "/v1/things/count", "get") == {"200", "401", "403", *always}
     assert _codes(doc, "/v1/things/public/schema", "get") == {"200", *always}
     text = json.dumps(doc)
     assert "HTTPValidationError" not in text and '"detail"' not in text
@@ -124,10 +136,18 @@ async def test_documented_schema_matches_real_error_bodies() -> None:
             (await client.get("/v1/nowhere")).json(),  # 404
             (await client.post("/v1/things/x", json={}, headers=auth)).json(),  # 422 request validation
         ]
+        undecodable = await client.post(
+            "/v1/things/batch",
+            content=b"\xcfk",
+            headers={**auth, "Content-Type": "application/json"},
+        )
+    assert str(undecodable.status_code) in _codes(doc, "/v1/things/batch", "post"), undecodable.text
+    bodies.append(undecodable.json())
     for body in bodies:
         jsonschema.validate(body, schema, cls=jsonschema.Draft202012Validator)
         assert body["error"]["details"] is not None
     assert bodies[2]["error"]["details"] and bodies[0]["error"]["details"] == []
+    assert undecodable.status_code == 400 and bodies[3]["error"]["code"] == "bad_request"
 
 
 def test_money_inputs_the_api_accepts_match_the_documented_pattern() -> None:

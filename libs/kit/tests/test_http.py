@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 
 from steward.kit.auth import TokenVerifier, mint_dev_token
-from steward.kit.errors import Conflict, NotFound, ValidationFailed
+from steward.kit.clients.registry import RegistryUnavailable
+from steward.kit.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from steward.kit.http import PrincipalDep, create_app
 from steward.kit.money import Money
 from steward.kit.settings import ServiceSettings
@@ -46,6 +47,10 @@ def make_router() -> APIRouter:
             raise DBAPIError("SELECT 1", {}, CannotConnectNowError("the database system is starting up"))
         if item_id == 504:
             raise ConnectionRefusedError(111, "connect call failed")
+        if item_id == 513:
+            raise RegistryUnavailable("registry GetProject failed: UNAVAILABLE")
+        if item_id == 514:
+            raise Unavailable("the bus is unavailable")
         return {"id": item_id}
 
     @router.post("")
@@ -277,3 +282,25 @@ async def test_a_dependency_outage_is_503_with_retry_after(client: httpx.AsyncCl
     assert error["code"] == "unavailable"
     assert error["details"] == []
     assert error["request_id"] == resp.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(("item_id", "code"), [(513, "registry_unavailable"), (514, "unavailable")])
+async def test_an_unavailable_service_is_503_with_retry_after(
+    client: httpx.AsyncClient, item_id: int, code: str
+) -> None:
+    """A 503 raised as a domain error (the registry down, seen by issues) says when to retry too."""
+    resp = await client.get(f"/items/{item_id}")
+    assert resp.status_code == 503
+    assert resp.headers["retry-after"] == "5"
+    assert resp.json()["error"]["code"] == code
+
+
+async def test_a_refused_connection_is_answered_without_a_traceback(app: FastAPI) -> None:
+    """Handled inside the middleware stack (not re-raised to the server, which would log a traceback
+    for every request while the database restarts)."""
+    transport = httpx.ASGITransport(app=app)  # raises whatever the app lets escape
+    async with httpx.AsyncClient(transport=transport, base_url="http://kit.test") as client:
+        resp = await client.get("/items/504")
+    assert resp.status_code == 503
+    assert resp.headers["retry-after"] == "5"
+    assert error_of(resp)["code"] == "unavailable"

@@ -318,3 +318,33 @@ async def test_input_policy_probe_sees_a_router_without_clean_request() -> None:
     assert await input_policy_violations(guarded) == []
     bare = app_with(APIRouter(prefix="/v1/things"))
     assert len(await input_policy_violations(bare)) == 3
+
+
+def test_instants_are_iso_8601_text_only() -> None:
+    from pydantic import TypeAdapter
+
+    from steward.kit.inputs import Instant
+
+    instant = TypeAdapter(Instant)
+    assert instant.validate_python("2026-11-30T09:00:00+08:00") == datetime(2026, 11, 30, 1, tzinfo=UTC)
+    assert instant.validate_python("2026-11-30") == datetime(2026, 11, 30)
+    for bad in ("0.5", "1700000000", 1700000000, 0.5, "tomorrow"):
+        with pytest.raises(ValidationError):
+            instant.validate_python(bad)
+
+
+def test_local_times_are_wall_clock_text_documented_without_format_time() -> None:
+    from datetime import time
+
+    from pydantic import TypeAdapter
+
+    from steward.kit.inputs import LocalTime
+
+    local = TypeAdapter(LocalTime)
+    assert local.validate_python("22:00") == time(22, 0)
+    assert local.dump_json(time(0, 0)) == b'"00:00:00"'
+    assert local.dump_python(time(7, 30)) == time(7, 30)  # a time for the database, text for JSON
+    assert "format" not in local.json_schema()
+    for bad in (3600, "24:00", "22:00+08:00", "10pm"):
+        with pytest.raises(ValidationError):
+            local.validate_python(bad)

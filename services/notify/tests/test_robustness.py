@@ -313,3 +313,37 @@ async def test_inbox_stream_with_hostile_headers_never_5xx(notify: Notify, world
         "GET", "/v1/inbox/stream", headers=auth(sc.tenant, "agent", sub="stream-robust")
     ) as r:
         assert r.status_code == 200
+
+
+async def test_preferences_take_and_give_what_the_document_says(
+    notify: Notify, world: dict[str, Any]
+) -> None:
+    """Quiet hours are wall-clock times documented by a pattern (``format: time`` would demand an
+    offset the answer does not have); ``digest`` is a JSON boolean, not 0 or "yes"."""
+    import re
+
+    sc = world["sc"]
+    me = auth(sc.tenant, "agent", sub="prefs-schema")
+    schema = SPEC["components"]["schemas"]["PreferenceOut"]["properties"]["quiet_start"]["anyOf"][0]
+    assert "format" not in schema
+    for body in (
+        {"digest": 0},
+        {"digest": "yes"},
+        {"quiet_start": 3600, "quiet_end": 7200},
+        {"quiet_start": "25:00", "quiet_end": "07:00"},
+        {"quiet_start": "22:00+08:00", "quiet_end": "07:00"},
+    ):
+        r = await notify.http.put("/v1/preferences/me", json=body, headers=me)
+        assert r.status_code == 422, (body, r.text)
+    r = await notify.http.put(
+        "/v1/preferences/me", json={"quiet_start": "22:00", "quiet_end": "07:00", "digest": False}, headers=me
+    )
+    assert r.status_code == 200, r.text
+    got = (await notify.http.get("/v1/preferences/me", headers=me)).json()
+    assert (got["quiet_start"], got["quiet_end"], got["digest"]) == ("22:00:00", "07:00:00", False)
+    assert re.match(schema["pattern"], got["quiet_start"])
+
+
+def test_the_inbox_stream_is_documented_as_an_event_stream() -> None:
+    content = SPEC["paths"]["/v1/inbox/stream"]["get"]["responses"]["200"]["content"]
+    assert set(content) == {"text/event-stream"}

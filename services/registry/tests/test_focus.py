@@ -83,3 +83,16 @@ async def test_quarter_focus_lists(registry: Registry) -> None:
     )
     assert review.status_code == 201, review.text
     assert review.json()["kind"] == "field_review"
+
+
+async def test_a_quarter_without_calendar_dates_is_a_422(registry: Registry) -> None:
+    """``0000-Q1`` and ``9999-Q4`` match the documented pattern but have no dates: 422, not a 500."""
+    tree = await make_tree(registry)
+    for quarter in ("0000-Q1", "9999-Q4"):
+        r = await registry.http.get(
+            "/v1/reports/focus",
+            params={"tenant": tree.city, "quarter": quarter},
+            headers=registry.auth(tree.city, "dispatcher"),
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "invalid_quarter"

@@ -55,6 +55,8 @@ async def test_invalid_input_is_4xx_and_writes_nothing(registry: Registry, tree:
         ({"stage": "flying"}, 422, "validation_failed"),
         ({"funding_type": "crypto"}, 422, "validation_failed"),
         ({"location": {"lat": 123, "lon": 0}}, 422, "validation_failed"),
+        ({"location": {"lat": 31.2, "lon": False}}, 422, "validation_failed"),  # a number, not a bool
+        ({"location": {"lat": "31.2", "lon": 121}}, 422, "validation_failed"),  # nor a string
         ({"planned_start": "2027-01-01", "planned_completion": "2026-01-01"}, 422, "validation_failed"),
         ({"owner_unit_id": "00000000-0000-0000-0000-000000000000"}, 422, "invalid_owner"),
         ({"stage": "terminated"}, 422, "invalid_stage"),

@@ -165,3 +165,18 @@ async def test_anyang_hq_on_site_twice_a_week(registry: Registry, tap: EventTap)
         "/v1/service-log", params={"project": s.project["id"]}, headers=registry.auth(d)
     )
     assert len(mine.json()["items"]) == 3
+
+
+async def test_date_time_filters_take_iso_8601_only(registry: Registry) -> None:
+    """``until=0.5`` is not a date-time (the lax parser read it as a Unix time): 422, and so for the
+    rules' ``at``; ISO 8601 text is accepted."""
+    tree = await make_tree(registry)
+    headers = registry.auth(tree.city, "dispatcher")
+    for bad in ("0.5", "1700000000", "yesterday"):
+        r = await registry.http.get("/v1/service-log", params={"until": bad}, headers=headers)
+        assert r.status_code == 422, (bad, r.text)
+        r = await registry.http.get(f"/v1/rules/{tree.city}/effective", params={"at": bad}, headers=headers)
+        assert r.status_code == 422, (bad, r.text)
+    for good in ("2026-11-30T09:00:00+08:00", "2026-11-30T01:00:00Z", "2026-11-30"):
+        r = await registry.http.get("/v1/service-log", params={"since": good, "until": good}, headers=headers)
+        assert r.status_code == 200, (good, r.text)

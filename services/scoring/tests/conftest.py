@@ -1,19 +1,32 @@
-"""Fixtures: one real registry and one scoring replica per test session (own databases, shared NATS).
-The tenant tree carries the Anyang agent scorecard and survey, a unit scorecard and rankings."""
+"""Fixtures: one real registry and one scoring replica per test session (own databases, own NATS).
+The tenant tree carries the Anyang agent scorecard and survey, a unit scorecard and rankings.
+
+Scoring consumes every event of the platform from the start of the stream: on the session's shared
+NATS it would first read through the events every earlier suite published (thousands, each
+looked up) before the ones its tests wait for. A NATS server of its own keeps its tests about
+scoring, not about the size of the backlog."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from steward.devtools.natsinfra import LocalNats
 from steward.kit.clock import Clock
 from steward.registry.testing import Registry, Tree, make_tree, running_registry
 from steward.registry.testing import migrate as migrate_registry
 from steward.scoring.testing import Scoring, migrate, running_scoring
 
 from .helpers import RULES
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    """Overrides the session's shared NATS for the scoring suite (see the module docstring)."""
+    with LocalNats() as nats:
+        yield nats.url
 
 
 @pytest.fixture(scope="session")

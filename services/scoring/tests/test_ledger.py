@@ -235,6 +235,22 @@ async def test_preview_export_and_scorecards(scoring: Scoring, tree: Tree, clock
         headers=auth(d),
     )
     assert csv.status_code == 200 and "agent-export" in csv.text and "无故迟到、早退" in csv.text
+    xlsx = await scoring.http.get(
+        "/v1/scoring/ledger/export",
+        params={"scorecard": "agent", "period": "2026-Q3", "tenant": d, "format": "xlsx"},
+        headers=auth(d),
+    )
+    assert xlsx.status_code == 200, xlsx.text
+    # the document lists the content types the export really answers, and no JSON body
+    documented = (await scoring.http.get("/openapi.json")).json()["paths"]
+    for path in ("/v1/scoring/ledger/export", "/v1/scoring/rankings/{ranking}/{period}/export"):
+        assert set(documented[path]["get"]["responses"]["200"]["content"]) == {
+            "text/csv",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    for response in (csv, xlsx):
+        media = response.headers["content-type"].split(";")[0]
+        assert media in documented["/v1/scoring/ledger/export"]["get"]["responses"]["200"]["content"]
     sibling = await scoring.http.get(
         "/v1/scoring/ledger/export",
         params={"scorecard": "agent", "period": "2026-Q3", "tenant": d, "format": "csv"},

@@ -5,15 +5,15 @@ error with ``{"error": {"code", "message", "details", "request_id"}}`` (see :mod
 :func:`document_errors` replaces the 422 schema and adds, per operation:
 
 * 401 and 403 when the operation verifies a bearer token (it lists the bearer scheme under ``security``);
-* 404 when it names something in its path, or a tenant in its query or body (unknown, or outside the
-  caller's subtree);
+* 404 when it names something: a path parameter, or any query parameter or body (a tenant, project,
+  person, scorecard, matter ids, ... that is unknown or outside the caller's subtree);
 * 409 on writes (conflicts, invalid transitions, and ``concurrent_update`` when a concurrent
   transaction won: retry);
 * 422 whenever it takes parameters or a body (request validation and domain validation);
 * 413 when it takes a body (the body size limit), 429 always (per-principal and, without a token,
-  per-address rate limits), 503 always (a dependency unavailable, or the replica overloaded).
-
-400 is not documented: no operation answers it (a malformed JSON body is 422 ``json_invalid``).
+  per-address rate limits), 503 always (a dependency unavailable, or the replica overloaded);
+* 400 when it takes a body: a body that cannot be decoded at all (not UTF-8) is ``bad_request``; a
+  malformed JSON body is 422 ``json_invalid``.
 
 :func:`document_contract` adds what client generators need besides: ``servers`` (the chart's ingress
 host and the development port), an explicit ``security`` on every operation (``[]`` on the few public
@@ -42,9 +42,11 @@ DEV_PORTS = {"registry": 8101, "issues": 8102, "meetings": 8103, "scoring": 8104
 WRITES = {"post", "put", "patch", "delete"}
 
 _DESCRIPTIONS = {
+    "400": "The body cannot be decoded (not UTF-8: `bad_request`); malformed JSON is a 422",
     "401": "No, an invalid or an expired bearer token (`missing_token`, `invalid_token`, `token_expired`)",
     "403": "The caller's roles do not allow this (`forbidden`, `role_required`, ...)",
-    "404": "Not found, or outside the caller's tenant subtree (`not_found`, `unknown_tenant`, ...)",
+    "404": "Something the request names is not found, or is outside the caller's tenant subtree "
+    "(`not_found`, `unknown_tenant`, ...)",
     "409": "Conflict with the current state (`conflict`, `invalid_transition`, `concurrent_update`: retry)",
     "413": "The request body is larger than the service accepts (`payload_too_large`)",
     "422": "The request is not valid (`validation_failed` with one entry per problem in `details`, ...)",
@@ -77,16 +79,6 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-def _names_tenant(schema: dict[str, Any], operation: dict[str, Any]) -> bool:
-    """Whether the operation's JSON body has a ``tenant`` field (an unknown or invisible one is a 404)."""
-    content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
-    body = content.get("schema", {})
-    ref = body.get("$ref", "")
-    if ref.startswith("#/components/schemas/"):
-        body = schema["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
-    return "tenant" in body.get("properties", {})
-
-
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """Rewrite ``schema`` (the app's OpenAPI document) in place with the real error responses."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -105,18 +97,14 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             codes = set()
             if operation.get("security"):
                 codes |= {"401", "403"}
-            if (
-                "{" in path
-                or any(p.get("name") == "tenant" for p in params)
-                or _names_tenant(schema, operation)
-            ):
+            if "{" in path or params or "requestBody" in operation:
                 codes.add("404")
             if method in WRITES:
                 codes.add("409")
             if params or "requestBody" in operation or "422" in operation["responses"]:
                 codes.add("422")
             if "requestBody" in operation:
-                codes.add("413")
+                codes |= {"400", "413"}
             codes |= {"429", "503"}
             responses = operation["responses"]
             for code in sorted(codes):

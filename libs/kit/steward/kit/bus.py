@@ -97,9 +97,17 @@ class EventBus:
         return self._js
 
     async def ensure_streams(self) -> None:
+        """Declare the streams, or with ``events_streams_managed`` (provisioned by the platform,
+        e.g. the NACK controller of the Helm chart) only check that they exist: no admin rights."""
+        for config in self.stream_configs():
+            if self.settings.events_streams_managed:
+                await _check_stream(self.js, config)
+            else:
+                await _ensure_stream(self.js, config)
+
+    def stream_configs(self) -> list[js_api.StreamConfig]:
         s = self.settings
-        await _ensure_stream(
-            self.js,
+        return [
             js_api.StreamConfig(
                 name=s.events_stream,
                 subjects=[f"{s.events_subject_prefix}.>"],
@@ -111,9 +119,6 @@ class EventBus:
                 discard=js_api.DiscardPolicy.OLD,
                 num_replicas=s.events_stream_replicas,
             ),
-        )
-        await _ensure_stream(
-            self.js,
             js_api.StreamConfig(
                 name=DLQ_STREAM,
                 subjects=[f"{DLQ_PREFIX}.>"],
@@ -122,7 +127,7 @@ class EventBus:
                 duplicate_window=s.events_duplicate_window_seconds,
                 num_replicas=s.events_stream_replicas,
             ),
-        )
+        ]
 
     # -- publishing ------------------------------------------------------------------------
     async def publish_event(self, *, subject: str, body: bytes, msg_id: str, headers: dict[str, str]) -> None:
@@ -292,6 +297,34 @@ class _PoisonBudget:
 
     def forget(self, seq: int) -> None:
         self._failures.pop(seq, None)
+
+
+def _stream_shape(config: js_api.StreamConfig) -> tuple[Any, ...]:
+    unlimited = (None, 0, -1)  # the server reports "no limit" as -1 or 0
+    return (
+        config.subjects,
+        config.duplicate_window,
+        None if config.max_age in unlimited else config.max_age,
+        None if config.max_bytes in unlimited else config.max_bytes,
+        config.num_replicas or 1,
+    )
+
+
+async def _check_stream(js: JetStreamContext, config: js_api.StreamConfig) -> None:
+    """A stream someone else provisions: it must exist; a different shape is only reported."""
+    try:
+        info = await js.stream_info(config.name or "")
+    except NotFoundError as exc:
+        raise RuntimeError(
+            f"JetStream stream {config.name} is not provisioned (events_streams_managed)"
+        ) from exc
+    if _stream_shape(info.config) != _stream_shape(config):
+        log.warning(
+            "bus.stream_differs",
+            stream=config.name,
+            provisioned=repr(_stream_shape(info.config)),
+            expected=repr(_stream_shape(config)),
+        )
 
 
 async def _ensure_stream(js: JetStreamContext, config: js_api.StreamConfig) -> None:

@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 _access = structlog.get_logger("steward.access")
 # probes and scrapes: every few seconds from the platform, nothing a reader of the access log wants
 _QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+RETRY_AFTER_UNAVAILABLE = "5"  # seconds, on every 503: a dependency restarting is back by then
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -135,7 +136,10 @@ def create_app(
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         if exc.status_code in (401, 403):
             _security_log(request, exc)
-        return error_response(exc.status_code, exc.code, exc.message, request, exc.details)
+        # a dependency unavailable (another service, the service's own token): retry later, and
+        # say when, like a database outage does
+        headers = {"Retry-After": RETRY_AFTER_UNAVAILABLE} if exc.status_code == 503 else None
+        return error_response(exc.status_code, exc.code, exc.message, request, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -169,6 +173,16 @@ def create_app(
         log.exception("http.database_error", path=request.url.path)
         response = error_response(500, "internal_error", "internal error", request)
         return response
+
+    @app.exception_handler(OSError)
+    async def _connection(request: Request, exc: OSError) -> JSONResponse:
+        # a refused or reset connection (the database restarting, seen while the pool connects)
+        # is answered here, inside the middleware stack: the handler for Exception below runs in
+        # Starlette's outermost middleware, which re-raises after answering — a traceback per request
+        if is_transient(exc):
+            return _unavailable(request, exc)
+        log.exception("http.unhandled", path=request.url.path)
+        return error_response(500, "internal_error", "internal error", request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -246,7 +260,7 @@ def _unavailable(request: Request, exc: BaseException) -> JSONResponse:
         "unavailable",
         "a service this request needs is unavailable; retry later",
         request,
-        headers={"Retry-After": "5"},
+        headers={"Retry-After": RETRY_AFTER_UNAVAILABLE},
     )
 
 

@@ -15,10 +15,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime, time
 from typing import Annotated, Any
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 from steward.kit.errors import ValidationFailed
 
@@ -37,6 +46,47 @@ Text = Annotated[str, Field(max_length=MAX_TEXT)]
 """A paragraph: at most 2,000 characters."""
 LongText = Annotated[str, Field(max_length=MAX_LONG_TEXT)]
 """A document body: at most 10,000 characters."""
+
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def _iso_instant(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATETIME.match(value.strip()):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-30T09:00:00+08:00")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_iso_instant)]
+"""A date-time given as ISO 8601 text only (the lax parser would take ``0.5`` as a Unix time)."""
+
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
+def _local_time(value: Any) -> Any:
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str) or not re.match(LOCAL_TIME_PATTERN, value.strip()):
+        raise ValueError("must be a local time HH:MM or HH:MM:SS, e.g. 22:00")
+    return value
+
+
+LocalTime = Annotated[
+    time,
+    BeforeValidator(_local_time),
+    PlainSerializer(lambda t: t.strftime("%H:%M:%S"), return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": LOCAL_TIME_PATTERN,
+            "examples": ["22:00"],
+            "description": "local time HH:MM[:SS]",
+        }
+    ),
+]
+"""A wall-clock time of day without a zone (quiet hours): ``HH:MM`` or ``HH:MM:SS`` in and
+``HH:MM:SS`` out, documented as such (OpenAPI's ``format: time`` requires a UTC offset)."""
 
 _CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +20,8 @@ class ServiceSettings(BaseSettings):
     # this process (``/readyz`` says it, so a runner knows the answer is from the process it started)
     instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/steward"
+    # a file holding the URL (e.g. a mounted Secret): read at start, it wins over database_url
+    database_url_file: Path | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # one server or a comma-separated list of a cluster's servers ("nats://a:4222,nats://b:4222")
     nats_url: str = "nats://127.0.0.1:4222"
@@ -36,6 +39,8 @@ class ServiceSettings(BaseSettings):
     events_max_bytes: int = 1024**3
     # copies JetStream keeps of the platform's streams: 3 on a 3-node cluster (survives one node lost)
     events_stream_replicas: int = Field(default=1, ge=1, le=5)
+    # the streams are provisioned by the platform (the chart's jetstream.provision): only look them up
+    events_streams_managed: bool = False
     outbox_relay_enabled: bool = True
     outbox_poll_seconds: float = 0.5
     outbox_idle_poll_seconds: float = 30.0  # idle back-off cap while LISTEN/NOTIFY wakes the relay
@@ -91,6 +96,17 @@ class ServiceSettings(BaseSettings):
     audit_chain_seconds: float = Field(default=5.0, ge=0)  # chain new audit entries; 0 = off
     # Fernet keys that encrypt stored secrets, "kid:key,kid:key" (the first encrypts; all decrypt)
     secrets_keys: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _database_url_from_file(cls, data: Any) -> Any:
+        """``STEWARD_DATABASE_URL_FILE``: the URL from a file (surrounding whitespace dropped)."""
+        if isinstance(data, dict) and data.get("database_url_file"):
+            url = Path(data["database_url_file"]).read_text(encoding="utf-8").strip()
+            if not url:
+                raise ValueError(f"database_url_file {data['database_url_file']} is empty")
+            data = {**data, "database_url": url}
+        return data
 
     @property
     def nats_servers(self) -> list[str]:

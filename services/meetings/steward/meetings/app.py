@@ -13,6 +13,7 @@ from steward.kit.clients.issues import IssuesClient
 from steward.kit.clients.registry import RegistryClient, follow_rules
 from steward.kit.clock import Clock
 from steward.kit.http import create_app as create_http_app
+from steward.kit.limits import registry_tenant_gate
 from steward.kit.runtime import ServiceRuntime
 from steward.kit.timers import TimerHandler
 from steward.meetings import (
@@ -88,6 +89,7 @@ def build(
         lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
     )
+    app.state.tenant_gate = registry_tenant_gate(registry)  # tokens of an unknown tenant: 403
     return app, runtime
 
 

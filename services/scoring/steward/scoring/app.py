@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from steward.kit.clients.registry import RegistryClient, follow_rules
 from steward.kit.clock import Clock
 from steward.kit.http import create_app as create_http_app
+from steward.kit.limits import registry_tenant_gate
 from steward.kit.runtime import ServiceRuntime
 from steward.scoring import (
     models,  # noqa: F401  (registers every table)
@@ -65,6 +66,7 @@ def build(
         lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
     )
+    app.state.tenant_gate = registry_tenant_gate(registry)  # tokens of an unknown tenant: 403
     return app, runtime
 
 

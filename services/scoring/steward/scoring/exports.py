@@ -10,6 +10,11 @@ from fastapi.responses import Response
 from openpyxl import Workbook
 
 _RISKY = ("=", "+", "-", "@", "\t", "\r")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# what an export route answers, for its OpenAPI document (``responses=exports.RESPONSES``)
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The file (`format`: csv or xlsx)", "content": {"text/csv": {}, XLSX_TYPE: {}}}
+}
 
 
 def _safe(value: Any) -> Any:
@@ -38,7 +43,7 @@ def respond(name: str, header: list[str], rows: list[list[Any]], fmt: str) -> Re
         wb.save(buf)
         return Response(
             buf.getvalue(),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            media_type=XLSX_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
         )
     text = io.StringIO()

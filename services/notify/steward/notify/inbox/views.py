@@ -60,7 +60,18 @@ async def read_all_view(db: DatabaseDep, principal: PrincipalDep) -> MarkedRead:
         )
 
 
-@router.get("/stream", summary="Server-sent events: one `message` event per new inbox message")
+@router.get(
+    "/stream",
+    summary="Server-sent events: one `message` event per new inbox message",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "An event stream: `ready` once, then `message` (data: an inbox message as "
+            "JSON, id: its id) per new message; comment pings every 15 s",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def stream_view(
     request: Request, ctx: CtxDep, db: DatabaseDep, principal: PrincipalDep
 ) -> EventSourceResponse:

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from datetime import time
-
 from pydantic import Field, model_validator
 
-from steward.kit.inputs import Input
+from steward.kit.inputs import Input, LocalTime
 
 OPTIONAL_CHANNELS = ("email", "sms", "wecom", "dingtalk", "feishu")
 
@@ -14,9 +12,9 @@ class PreferenceIn(Input):
     opt_out_channels: list[str] = Field(
         default_factory=list, description="non-critical only; the inbox always receives"
     )
-    quiet_start: time | None = None
-    quiet_end: time | None = None
-    digest: bool = True
+    quiet_start: LocalTime | None = None
+    quiet_end: LocalTime | None = None
+    digest: bool = Field(default=True, strict=True)  # true or false, not 0 or "yes"
 
     @model_validator(mode="after")
     def _check(self) -> PreferenceIn:

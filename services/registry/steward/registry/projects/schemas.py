@@ -27,8 +27,8 @@ class KeyLevel(StrEnum):
 
 
 class Location(Input):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90, strict=True)  # a JSON number: not true/false, not "31.2"
+    lon: float = Field(ge=-180, le=180, strict=True)
     address: str = Field(default="", max_length=300)
 
 

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
 
 from steward.kit.http import DatabaseDep, PrincipalDep
-from steward.kit.inputs import clean_request
+from steward.kit.inputs import Instant, clean_request
 from steward.registry.rules import dryrun, service
 from steward.registry.rules.models import RulesVersion
 from steward.registry.rules.schemas import (
@@ -105,7 +104,7 @@ async def dry_run_preset(
     summary="Merged rules in force at `at` (default now)",
 )
 async def get_effective(
-    db: DatabaseDep, principal: PrincipalDep, tenant: str, at: datetime | None = None
+    db: DatabaseDep, principal: PrincipalDep, tenant: str, at: Instant | None = None
 ) -> EffectiveRulesOut:
     async with db.read() as session:
         await get_visible_tenant(session, principal=principal, code=tenant)

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
 from steward.kit.http import DatabaseDep, PrincipalDep
-from steward.kit.inputs import clean_request
+from steward.kit.inputs import Instant, clean_request
 from steward.registry.rules.service import rules_of
 from steward.registry.servicelog import compliance, service
 from steward.registry.servicelog.schemas import (
@@ -36,8 +35,8 @@ async def list_entries(
     tenant: str | None = None,
     project: str | None = None,
     status: Literal["submitted", "approved", "returned"] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EntryList:
     async with db.read() as session:

@@ -74,7 +74,12 @@ async def correct_entry(
         return scores.entry_out(e)
 
 
-@router.get("/ledger/export", summary="The ledger of a scorecard period as CSV or XLSX")
+@router.get(
+    "/ledger/export",
+    summary="The ledger of a scorecard period as CSV or XLSX",
+    responses=exports.RESPONSES,
+    response_class=Response,
+)
 async def export_ledger(
     ctx: CtxDep,
     principal: PrincipalDep,

@@ -141,7 +141,12 @@ async def publish_ranking(
         )
 
 
-@router.get("/rankings/{ranking}/{period}/export", summary="A ranking as CSV or XLSX")
+@router.get(
+    "/rankings/{ranking}/{period}/export",
+    summary="A ranking as CSV or XLSX",
+    responses=exports.RESPONSES,
+    response_class=Response,
+)
 async def export_ranking(
     ctx: CtxDep,
     principal: PrincipalDep,
