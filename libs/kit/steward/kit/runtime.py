@@ -29,12 +29,13 @@ from fastapi import FastAPI
 
 from steward.kit import deadletters, devclock, metrics
 from steward.kit.audit_chain import AuditChainer
-from steward.kit.auth import TokenVerifier
+from steward.kit.auth import Principal, TokenVerifier
 from steward.kit.bus import EventBus, EventHandler
 from steward.kit.calendar import default_calendar, fallback_years_seen
 from steward.kit.clock import Clock
 from steward.kit.db import Database
 from steward.kit.grpc import GrpcServer
+from steward.kit.grpc_gate import TenantGateInterceptor
 from steward.kit.outbox import OutboxRelay
 from steward.kit.settings import ServiceSettings
 from steward.kit.telemetry import setup_telemetry
@@ -81,6 +82,9 @@ class ServiceRuntime:
         self.db = Database(settings.database_url, pool_size=settings.database_pool_size, trace_sql=trace_sql)
         self.bus = EventBus(settings)
         self.verifier = TokenVerifier(settings)
+        # a token of a tenant the platform does not know: 403 on REST, PERMISSION_DENIED on gRPC
+        # (set by the app, e.g. steward.kit.limits.registry_tenant_gate; None: no gate)
+        self.tenant_gate: Callable[[Principal], Awaitable[None]] | None = None
         self.relay = OutboxRelay(
             self.db,
             self.bus,
@@ -212,7 +216,12 @@ class ServiceRuntime:
                 skip=sub.skip,
             )
         await self.bus.start()
-        self.grpc = GrpcServer(service=s.service_name, host=s.grpc_host, port=s.grpc_port)
+        self.grpc = GrpcServer(
+            service=s.service_name,
+            host=s.grpc_host,
+            port=s.grpc_port,
+            interceptors=[TenantGateInterceptor(self.verifier, lambda: self.tenant_gate)],
+        )
         for svc in self.grpc_services:
             self.grpc.add(svc.register, svc.full_name)
         await self.grpc.start()

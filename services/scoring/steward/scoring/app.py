@@ -66,7 +66,8 @@ def build(
         lifespan=runtime.lifespan,
         readiness=runtime.readiness(),
     )
-    app.state.tenant_gate = registry_tenant_gate(registry)  # tokens of an unknown tenant: 403
+    # tokens of an unknown tenant: 403 on REST, PERMISSION_DENIED on gRPC
+    app.state.tenant_gate = runtime.tenant_gate = registry_tenant_gate(registry)
     return app, runtime
 
 
