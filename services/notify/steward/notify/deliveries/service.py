@@ -16,9 +16,10 @@ the message is sent again with the same idempotency key — at-least-once, never
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,7 @@ class Claimed:
     outgoing: Outgoing
     event_time: datetime
     attempts: int
+    claimed_at: float = field(default_factory=time.monotonic)  # when the lease began (monotonic)
 
 
 class RateLimiter:
@@ -178,6 +180,26 @@ async def _finish_attempt(session: AsyncSession, out: Outgoing, now: datetime, e
         .where(col(DeliveryAttempt.attempt_id) == out.attempt_id)
         .values(finished_at=now, outcome="error" if error else "ok", error=error)
     )
+
+
+async def renew_lease(
+    session: AsyncSession, *, out: Outgoing, now: datetime, settings: NotifySettings
+) -> bool:
+    """Before a send that waited in the worker's queue: extend this attempt's lease, or learn that it
+    expired and another attempt owns the row — then this one must not send (it would send twice)."""
+    result = await session.execute(
+        sa.update(Delivery)
+        .where(
+            col(Delivery.id) == out.delivery_id,
+            col(Delivery.attempt_id) == out.attempt_id,
+            col(Delivery.status) == Status.SENDING.value,
+        )
+        .values(due_at=now + timedelta(seconds=settings.delivery_lease_seconds), updated_at=now)
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        return True
+    await _finish_attempt(session, out, now, "lease expired before sending; another attempt sends it")
+    return False
 
 
 async def mark_sent(session: AsyncSession, *, out: Outgoing, now: datetime) -> bool:

@@ -15,6 +15,7 @@ import asyncpg
 import structlog
 
 from steward.kit.db import Database, asyncpg_dsn, utcnow
+from steward.kit.logs import THROTTLED
 from steward.notify import metrics
 from steward.notify.channels.base import ChannelError
 from steward.notify.channels.dispatch import Channels
@@ -74,6 +75,11 @@ class DeliveryWorker:
         async with self._sem:
             if self.settings.fault_pause_after_claim_seconds:
                 await asyncio.sleep(self.settings.fault_pause_after_claim_seconds)
+            # claimed rows wait here for a free sender: past half the lease, another worker (or this
+            # one) may soon claim the row again, so the lease is renewed — or found lost — first
+            waited = time.monotonic() - item.claimed_at
+            if waited > self.settings.delivery_lease_seconds / 2 and not await self._still_ours(out):
+                return
             error: str | None = None
             permanent = False
             try:
@@ -112,6 +118,17 @@ class DeliveryWorker:
                     log.warning("notify.mark_failed", delivery_id=str(out.delivery_id), error=str(exc))
                     await asyncio.sleep(0.2 * 2**attempt)
 
+    async def _still_ours(self, out: service.Outgoing) -> bool:
+        try:
+            async with self.db.transaction() as session:
+                ours = await service.renew_lease(session, out=out, now=self.clock(), settings=self.settings)
+        except Exception as exc:  # the database is down: not sending is safe, the lease expires
+            log.warning("notify.lease_unconfirmed", delivery_id=str(out.delivery_id), error=str(exc))
+            return False
+        if not ours:
+            log.info("notify.lease_lost_before_send", delivery_id=str(out.delivery_id))
+        return ours
+
     async def _gauges(self) -> None:
         loop = asyncio.get_running_loop()
         if loop.time() - self._last_gauges < 5.0:
@@ -135,18 +152,25 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         await self._listen()
+        failures = 0
         while not self._stopping.is_set():
             self._wake.clear()
             try:
                 claimed = await self.sweep()
                 await self._gauges()
+                failures = 0
             except Exception as exc:
-                claimed = 0
-                log.warning("notify.sweep_error", error=str(exc))
+                claimed, failures = 0, failures + 1
+                # the database down for a while: one line per interval with a count, and a poll
+                # that backs off (up to 5 s) instead of a line and a failed query every 100 ms
+                THROTTLED.warning("notify.sweep_error", key=type(exc).__name__, error=str(exc)[:300])
             if claimed >= self.settings.delivery_batch_size:
                 continue
+            wait = self._next_wait(claimed)
+            if failures:
+                wait = min(5.0, max(wait, 0.1) * 2 ** min(failures, 6))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._next_wait(claimed))
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     def _next_wait(self, claimed: int) -> float:
         """The base poll while there is work (claimed, in flight, or woken by a fan-out); when idle,
