@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from steward.issues.procedures.schemas import DelayCause
 from steward.kit.inputs import Input
@@ -62,45 +62,3 @@ class ApprovalBulk(Input):
         description="approval messages (the body of POST /v1/inbound/procedures each); each is "
         "validated and applied on its own",
     )
-
-
-Result = Literal["applied", "duplicate", "refused"]
-
-
-class InboundError(BaseModel):
-    code: str
-    message: str
-    details: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class InboundResult(BaseModel):
-    message_id: str
-    kind: str
-    result: Result
-    status: int = Field(description="the HTTP status the message alone would have got")
-    received_at: datetime
-    target: dict[str, Any] = Field(default_factory=dict, description="what the message changed")
-    error: InboundError | None = None
-
-
-class BulkOut(BaseModel):
-    applied: int
-    duplicates: int
-    refused: int
-    results: list[InboundResult]
-
-
-class InboundLogItem(BaseModel):
-    system: str
-    message_id: str
-    kind: str
-    project_code: str | None
-    received_at: datetime
-    result: str
-    status: int
-    error_code: str | None
-    target: dict[str, Any]
-
-
-class InboundLog(BaseModel):
-    items: list[InboundLogItem]

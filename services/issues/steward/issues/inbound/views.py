@@ -9,17 +9,11 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from steward.issues.context import CtxDep
 from steward.issues.inbound import service
-from steward.issues.inbound.schemas import (
-    ApprovalBulk,
-    ApprovalMessage,
-    BulkOut,
-    InboundLog,
-    InboundLogItem,
-    InboundResult,
-)
+from steward.issues.inbound.schemas import ApprovalBulk, ApprovalMessage
 from steward.kit.auth import Role
 from steward.kit.http import PrincipalDep
 from steward.kit.inbound import Sender, SignatureHeader, SystemHeader, load_systems, verify_request
+from steward.kit.inbound_log import BulkOut, InboundLog, InboundLogItem, InboundResult
 from steward.kit.inputs import clean_request
 from steward.kit.tenancy import ALL_TENANTS
 

@@ -82,48 +82,6 @@ class ProjectBulk(Input):
     )
 
 
-Result = Literal["applied", "duplicate", "refused"]
-
-
-class InboundError(BaseModel):
-    code: str
-    message: str
-    details: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class InboundResult(BaseModel):
-    message_id: str
-    kind: str
-    result: Result
-    status: int = Field(description="the HTTP status the message alone would have got")
-    received_at: datetime
-    target: dict[str, Any] = Field(default_factory=dict, description="what the message changed")
-    error: InboundError | None = None
-
-
-class BulkOut(BaseModel):
-    applied: int
-    duplicates: int
-    refused: int
-    results: list[InboundResult]
-
-
-class InboundLogItem(BaseModel):
-    system: str
-    message_id: str
-    kind: str
-    project_code: str | None
-    received_at: datetime
-    result: str
-    status: int
-    error_code: str | None
-    target: dict[str, Any]
-
-
-class InboundLog(BaseModel):
-    items: list[InboundLogItem]
-
-
 class MonthOut(BaseModel):
     month: str
     amount: Decimal

@@ -13,15 +13,12 @@ from sqlmodel import col, select
 from steward.kit.auth import Role
 from steward.kit.http import PrincipalDep
 from steward.kit.inbound import Sender, SignatureHeader, SystemHeader, load_systems, verify_request
+from steward.kit.inbound_log import BulkOut, InboundLog, InboundLogItem, InboundResult
 from steward.kit.inputs import clean_request
 from steward.kit.tenancy import ALL_TENANTS, ancestry_of
 from steward.registry.context import CtxDep
 from steward.registry.inbound import apply, service
 from steward.registry.inbound.schemas import (
-    BulkOut,
-    InboundLog,
-    InboundLogItem,
-    InboundResult,
     MonthOut,
     ProjectBulk,
     RegistryMessage,
