@@ -22,12 +22,15 @@ from steward.kit.inbound import sign
 from steward.registry.testing import EventTap, Registry, Tree, create_project, make_tree
 
 SECRET = "approval-system-shared-secret-0123"
-COUNTED = {  # rows of the test's own tenants (a fresh tree per test)
+# rows the sending systems wrote in the test's own tenants (a fresh tree per test): a refused message
+# must add none; the service's own timers and consumers (actor not "system:…") may write meanwhile
+COUNTED = {
     "matter_history": "SELECT count(*) FROM matter_history h JOIN matters m ON m.id = h.matter_id "
-    "WHERE m.tenant_code LIKE :t",
+    "WHERE m.tenant_code LIKE :t AND h.actor LIKE 'system:%'",
     "procedure_submissions": "SELECT count(*) FROM procedure_submissions WHERE tenant_code LIKE :t",
-    "steward_outbox": "SELECT count(*) FROM steward_outbox WHERE tenant LIKE :t",
-    "steward_audit": "SELECT count(*) FROM steward_audit WHERE tenant LIKE :t",
+    "steward_outbox": "SELECT count(*) FROM steward_outbox WHERE tenant LIKE :t "
+    "AND payload->>'actor' LIKE 'system:%'",
+    "steward_audit": "SELECT count(*) FROM steward_audit WHERE tenant LIKE :t AND actor LIKE 'system:%'",
 }
 
 
@@ -180,6 +183,8 @@ async def test_refused_messages_write_nothing(inbound: Setup, registry: Registry
     code = f["project_code"]
     r = await system.send(_msg("procedure.approved", code, "filing", licence_no="备案0001"))
     assert r.status_code == 200, r.text
+    applied = await _counts(svc, inbound.tree)  # the counts see what an applied message writes
+    assert applied["steward_audit"] > 0 and applied["steward_outbox"] > 0 and applied["matter_history"] > 0
 
     cases = [
         (
