@@ -6,7 +6,7 @@ bounded number of generated requests — valid ones (positive mode) and invalid 
 ``content_type_conformance`` checks: no 5xx, no body outside its documented schema, no undocumented
 status code, no undocumented content type.
 
-``STEWARD_SCHEMATHESIS_EXAMPLES`` raises the per-operation, per-mode example count (default 3) for a
+``STEWARD_SCHEMATHESIS_EXAMPLES`` raises the per-operation, per-mode example count (default 2) for a
 longer local run (with ``--timeout 0``: the suite's 300 s limit is sized for the default);
 operations, requests and failures are printed per service (``pytest -s``)."""
 
@@ -47,7 +47,7 @@ from steward.scoring.testing import running_scoring
 SERVICES = ("registry", "issues", "meetings", "scoring", "notify")
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
-EXAMPLES = int(os.environ.get("STEWARD_SCHEMATHESIS_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("STEWARD_SCHEMATHESIS_EXAMPLES", "2"))
 # long-lived streams: schemathesis reads a whole body, so they are checked by the services' own tests
 SKIP = {("notify", "GET", "/v1/inbox/stream")}
 

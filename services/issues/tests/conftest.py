@@ -1,16 +1,25 @@
-"""Fixtures: one real registry and one issues replica per test session (own databases, shared NATS)."""
+"""Fixtures: one real registry and one issues replica per test session (own databases, own NATS)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from steward.devtools.natsinfra import LocalNats
 from steward.issues.testing import Issues, migrate, running_issues
 from steward.kit.clock import Clock
 from steward.registry.testing import EventTap, Registry, Tree, make_tree, running_registry
 from steward.registry.testing import migrate as migrate_registry
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    """A NATS server of this suite's own: its durable consumers read the stream from its start, and
+    on the session's shared NATS they would first work through every earlier suite's events."""
+    with LocalNats() as nats:
+        yield nats.url
 
 
 @pytest.fixture(scope="session")

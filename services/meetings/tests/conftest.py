@@ -1,19 +1,28 @@
 """Fixtures: one real registry, one issues replica and one meetings replica per test session (own
-databases, shared NATS). The meetings clock is pinned per test; timers are swept by hand."""
+databases, own NATS). The meetings clock is pinned per test; timers are swept by hand."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from steward.devtools.natsinfra import LocalNats
 from steward.issues.testing import Issues, running_issues
 from steward.issues.testing import migrate as migrate_issues
 from steward.kit.clock import Clock
 from steward.meetings.testing import Meetings, migrate, running_meetings
 from steward.registry.testing import Registry, Tree, make_tree, running_registry
 from steward.registry.testing import migrate as migrate_registry
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    """A NATS server of this suite's own: its durable consumers read the stream from its start, and
+    on the session's shared NATS they would first work through every earlier suite's events."""
+    with LocalNats() as nats:
+        yield nats.url
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from steward.devtools.natsinfra import LocalNats
 from steward.notify.testing import (
     HttpSink,
     Notify,
@@ -19,6 +20,14 @@ from steward.notify.testing import (
 )
 from steward.registry.testing import Registry, running_registry
 from steward.registry.testing import migrate as migrate_registry
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    """A NATS server of this suite's own: its durable consumers read the stream from its start, and
+    on the session's shared NATS they would first work through every earlier suite's events."""
+    with LocalNats() as nats:
+        yield nats.url
 
 
 @pytest.fixture(scope="session")
