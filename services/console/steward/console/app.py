@@ -28,6 +28,7 @@ from steward.console.views import (
     projects,
     reports,
     scoring,
+    service_log,
 )
 from steward.console.web import HERE, CsrfFailed, render, sessions_of
 from steward.kit.http import create_app
@@ -97,6 +98,7 @@ def build(
             projects.router,
             matters.router,
             reports.router,
+            service_log.router,
             inbox.router,
             live.router,
             admin.router,
