@@ -394,5 +394,7 @@ async def test_every_part_killed_under_load_loses_and_doubles_nothing(
     assert all(len(v) == 1 for v in mail_ids.values())  # one Message-ID per (event, recipient)
     # the documented at-least-once window: an attempt whose outcome was never recorded (notify or its
     # database killed after the SMTP server accepted the message) is sent again, same Message-ID
-    assert resent <= {e for e, _ in unfinished} and set(lost) <= {"notify down", "postgres down"}
+    # (an attempt may fall in two windows, e.g. "notify down and registry down": one is notify's or PG's)
+    assert resent <= {e for e, _ in unfinished}
+    assert all("notify down" in w or "postgres down" in w for w in lost), lost
     assert {status for _, status, _ in deliveries} <= {"sent", "skipped"}  # none failed or dead
