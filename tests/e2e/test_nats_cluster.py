@@ -23,6 +23,7 @@ import nats
 import pytest
 import sqlalchemy as sa
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import ServiceUnavailableError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from steward.devtools.natscluster import LocalNatsCluster
@@ -137,7 +138,20 @@ async def _stream_leader(cluster: LocalNatsCluster) -> int:
 
 
 async def _stream_filed(url: str) -> list[tuple[str, bytes]]:
-    """(Nats-Msg-Id, body) of every matter.filed message on the events stream."""
+    """(Nats-Msg-Id, body) of every matter.filed message on the events stream. The check's own reader
+    starts over when the cluster has no leader for its consumer yet ("no responders", just after the
+    killed node came back): that is this reader's hiccup, not the platform's."""
+    for attempt in range(10):
+        try:
+            return await _read_filed(url)
+        except ServiceUnavailableError:
+            if attempt == 9:
+                raise
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+async def _read_filed(url: str) -> list[tuple[str, bytes]]:
     nc = await nats.connect(servers=url.split(","))
     try:
         js = nc.jetstream()
