@@ -28,8 +28,13 @@ def _tools_missing() -> list[str]:
 @pytest.fixture(scope="session")
 def image_version() -> str:
     """Build every ``steward-<service>:<version>`` image here (hermetic: debootstrap base)."""
-    if _tools_missing() and os.geteuid() != 0:  # as root (CI) the build installs them with apt-get
-        pytest.skip(f"{', '.join(_tools_missing())} missing (run as root or apt-get install them)")
+    # as root (CI) the build installs them with apt-get; otherwise a clear failure, never a skip
+    if _tools_missing() and os.geteuid() != 0:
+        pytest.fail(
+            f"{', '.join(_tools_missing())} missing: run the tests as root (the build installs them) "
+            "or apt-get install podman debootstrap runc",
+            pytrace=False,
+        )
     build = subprocess.run(
         [sys.executable, "scripts/build_images.py"],
         cwd=ROOT,
