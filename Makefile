@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-fast lint fmt proto proto-check docs docs-check bench clean browser promtool images
+.PHONY: help setup run test test-fast lint fmt proto proto-check docs docs-check bench clean browser promtool wrk images
 
 help:
 	@echo "make run        start PostgreSQL + NATS (from pip wheels), every service, demo data; print URLs"
@@ -31,7 +31,7 @@ setup: .venv/.synced
 run: setup
 	$(RUN) steward dev up
 
-test: setup browser promtool proto-check docs-check
+test: setup browser promtool wrk proto-check docs-check
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-fast: setup
@@ -70,6 +70,18 @@ promtool:
 		exit 1; \
 	fi
 
+# the process bench (bench/processes_bench.py) loads the services with wrk from Debian's packages
+wrk:
+	@if command -v wrk >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ]; then \
+		echo "installing Debian's wrk for the process bench"; \
+		export DEBIAN_FRONTEND=noninteractive; (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)); \
+	else \
+		echo "ERROR: wrk is missing; the process bench needs it." >&2; \
+		echo "       run as root: apt-get update && apt-get install -y wrk" >&2; \
+		exit 1; \
+	fi
+
 proto: setup
 	$(RUN) python scripts/gen_proto.py
 
@@ -82,7 +94,7 @@ docs: setup
 docs-check: setup
 	$(RUN) python scripts/export_docs.py --check
 
-bench: setup
+bench: setup wrk
 	$(RUN) python -m bench
 
 # steward-<service>:<appVersion> from deploy/images/Containerfile on a debootstrap Debian base

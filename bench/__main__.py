@@ -267,7 +267,11 @@ def main(argv: list[str] | None = None) -> int:
                 "external STEWARD_NATS_URL" if isinstance(nats_srv, ExternalNats) else "embedded"
             )
             ctx = BenchContext(
-                nats_url=nats_srv.url, server=pg, scale=args.scale, server_note=info["database"]
+                nats_url=nats_srv.url,
+                server=pg,
+                scale=args.scale,
+                server_note=info["database"],
+                nats_pid=getattr(getattr(nats_srv, "proc", None), "pid", None),
             )
             try:
                 outcome, versions = asyncio.run(_main(ctx, names, args.timeout))

@@ -139,7 +139,13 @@ class BenchContext:
     """
 
     def __init__(
-        self, *, nats_url: str, server: DatabaseServer, scale: float = 1.0, server_note: str = ""
+        self,
+        *,
+        nats_url: str,
+        server: DatabaseServer,
+        scale: float = 1.0,
+        server_note: str = "",
+        nats_pid: int | None = None,
     ) -> None:
         if not scale > 0:
             raise ValueError("scale must be > 0")
@@ -147,6 +153,7 @@ class BenchContext:
         self.server = server
         self.scale = scale
         self.server_note = server_note
+        self.nats_pid = nats_pid  # the NATS server's process when it is ours (CPU accounting)
         self.created_databases: list[str] = []
 
     def scaled(self, n: int, minimum: int = 1) -> int:

@@ -6,6 +6,7 @@ and a bulk answers per message."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from steward.issues.testing import Issues, auth, local, running_issues
+from steward.issues.testing import Issues, auth, local, migrate, running_issues
 from steward.kit.inbound import sign
 from steward.registry.testing import EventTap, Registry, Tree, create_project, make_tree
 
@@ -65,7 +66,10 @@ class Setup:
 
 
 @pytest.fixture
-async def inbound(registry: Registry, issues_db_url: str, nats_url: str) -> AsyncIterator[Setup]:
+async def inbound(registry: Registry, make_database: Any, nats_url: str) -> AsyncIterator[Setup]:
+    # its own database: the suite's long-running issues service sweeps the shared one on its own clock,
+    # and would fire this pinned-clock test's timers (rows appearing while a refusal is counted)
+    issues_db_url = await asyncio.to_thread(migrate, make_database("issues_inbound"))
     tree = await make_tree(registry)
     systems = {
         "approval": {"secret": SECRET, "tenant": tree.city, "name_zh": "政务服务审批系统"},

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from steward.kit import writes
 from steward.kit.db import JSONB, utcnow
 from steward.kit.ids import new_id
 
@@ -41,7 +42,8 @@ async def record(
     entity_id: str,
     changes: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
+    writes.add(
+        session,
         AuditEntry(
             actor=actor,
             tenant=tenant,

@@ -21,7 +21,7 @@ from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.envelope import CloudEvent, EventData
-from steward.kit import metrics
+from steward.kit import metrics, writes
 from steward.kit.db import JSONB, Database, asyncpg_dsn, utcnow
 from steward.kit.ids import new_id
 from steward.kit.logs import THROTTLED
@@ -88,7 +88,8 @@ async def emit(
     """Record an event in the caller's transaction. It is published after commit, at least once."""
     event = build_event(data, tenant=tenant, source=source, subject=subject, actor=actor)
     headers = {"traceparent": event.traceparent} if event.traceparent else {}
-    session.add(
+    writes.add(
+        session,
         OutboxEvent(
             id=uuid.UUID(event.id),
             subject=data.subject_for(tenant, subject_prefix),
@@ -102,7 +103,11 @@ async def emit(
     # one NOTIFY per transaction wakes the relay at commit; more would only cost round trips
     transaction = id(session.sync_session.get_transaction())
     if session.info.get("steward_outbox_notified") != transaction:
-        await session.execute(sa.text("SELECT pg_notify(:ch, '')"), {"ch": NOTIFY_CHANNEL})
+        batch = writes.current(session)
+        if batch is not None:  # sent with the batch's one statement
+            batch.notify(NOTIFY_CHANNEL)
+        else:
+            await session.execute(sa.text("SELECT pg_notify(:ch, '')"), {"ch": NOTIFY_CHANNEL})
         session.info["steward_outbox_notified"] = transaction
     return event
 

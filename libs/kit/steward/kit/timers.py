@@ -19,11 +19,10 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from steward.kit import metrics
+from steward.kit import metrics, writes
 from steward.kit.db import JSONB, Database, utcnow
 from steward.kit.ids import new_id
 
@@ -76,20 +75,25 @@ async def schedule(
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Arm (or move) the timer ``(kind, key)``; idempotent."""
-    stmt = insert(DueTimer).values(
-        id=new_id(), kind=kind, key=key, tenant=tenant, due_at=due_at, payload=payload or {}, attempts=0
-    )
-    stmt = stmt.on_conflict_do_update(
-        constraint="uq_steward_timers_kind_key",
-        set_={
-            "due_at": stmt.excluded.due_at,
-            "payload": stmt.excluded.payload,
-            "tenant": stmt.excluded.tenant,
-        },
-    )
-    await session.execute(stmt)
+    values = {
+        "id": new_id(),
+        "kind": kind,
+        "key": key,
+        "tenant": tenant,
+        "due_at": due_at,
+        "payload": payload or {},
+        "attempts": 0,
+    }
+    await writes.insert(session, _TIMERS, values, on_conflict=_MOVE, key=("steward_timers", kind, key))
     for worker in list(_LOCAL_WORKERS):
         worker.armed(due_at)
+
+
+_TIMERS: sa.Table = DueTimer.__table__  # type: ignore[attr-defined]
+_MOVE = (
+    "ON CONFLICT ON CONSTRAINT uq_steward_timers_kind_key DO UPDATE SET "
+    "due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, tenant = EXCLUDED.tenant"
+)
 
 
 # The workers running in this process: a timer armed here that falls due before a worker's idle
@@ -99,6 +103,9 @@ _LOCAL_WORKERS: weakref.WeakSet[TimerWorker] = weakref.WeakSet()
 
 
 async def cancel(session: AsyncSession, *, kind: str, key: str) -> None:
+    batch = writes.current(session)
+    if batch is not None:  # a timer queued in the batch must exist before it can be deleted
+        await batch.execute(session)
     await session.execute(sa.delete(DueTimer).where(col(DueTimer.kind) == kind, col(DueTimer.key) == key))
 
 

@@ -7,7 +7,6 @@ import io
 from typing import Any
 
 from fastapi.responses import Response
-from openpyxl import Workbook
 
 _RISKY = ("=", "+", "-", "@", "\t", "\r")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -32,6 +31,9 @@ def _numeric(value: str) -> bool:
 
 
 def respond(name: str, header: list[str], rows: list[list[Any]], fmt: str) -> Response:
+    # imported here: openpyxl costs several MB of every replica's memory, used by exports only
+    from openpyxl import Workbook
+
     if fmt == "xlsx":
         wb = Workbook()
         ws = wb.active

@@ -56,15 +56,22 @@ def await_ready(
             time.sleep(0.25)
 
 
-def start_service(
-    spec: ServiceSpec, env: dict[str, str], log: Path, timeout: float
-) -> subprocess.Popen[bytes]:
+def spawn_service(spec: ServiceSpec, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python -m <module> serve``; its instance id (for :func:`await_ready`). Call it from a
+    thread that outlives the service: the parent-death signal follows the thread that spawned it."""
     with log.open("ab") as out:
         out.write(f"\n=== python -m {spec.module} serve ===\n".encode())
     env = {**env, "STEWARD_INSTANCE_ID": secrets.token_hex(8)}  # each process its own
     proc = infra.spawn([sys.executable, "-m", spec.module, "serve"], log_path=log, env=env)
+    return proc, env["STEWARD_INSTANCE_ID"]
+
+
+def start_service(
+    spec: ServiceSpec, env: dict[str, str], log: Path, timeout: float
+) -> subprocess.Popen[bytes]:
+    proc, instance = spawn_service(spec, env, log)
     try:
-        await_ready(spec, proc, log, timeout, env["STEWARD_INSTANCE_ID"])
+        await_ready(spec, proc, log, timeout, instance)
     except NotReady:
         infra.terminate(proc, sig=signal.SIGTERM, timeout=10.0)
         raise

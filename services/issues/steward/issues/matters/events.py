@@ -11,6 +11,7 @@ from steward.events import issues as ev
 from steward.events.envelope import EventData
 from steward.issues.matters.models import Matter, MatterHistory
 from steward.issues.settings import SOURCE
+from steward.kit import writes
 from steward.kit.changes import record_change
 from steward.kit.outbox import emit
 
@@ -47,7 +48,8 @@ async def record(
     event: EventData | None = None,
 ) -> None:
     """Append a history row and record the change (audit entry, and ``event`` when given)."""
-    session.add(
+    writes.add(
+        session,
         MatterHistory(
             matter_id=m.id,
             at=at,

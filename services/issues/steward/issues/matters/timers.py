@@ -35,14 +35,15 @@ ANSWER = "issues.answer"
 SYSTEM = "system:issues"
 
 
-async def arm(session: AsyncSession, m: Matter, *, now: datetime) -> None:
-    """(Re)arm the deadline timers of an open, running matter for its current deadline."""
+async def arm(session: AsyncSession, m: Matter, *, now: datetime, fresh: bool = False) -> None:
+    """(Re)arm the deadline timers of an open, running matter for its current deadline (``fresh``:
+    a matter filed in this transaction, which has no timer to cancel)."""
     key = str(m.id)
     await schedule(session, kind=OVERDUE, key=key, tenant=m.tenant_code, due_at=m.due_at)
     nxt = dl.next_reminder(m.policy, m.due_at, now)
     if nxt is not None:
         await schedule(session, kind=REMINDER, key=key, tenant=m.tenant_code, due_at=nxt)
-    else:
+    elif not fresh:
         await cancel(session, kind=REMINDER, key=key)
     if m.answer_due_at is not None and m.answered_at is None:
         await schedule(session, kind=ANSWER, key=key, tenant=m.tenant_code, due_at=m.answer_due_at)

@@ -10,9 +10,6 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from docx import Document
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Pt
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -125,6 +122,11 @@ def _lines(rec: Record) -> list[tuple[str, str]]:
 
 
 def docx_bytes(rec: Record) -> bytes:
+    # imported here: python-docx and lxml cost ~20 MB of every replica's memory, used by exports only
+    from docx import Document
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+
     doc = Document()
     style = doc.styles["Normal"]
     style.font.size = Pt(14)  # type: ignore[attr-defined]

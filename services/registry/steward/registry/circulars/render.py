@@ -6,10 +6,6 @@ import html
 import io
 from decimal import Decimal
 
-from docx import Document
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Pt
-
 from steward.registry.circulars.schemas import CircularOut, ProjectLine
 from steward.registry.reports.export import STAGE_ZH, STATUS_ZH
 
@@ -112,6 +108,11 @@ def subtitle(c: CircularOut) -> str:
 
 
 def to_docx(c: CircularOut) -> bytes:
+    # imported here: python-docx and lxml cost ~20 MB of every replica's memory, used by exports only
+    from docx import Document
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+
     doc = Document()
     style = doc.styles["Normal"]
     style.font.size = Pt(11)  # type: ignore[attr-defined]

@@ -7,8 +7,6 @@ import io
 from decimal import Decimal
 from typing import Any
 
-from openpyxl import Workbook
-
 from steward.registry.reports.summary import SummaryOut, TenantSummary
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -163,6 +161,9 @@ def to_csv(s: SummaryOut, sheet: str) -> bytes:
 
 
 def to_xlsx(s: SummaryOut) -> bytes:
+    # imported here: openpyxl costs several MB of every replica's memory, used by exports only
+    from openpyxl import Workbook
+
     wb = Workbook()
     ws = wb.active
     assert ws is not None

@@ -1,0 +1,146 @@
+"""One round trip per state change (steward.kit.writes) against real PostgreSQL: what a batched block
+writes is one statement, the same rows the ORM writes, all or nothing, and an attached entity keeps
+behaving like an ORM object."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from steward.kit import audit, writes
+from steward.kit.audit import AuditEntry
+from steward.kit.db import Database, utcnow
+from steward.kit.outbox import NOTIFY_CHANNEL, OutboxEvent, emit
+from steward.kit.timers import DueTimer, cancel, schedule
+
+
+class Counted:
+    """The statements the engine sends (BEGIN and COMMIT are not statements here)."""
+
+    def __init__(self, db: Database) -> None:
+        self.statements: list[str] = []
+        self.engine = db.engine.sync_engine
+
+    def __enter__(self) -> Counted:
+        sa.event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+
+async def _write_change(session: Any, kit: Any, tenant: str, key: str) -> None:
+    await audit.record(session, actor="u1", tenant=tenant, action="create", entity="thing", entity_id=key)
+    await emit(session, kit.Pinged(n=1), tenant=tenant, source="kit-test", subject=key)
+    await schedule(session, kind="kit.test", key=key, tenant=tenant, due_at=utcnow() + timedelta(days=1))
+    await schedule(session, kind="kit.other", key=key, tenant=tenant, due_at=utcnow() + timedelta(days=2))
+    await cancel(session, kind="kit.other", key=key)
+
+
+async def _rows(db: Database, key: str) -> dict[str, list[dict[str, Any]]]:
+    async with db.read() as s:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name, table, where in [
+            ("audit", AuditEntry.__table__, AuditEntry.__table__.c.entity_id == key),
+            ("outbox", OutboxEvent.__table__, OutboxEvent.__table__.c.payload["subject"].astext == key),
+            ("timers", DueTimer.__table__, DueTimer.__table__.c.key == key),
+        ]:
+            rows = (await s.execute(sa.select(table).where(where))).mappings().all()
+            out[name] = [dict(r) for r in rows]
+        return out
+
+
+def _shape(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows without the values that differ by nature (ids, times, the event's own id)."""
+    varying = {"id", "at", "created_at", "due_at", "payload", "subject", "headers", "entity_id", "key"}
+    return {
+        name: sorted(tuple(sorted((k, str(v)) for k, v in r.items() if k not in varying)) for r in rs)
+        for name, rs in rows.items()
+    }
+
+
+async def test_a_batched_change_is_one_statement_with_the_rows_the_orm_writes(
+    db: Database, kit: Any, tenant: str
+) -> None:
+    async with db.transaction() as session:  # the ORM's way, statement by statement
+        with Counted(db) as orm:
+            await _write_change(session, kit, tenant, "orm")
+            await session.flush()
+    async with db.transaction() as session:
+        with Counted(db) as one:
+            async with writes.batched(session):
+                await _write_change(session, kit, tenant, "batched")
+    assert len(orm.statements) >= 6
+    # audit, event, NOTIFY and the first timer in one statement; the cancel sends the batch so far
+    # (the second timer with it, so the DELETE sees it), then deletes on its own
+    assert len(one.statements) == 2, one.statements
+    assert one.statements[0].lstrip().upper().startswith("WITH")
+    assert "pg_notify" in one.statements[0] and "steward_timers" in one.statements[0]
+    assert one.statements[1].lstrip().upper().startswith("DELETE")
+
+    orm_rows, batched_rows = await _rows(db, "orm"), await _rows(db, "batched")
+    assert [len(orm_rows[k]) for k in ("audit", "outbox", "timers")] == [1, 1, 1]
+    assert _shape(orm_rows) == _shape(batched_rows)
+    assert batched_rows["timers"][0]["kind"] == "kit.test"  # the cancelled one is gone
+
+
+async def test_an_exception_in_the_block_writes_nothing(db: Database, kit: Any, tenant: str) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session, writes.batched(session):
+            await _write_change(session, kit, tenant, "failed")
+            raise RuntimeError("refused halfway")
+    assert await _rows(db, "failed") == {"audit": [], "outbox": [], "timers": []}
+
+
+async def test_one_notify_per_transaction_wakes_the_relay(db: Database, kit: Any, tenant: str) -> None:
+    conn = await db.engine.raw_connection()
+    heard: list[str] = []
+    try:
+        driver = conn.driver_connection
+        assert driver is not None
+        await driver.add_listener(
+            NOTIFY_CHANNEL, lambda _conn, _pid, channel, _payload: heard.append(channel)
+        )
+        async with db.transaction() as session:
+            async with writes.batched(session):
+                await emit(session, kit.Pinged(n=1), tenant=tenant, source="kit-test")
+            await emit(session, kit.Pinged(n=2), tenant=tenant, source="kit-test")  # after: no 2nd NOTIFY
+        for _ in range(50):
+            if heard:
+                break
+            await __import__("asyncio").sleep(0.05)
+        assert heard == [NOTIFY_CHANNEL]
+    finally:
+        conn.close()
+
+
+async def test_an_attached_entity_is_updated_like_an_orm_object(db: Database, tenant: str) -> None:
+    async with db.transaction() as session:
+        entry = AuditEntry(actor="u1", tenant=tenant, action="create", entity="doc", entity_id="attached")
+        async with writes.batched(session):
+            writes.add(session, entry, attach=True)
+        assert entry.id is not None and entry.at is not None  # Python-side defaults filled in
+        entry.action = "renamed"  # flushed as an UPDATE at commit, as for any loaded row
+        assert await session.get(AuditEntry, entry.id) is entry  # in the identity map
+    async with db.read() as session:
+        row = await session.get(AuditEntry, entry.id)
+        assert row is not None and row.action == "renamed"
+
+
+async def test_a_repeated_upsert_keeps_the_last(db: Database, tenant: str) -> None:
+    async with db.transaction() as session, writes.batched(session) as batch:
+        first, last = utcnow() + timedelta(days=1), utcnow() + timedelta(days=3)
+        for due in (first, last):  # one statement may not upsert a row twice: only the last is sent
+            await schedule(session, kind="kit.twice", key="k", tenant=tenant, due_at=due)
+        assert len(batch.rows) == 1
+    async with db.read() as session:
+        rows = (
+            (await session.execute(sa.select(DueTimer).where(DueTimer.kind == "kit.twice"))).scalars().all()
+        )
+        assert [r.due_at for r in rows] == [last]
