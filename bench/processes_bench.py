@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.common import BenchContext, Row
+from bench.common import BenchContext, Row, percentile
 from steward.devtools import runner
 from steward.devtools.infra import spawn, terminate
 from steward.devtools.services import SERVICES, ServiceSpec, assign_ports, service_env
@@ -47,6 +47,7 @@ wrk.method = "POST"
 wrk.body = [==[{body}]==]
 wrk.headers["Content-Type"] = "application/json"
 {auth}
+{pace}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -63,6 +64,7 @@ class Load:
     seconds: float
     p50_ms: float
     p99_ms: float
+    refused: int = 0
 
     @property
     def rate(self) -> float:
@@ -85,14 +87,29 @@ def wrk_binary() -> str:
     return found
 
 
-async def wrk(url: str, body: dict[str, Any], token: str | None, seconds: float, workdir: Path) -> Load:
+async def wrk(
+    url: str,
+    body: dict[str, Any],
+    token: str | None,
+    seconds: float,
+    workdir: Path,
+    *,
+    connections: int = CONNECTIONS,
+    refusals: bool = False,
+    rate: float | None = None,
+) -> Load:
+    """``wrk`` with the JSON ``body`` POSTed; every answer must be 2xx unless ``refusals`` (then the
+    non-2xx count is returned in ``Load.refused``; socket errors still fail)."""
     auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
     script = workdir / f"load-{secrets.token_hex(4)}.lua"
-    script.write_text(WRK_SCRIPT.format(body=json.dumps(body, ensure_ascii=False), auth=auth))
+    # paced: each connection waits connections/rate seconds before each request, so the offered rate
+    # is ``rate`` whatever the answers (as long as they come faster than that), not "as fast as served"
+    pace = f"function delay() return {connections * 1000.0 / rate:.1f} end" if rate else ""
+    script.write_text(WRK_SCRIPT.format(body=json.dumps(body, ensure_ascii=False), auth=auth, pace=pace))
     proc = await asyncio.create_subprocess_exec(
         wrk_binary(),
         "-t1",
-        f"-c{CONNECTIONS}",
+        f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
         "--timeout",
         "10s",
@@ -107,10 +124,43 @@ async def wrk(url: str, body: dict[str, Any], token: str | None, seconds: float,
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {out[-2000:]}")
     r = json.loads(line.removeprefix("RESULT "))
-    bad = {k: r[k] for k in ("status", "connect", "read", "write", "timeout") if r[k]}
+    kinds = (
+        ("connect", "read", "write", "timeout")
+        if refusals
+        else ("status", "connect", "read", "write", "timeout")
+    )
+    bad = {k: r[k] for k in kinds if r[k]}
     if bad:
         raise RuntimeError(f"wrk against {url}: non-2xx or socket errors {bad} of {r['requests']} requests")
-    return Load(r["requests"], r["duration_us"] / 1e6, r["p50_us"] / 1000, r["p99_us"] / 1000)
+    return Load(r["requests"], r["duration_us"] / 1e6, r["p50_us"] / 1000, r["p99_us"] / 1000, r["status"])
+
+
+async def probe(
+    url: str, body: dict[str, Any], token: str, seconds: float, rate: float = 20.0
+) -> list[tuple[int, float, bool]]:
+    """Open-loop requests at ``rate``/s beside the load: (status, seconds, has Retry-After) each —
+    wrk's latency mixes the quick refusals with the served requests; this sample separates them."""
+    out: list[tuple[int, float, bool]] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+
+        async def one() -> None:
+            t0 = time.perf_counter()
+            try:
+                r = await http.post(url, json=body, headers=headers)
+            except httpx.HTTPError:
+                out.append((0, time.perf_counter() - t0, False))
+                return
+            out.append((r.status_code, time.perf_counter() - t0, "retry-after" in r.headers))
+
+        tasks = []
+        start = time.perf_counter()
+        for i in range(max(1, int(seconds * rate))):
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+    return out
 
 
 def cpu_seconds(pid: int, *, with_children: bool = False) -> float:
@@ -331,6 +381,62 @@ async def _setup_tenants(platform: Platform) -> tuple[str, str]:
         return district, str(r.json()["id"])
 
 
+OVERLOAD_CONNECTIONS = 256
+OVERLOAD_FACTOR = 4.0
+
+
+async def _overload(
+    url: str, body: dict[str, Any], token: str, *, peak: float, seconds: float, workdir: Path
+) -> list[Row]:
+    """4× the peak rate offered (wrk -c256, each connection paced), with an open-loop probe beside
+    it for the served requests' latency (wrk's mixes them with the quick refusals)."""
+    load_task = asyncio.create_task(
+        wrk(
+            url,
+            body,
+            token,
+            seconds,
+            workdir,
+            connections=OVERLOAD_CONNECTIONS,
+            refusals=True,
+            rate=OVERLOAD_FACTOR * peak,
+        )
+    )
+    await asyncio.sleep(1.0)  # the probe samples the steady overload, not the ramp
+    sample = await probe(url, body, token, max(1.0, seconds - 2.0))
+    load = await load_task
+    served = (load.requests - load.refused) / load.seconds
+    offered = load.requests / load.seconds
+    ok = [t for status, t, _ in sample if 200 <= status < 300]
+    refused = [(status, t, ra) for status, t, ra in sample if status in (429, 503)]
+    other = [status for status, _, _ in sample if not (200 <= status < 300 or status in (429, 503))]
+    if other:
+        raise RuntimeError(f"overload: answers other than 2xx/429/503: {sorted(set(other))}")
+    if any(not ra for _, _, ra in refused):
+        raise RuntimeError("overload: a refusal without Retry-After")
+    how = (
+        f"wrk -c{OVERLOAD_CONNECTIONS} paced at {OVERLOAD_FACTOR:.0f}× the -c8 peak, {seconds:.0f} s; "
+        f"offered {offered:.0f}/s = {offered / peak:.1f}× the peak"
+    )
+    return [
+        Row("overload: served", served, "matters/s", how),
+        Row("overload: served / peak", served / peak if peak else 0.0, "ratio", "target ≥ 0.9"),
+        Row("overload: refused", load.refused / load.seconds, "req/s", "503 overloaded with Retry-After"),
+        Row(
+            "overload: served p99 (probe)",
+            percentile(ok, 99) * 1000,
+            "ms",
+            f"open-loop probe 20/s; n={len(ok)}; target < 150",
+        ),
+        Row(
+            "overload: refusal p99 (probe)",
+            percentile([t for _, t, _ in refused], 99) * 1000,
+            "ms",
+            f"n={len(refused)}; every refusal had Retry-After",
+        ),
+    ]
+
+
 async def _compare(
     label: str,
     unit: str,
@@ -437,6 +543,21 @@ async def _run(ctx: BenchContext) -> list[Row]:
                 reference=reference,
                 meter_pids={"issues": (iss.proc.pid, False), "registry": (reg.proc.pid, False), **infra},
                 ref_pids=ref_pids,
+                seconds=seconds,
+                workdir=workdir,
+            )
+            peak = next(r.value for r in rows if r.name == "matter filing throughput")
+            rows += await _overload(
+                f"{iss.url}/v1/matters",
+                {
+                    "kind": "obstacle",
+                    "project_id": project,
+                    "title": "过载",
+                    "category": "utilities",
+                    "tier": "unit",
+                },
+                filer,
+                peak=peak,
                 seconds=seconds,
                 workdir=workdir,
             )

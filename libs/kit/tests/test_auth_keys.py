@@ -123,3 +123,38 @@ async def test_an_unreachable_idp_keeps_the_last_keys_and_is_not_hammered(idp: L
     clock.now += 11
     assert (await verifier.averify(token)).subject == "u1"  # fetch failed: the last set serves
     assert verifier.jwks._attempted_at == clock.now
+
+
+async def test_a_verified_token_is_not_verified_again_while_its_key_stays(
+    idp: LocalIdP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jwt as pyjwt
+
+    decoded: list[str] = []
+    real_decode = pyjwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(pyjwt, "decode", counting_decode)
+    clock = FakeClock()
+    verifier = verifier_for(idp, clock, max_age=60.0)
+    token, other = user(idp, lifetime=3600), user(idp, lifetime=3600)
+    for _ in range(5):
+        assert (await verifier.averify(token)).subject == "u1"
+    assert verifier.verify(token).subject == "u1"  # the blocking path remembers the same way
+    assert decoded == [token]
+    assert (await verifier.averify(other)).subject == "u1"  # another token: verified on its own
+    assert decoded == [token, other]
+    clock.now += 61  # the key set is refetched: its key objects are new, so the token is verified again
+    assert (await verifier.averify(token)).subject == "u1"
+    assert decoded == [token, other, token]
+
+
+async def test_a_remembered_token_still_expires(idp: LocalIdP) -> None:
+    verifier = verifier_for(idp, FakeClock(), max_age=3600.0)
+    token = user(idp, lifetime=1.0)
+    assert (await verifier.averify(token)).subject == "u1"
+    await asyncio.sleep(1.6)  # past exp (PyJWT's leeway is 0): refused although verified before
+    assert (await refused(verifier, token)).code == "token_expired"

@@ -51,7 +51,7 @@ async def record(
             entity=entity,
             entity_id=entity_id,
             changes=changes or {},
-        )
+        ),
     )
 
 

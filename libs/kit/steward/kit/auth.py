@@ -39,6 +39,8 @@ class Role(StrEnum):
 
 
 KNOWN_ROLES = frozenset(r.value for r in Role)
+VERIFIED_SECONDS = 60.0  # how long a verified token is trusted without verifying it again (or its expiry)
+VERIFIED_MAX = 10_000  # tokens remembered per process
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,36 @@ class TokenVerifier:
             if settings.jwt_jwks_url
             else None
         )
+        # token → (principal, until, kid, key): a token verified a moment ago is not verified again
+        # on every request (signature and claims cost more than the rest of a small request). An
+        # entry lasts until the token expires and at most VERIFIED_SECONDS, and only while the key
+        # set still holds the very key that verified it (a removed or replaced key: verified anew).
+        self._verified: dict[str, tuple[Principal, float, str | None, jwt.PyJWK | None]] = {}
+
+    def _recalled(self, token: str) -> Principal | None:
+        hit = self._verified.get(token)
+        if hit is None:
+            return None
+        principal, until, kid, key = hit
+        if time.time() < until and (key is None or (self.jwks is not None and self.jwks.cached(kid) is key)):
+            return principal
+        del self._verified[token]
+        return None
+
+    def _remember(self, token: str, principal: Principal, kid: str | None, key: jwt.PyJWK | None) -> None:
+        exp = principal.claims.get("exp")
+        if not isinstance(exp, int | float):
+            return
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.clear()  # crude but bounded: a flood of distinct tokens costs a re-verify
+        self._verified[token] = (principal, min(float(exp), time.time() + VERIFIED_SECONDS), kid, key)
 
     async def averify(self, token: str) -> Principal:
         """:meth:`verify` without blocking the event loop when a JWKS key must be fetched (a key
         already held verifies on the loop)."""
+        recalled = self._recalled(token)
+        if recalled is not None:
+            return recalled
         if self.jwks is None:
             return self.verify(token)
         try:
@@ -101,6 +129,11 @@ class TokenVerifier:
     def verify(self, token: str, *, jwk: jwt.PyJWK | None = None) -> Principal:
         """The token's principal; ``jwk``: the JWKS key already looked up for it (else looked up,
         fetching the key set when needed: blocking)."""
+        recalled = self._recalled(token)
+        if recalled is not None:
+            return recalled
+        kid: str | None = None
+        used: jwt.PyJWK | None = None
         try:
             header = jwt.get_unverified_header(token)
             alg = header.get("alg", "")
@@ -111,10 +144,12 @@ class TokenVerifier:
                     raise Unauthenticated("HMAC tokens are not accepted here", code="invalid_token")
                 key: Any = self.secret
             elif jwk is not None:
-                key = jwk.key
+                key, used = jwk.key, jwk
+                kid = header.get("kid") if isinstance(header.get("kid"), str) else None
             elif self.jwks is not None:
-                kid = header.get("kid")
-                key = self.jwks.key(kid if isinstance(kid, str) else None).key
+                kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+                used = self.jwks.key(kid)
+                key = used.key
             else:
                 raise Unauthenticated("no JWKS configured for asymmetric tokens", code="invalid_token")
             claims = jwt.decode(
@@ -133,6 +168,7 @@ class TokenVerifier:
         if not principal.roles:
             # no role, or only roles this platform does not know: authenticated, allowed nothing
             raise Forbidden("the token carries no role known to this platform", code="no_known_role")
+        self._remember(token, principal, kid, used)
         return principal
 
 

@@ -232,12 +232,14 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
-    app.add_middleware(overload.OverloadMiddleware, service=service)  # bounded in-flight work: 503
     security.install(app, service=service, settings=settings)  # headers, limits, /docs; outer
     app.add_middleware(
         RequestContextMiddleware, service=service, access_log=settings.access_log if settings else True
     )
     app.add_middleware(OpenTelemetryMiddleware, excluded_urls="healthz,readyz,metrics")
+    # outermost: under overload most requests are refused, so a refusal must cost next to nothing —
+    # no span, no access line, no token check (each would take CPU from the requests being served)
+    app.add_middleware(overload.OverloadMiddleware, service=service)
     # OpenAPI documents the error bodies above (not FastAPI's {"detail": ...}), servers, security
     apidoc.install(app, service=service, settings=settings)
     return app

@@ -98,7 +98,7 @@ async def emit(
             payload=event.model_dump(mode="json", exclude_none=True),
             headers=headers,
             created_at=event.time,
-        )
+        ),
     )
     # one NOTIFY per transaction wakes the relay at commit; more would only cost round trips
     transaction = id(session.sync_session.get_transaction())

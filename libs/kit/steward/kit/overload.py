@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections import deque
 from typing import Any
 
@@ -80,8 +81,10 @@ class Gate:
 
 
 class OverloadMiddleware:
-    """Pure ASGI; sits inside the request-id middleware, so a refusal carries a request id and is
-    measured, and outside everything else, so a refusal costs no parsing or authentication."""
+    """Pure ASGI, the outermost middleware: a refusal costs no span, no access-log line, no token
+    check and no body parsing (under overload most requests are refused, and what refusing costs is
+    taken from the requests being served). It still carries a request id (the caller's
+    ``X-Request-ID`` or a new one) and is counted in ``steward_http_overload_refused_total``."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
@@ -123,7 +126,8 @@ class OverloadMiddleware:
 
 
 async def _refuse(scope: Scope, send: Send) -> None:
-    request_id = (scope.get("state") or {}).get("request_id")
+    incoming = next((v for k, v in scope.get("headers") or () if k == b"x-request-id"), b"")
+    request_id = incoming.decode("latin-1")[:128] or uuid.uuid4().hex
     error: dict[str, Any] = {
         "code": "overloaded",
         "message": "this replica is at capacity; retry shortly",
@@ -135,6 +139,7 @@ async def _refuse(scope: Scope, send: Send) -> None:
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", b"1"),
+        (b"x-request-id", request_id.encode("latin-1")),
         (b"cache-control", b"no-store"),
         (b"x-content-type-options", b"nosniff"),
     ]

@@ -95,7 +95,7 @@ class SecurityMiddleware:
                 )
                 return
 
-        limit = settings.max_body_bytes
+        limit = getattr(fastapi_app.state, "body_limits", {}).get(path, settings.max_body_bytes)
         declared = headers.get(b"content-length")
         if declared is not None:
             try:
@@ -186,6 +186,14 @@ def check_metrics_token(request: Request) -> None:
         given.strip().encode(), token.get_secret_value().encode()
     ):
         raise Unauthenticated("metrics need the metrics bearer token", code="metrics_token_required")
+
+
+def allow_larger_body(app: FastAPI, path: str, limit: int) -> None:
+    """A larger body limit than ``STEWARD_MAX_BODY_BYTES`` for one upload path (a spreadsheet
+    import): the route checks its own size limit on top."""
+    limits_by_path: dict[str, int] = getattr(app.state, "body_limits", {})
+    limits_by_path[path] = limit
+    app.state.body_limits = limits_by_path
 
 
 def install(app: FastAPI, *, service: str, settings: ServiceSettings | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from steward.kit import deadletters
+from steward.kit import deadletters, security
 from steward.kit.clients.issues import IssuesClient
 from steward.kit.http import create_app as create_http_app
 from steward.kit.runtime import ServiceRuntime
@@ -22,6 +22,7 @@ from steward.registry.map.views import router as map_router
 from steward.registry.milestones import service as milestones_service
 from steward.registry.milestones.views import router as milestones_router
 from steward.registry.nodeplans.views import router as nodeplans_router
+from steward.registry.projects import importer
 from steward.registry.projects.views import router as projects_router
 from steward.registry.reports import timers as report_timers
 from steward.registry.reports.views import router as reports_router
@@ -93,6 +94,8 @@ def build(settings: RegistrySettings | None = None) -> tuple[FastAPI, ServiceRun
         readiness=runtime.readiness(),
     )
     app.state.tenant_gate = http_gate(runtime.db)  # tokens for an unknown tenant: 403
+    # a district's spreadsheet as CSV is larger than the default request limit (the route checks its own)
+    security.allow_larger_body(app, "/v1/projects/import", importer.MAX_BYTES + 256 * 1024)
     return app, runtime
 
 

@@ -59,7 +59,7 @@ async def record(
             to_status=to_status,
             reason=reason,
             data=data or {},
-        )
+        ),
     )
     await record_change(
         session,

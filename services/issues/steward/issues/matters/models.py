@@ -14,6 +14,17 @@ from steward.kit.ids import new_id
 
 OPEN_STATUSES = ("filed", "accepted", "in_progress", "returned")
 _OPEN_SQL = sa.text("status IN ('filed', 'accepted', 'in_progress', 'returned')")
+# list filters with an index (<filter>, filed_at, id) each (migration 0004)
+KEYED_FILTERS = (
+    "status",
+    "category",
+    "responsible_unit_id",
+    "handling_tenant",
+    "owner_unit_id",
+    "project_id",
+)
+# the list's text search (q): character bigrams of title and number (migration 0004)
+SEARCH_BIGRAMS = "steward_bigrams(lower(title || ' ' || number))"
 
 
 def _tz(nullable: bool = True) -> Any:
@@ -36,7 +47,9 @@ class Matter(SQLModel, table=True):
         sa.Index("ix_matters_open_unit", "responsible_unit_id", "filed_at", postgresql_where=_OPEN_SQL),
         sa.Index("ix_matters_open_stats", "tenant_code", "kind", "overdue", postgresql_where=_OPEN_SQL),
         sa.Index("ix_matters_overdue", "tenant_path", "filed_at", postgresql_where=sa.text("overdue")),
-        sa.Index("ix_matters_project", "project_id"),
+        sa.Index("ix_matters_filed", "filed_at", "id"),  # the newest-first list, any subtree
+        *(sa.Index(f"ix_matters_{c}_filed", c, "filed_at", "id") for c in KEYED_FILTERS),
+        sa.Index("ix_matters_search", sa.text(SEARCH_BIGRAMS), postgresql_using="gin"),
         sa.Index("ix_matters_meeting", "meeting_id"),
         sa.Index("ix_matters_file", "procedure_file_id"),
         sa.CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="ck_matters_rating"),

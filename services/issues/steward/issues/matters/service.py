@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,7 +17,7 @@ from steward.issues.matters import deadlines as dl
 from steward.issues.matters import timers
 from steward.issues.matters.events import matter_event, record
 from steward.issues.matters.filing import Filing, bad, look_up_filing
-from steward.issues.matters.models import OPEN_STATUSES, Matter, MatterHistory, MatterNumberCounter
+from steward.issues.matters.models import OPEN_STATUSES, Matter, MatterHistory
 from steward.issues.matters.schemas import (
     RATING_LABELS,
     Attachment,
@@ -29,6 +28,7 @@ from steward.issues.matters.schemas import (
     Status,
     Tier,
 )
+from steward.kit import writes
 from steward.kit.auth import Principal
 from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.errors import Conflict, NotFound
@@ -80,17 +80,18 @@ def _validate(data: MatterCreate, rules: RulesDocument) -> tuple[str | None, Tie
     return category, tier
 
 
+# a constant statement: no Core tree to build and key on every filing (issue 15)
+_NEXT_NUMBER = sa.text(
+    "INSERT INTO matter_number_counters (tenant_code, year, letter, last) VALUES (:tenant, :year, :letter, 1) "
+    "ON CONFLICT (tenant_code, year, letter) DO UPDATE SET last = matter_number_counters.last + 1 "
+    "RETURNING last"
+)
+
+
 async def next_number(session: AsyncSession, *, tenant: str, year: int, letter: str) -> str:
     """编号: ``<tenant>-<year>-<letter>-<seq>``; the counter row serialises concurrent filings."""
-    stmt = (
-        insert(MatterNumberCounter)
-        .values(tenant_code=tenant, year=year, letter=letter, last=1)
-        .on_conflict_do_update(
-            index_elements=["tenant_code", "year", "letter"], set_={"last": MatterNumberCounter.last + 1}
-        )
-        .returning(col(MatterNumberCounter.last))
-    )
-    seq = (await session.execute(stmt)).scalar_one()
+    params = {"tenant": tenant, "year": year, "letter": letter}
+    seq = (await session.execute(_NEXT_NUMBER, params)).scalar_one()
     return f"{tenant}-{year}-{letter}-{seq:06d}"
 
 
@@ -207,26 +208,26 @@ async def file(
         created_at=now,
         updated_at=now,
     )
-    session.add(m)
-    await session.flush()
-    await record(
-        session,
-        m,
-        actor=principal.subject,
-        action="filed",
-        to_status=m.status,
-        at=now,
-        data={"sla_days": days, "due_at": due_at.isoformat(), "rules": policy["rules_fingerprint"][:12]},
-        event=matter_event(
+    async with writes.batched(session):  # the matter, history, audit, event, NOTIFY, timers: one statement
+        writes.add(session, m, attach=True)
+        await record(
+            session,
             m,
-            ev.MatterFiled,
-            title=m.title,
-            reporter=m.reporter,
-            sla_days=days,
-            difficult=m.difficult,
-        ),
-    )
-    await timers.arm(session, m, now=now)
+            actor=principal.subject,
+            action="filed",
+            to_status=m.status,
+            at=now,
+            data={"sla_days": days, "due_at": due_at.isoformat(), "rules": policy["rules_fingerprint"][:12]},
+            event=matter_event(
+                m,
+                ev.MatterFiled,
+                title=m.title,
+                reporter=m.reporter,
+                sla_days=days,
+                difficult=m.difficult,
+            ),
+        )
+        await timers.arm(session, m, now=now, fresh=True)
     metrics.MATTERS_FILED.labels(m.kind).inc()
     return m
 
@@ -251,6 +252,10 @@ async def get(session: AsyncSession, *, principal: Principal, key: str, lock: bo
         raise NotFound("matter not found")
     ensure_visible(principal, m.tenant_path.split("/"), what="matter")
     return m
+
+
+# models.SEARCH_BIGRAMS with qualified columns: the planner matches it to the index expression
+_SEARCH_DOC = "steward_bigrams(lower(matters.title || ' ' || matters.number))"
 
 
 async def list_matters(
@@ -282,10 +287,14 @@ async def list_matters(
         stmt = stmt.where(Matter.overdue == f.overdue)
     if f.q:
         stmt = stmt.where(
+            # ix_matters_search: the title and number hold every character pair of q (the LIKEs recheck)
+            sa.literal_column(_SEARCH_DOC).op("@>")(
+                sa.func.steward_bigrams(sa.func.lower(sa.cast(f.q, sa.Text)))
+            ),
             sa.or_(
                 col(Matter.title).contains(f.q, autoescape=True),
                 col(Matter.number).contains(f.q, autoescape=True),
-            )
+            ),
         )
     return await keyset_page(session, stmt, order=(Matter.filed_at, Matter.id), cursor=cursor, limit=limit)
 

@@ -12,6 +12,8 @@ from steward.kit.db import JSONB, utcnow
 from steward.kit.ids import new_id
 
 MONEY = sa.Numeric(20, 2)
+# the list's text search (q): character bigrams of name, code and national code (migration 0011)
+SEARCH_BIGRAMS = "steward_bigrams(lower(name || ' ' || code || ' ' || coalesce(national_code, '')))"
 
 
 class Project(SQLModel, table=True):
@@ -24,7 +26,9 @@ class Project(SQLModel, table=True):
             "id",
             postgresql_ops={"tenant_path": "text_pattern_ops"},
         ),
-        sa.Index("ix_projects_owner", "owner_unit_id"),
+        sa.Index("ix_projects_created", "created_at", "id"),  # the newest-first list, any subtree
+        sa.Index("ix_projects_owner_created", "owner_unit_id", "created_at", "id"),
+        sa.Index("ix_projects_search", sa.text(SEARCH_BIGRAMS), postgresql_using="gin"),
         sa.CheckConstraint("total_investment >= 0", name="ck_projects_investment_nonneg"),
     )
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -146,3 +147,47 @@ class ProjectFilter(BaseModel):
     steward_required: bool | None = None
     national_code: str | None = None
     q: str | None = None
+
+
+class ProjectBatchIn(Input):
+    """``POST /v1/projects/bulk``: up to 1,000 registrations, each exactly a ``POST /v1/projects`` body.
+
+    Items are validated one by one by the service (every problem of every item is reported), so
+    the model takes them as objects; the documented schema names ``ProjectCreate``."""
+
+    items: list[Any] = Field(
+        min_length=1,
+        description="Registrations (each the body of POST /v1/projects); at most 1,000 (more: 413)",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/ProjectCreate"}, "maxItems": 1000},
+    )
+
+
+class RegisteredItem(BaseModel):
+    index: int = Field(description="Position in the batch (0-based) or the sheet's row number (import)")
+    id: uuid.UUID
+    code: str = Field(description="一项一码: the lifetime code")
+    tenant: str
+    name: str
+    dispatch: Dispatch
+
+
+class ProjectBatchOut(BaseModel):
+    count: int
+    items: list[RegisteredItem]
+
+
+class ImportNote(BaseModel):
+    row: int = Field(description="Row number as in the sheet (1 = the first row)")
+    column: str = Field(description="The column header as in the sheet ('' for the whole row)")
+    message: str
+
+
+class ProjectImportOut(BaseModel):
+    dry_run: bool
+    rows: int = Field(description="Data rows read (blank rows and total rows skipped)")
+    created: int = Field(description="Projects registered (0 with dry_run)")
+    header_row: int
+    columns: dict[str, str] = Field(description="Sheet column header → registration field")
+    ignored_columns: list[str]
+    warnings: list[ImportNote]
+    items: list[RegisteredItem] = Field(description="One per data row; `index` is the sheet's row number")

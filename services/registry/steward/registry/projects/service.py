@@ -8,19 +8,18 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.registry import ProjectRegistered, ProjectUpdated
-from steward.kit import audit
+from steward.kit import audit, writes
 from steward.kit.auth import Principal, Role
 from steward.kit.changes import record_change
 from steward.kit.db import utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.paging import keyset_page, scoped
 from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable
-from steward.registry.projects.models import Project, ProjectCodeCounter, StageChange
+from steward.registry.projects.models import Project, StageChange
 from steward.registry.projects.national_code import looks_like
 from steward.registry.projects.schemas import (
     Dispatch,
@@ -67,17 +66,16 @@ async def derive(
     }
 
 
+# a constant statement: no Core tree to build and key on every registration (issue 15)
+_NEXT_CODE = sa.text(
+    "INSERT INTO project_code_counters (tenant_code, year, last) VALUES (:tenant, :year, 1) "
+    "ON CONFLICT (tenant_code, year) DO UPDATE SET last = project_code_counters.last + 1 RETURNING last"
+)
+
+
 async def next_code(session: AsyncSession, *, tenant: str, year: int) -> str:
     """一项一码: ``<tenant>-<year>-<seq>``; the counter row serialises concurrent registrations."""
-    stmt = (
-        insert(ProjectCodeCounter)
-        .values(tenant_code=tenant, year=year, last=1)
-        .on_conflict_do_update(
-            index_elements=["tenant_code", "year"], set_={"last": ProjectCodeCounter.last + 1}
-        )
-        .returning(col(ProjectCodeCounter.last))
-    )
-    seq = (await session.execute(stmt)).scalar_one()
+    seq = (await session.execute(_NEXT_CODE, {"tenant": tenant, "year": year})).scalar_one()
     return f"{tenant}-{year}-{seq:05d}"
 
 
@@ -158,44 +156,45 @@ async def register(session: AsyncSession, *, principal: Principal, data: Project
         named_responsibility=False,
     )
     _apply_dispatch(project, derivation)
-    session.add(project)
-    await session.flush()
-    session.add(
-        StageChange(
-            project_id=project.id,
-            from_stage=None,
-            to_stage=project.stage,
-            reason="registered",
-            actor=principal.subject,
-            at=now,
+    async with writes.batched(session):  # project, stage, audit, event, NOTIFY: one statement
+        writes.add(session, project, attach=True)
+        writes.add(
+            session,
+            StageChange(
+                project_id=project.id,
+                from_stage=None,
+                to_stage=project.stage,
+                reason="registered",
+                actor=principal.subject,
+                at=now,
+            ),
         )
-    )
-    await record_change(
-        session,
-        actor=principal.subject,
-        tenant=tenant.code,
-        action="create",
-        entity="project",
-        entity_id=str(project.id),
-        changes=data.model_dump(mode="json"),
-        event=ProjectRegistered(
-            project_id=str(project.id),
-            code=project.code,
-            national_code=project.national_code,
-            name=project.name,
-            owner_unit_id=str(project.owner_unit_id) if project.owner_unit_id else None,
-            total_investment=f"{project.total_investment:.2f}",
-            funding_type=project.funding_type,
-            key_level=project.key_level,
-            stage=project.stage,
-            tier=project.tier,
-            on_platform=project.on_platform,
-            steward_required=project.steward_required,
-            named_responsibility=project.named_responsibility,
-        ),
-        source=SOURCE,
-        subject=str(project.id),
-    )
+        await record_change(
+            session,
+            actor=principal.subject,
+            tenant=tenant.code,
+            action="create",
+            entity="project",
+            entity_id=str(project.id),
+            changes=data.model_dump(mode="json"),
+            event=ProjectRegistered(
+                project_id=str(project.id),
+                code=project.code,
+                national_code=project.national_code,
+                name=project.name,
+                owner_unit_id=str(project.owner_unit_id) if project.owner_unit_id else None,
+                total_investment=f"{project.total_investment:.2f}",
+                funding_type=project.funding_type,
+                key_level=project.key_level,
+                stage=project.stage,
+                tier=project.tier,
+                on_platform=project.on_platform,
+                steward_required=project.steward_required,
+                named_responsibility=project.named_responsibility,
+            ),
+            source=SOURCE,
+            subject=str(project.id),
+        )
     return project
 
 
@@ -239,14 +238,33 @@ def filtered(stmt: Any, base: Tenant, f: ProjectFilter, principal: Principal) ->
     if f.national_code:
         stmt = stmt.where(Project.national_code == (looks_like(f.national_code) or f.national_code))
     if f.q:
+        national = looks_like(f.q)
         stmt = stmt.where(
+            _has_bigrams_of(f.q, national),
             sa.or_(
                 col(Project.name).contains(f.q, autoescape=True),
                 col(Project.code).contains(f.q, autoescape=True),
-                col(Project.national_code).contains(looks_like(f.q) or f.q.upper(), autoescape=True),
-            )
+                col(Project.national_code).contains(national or f.q.upper(), autoescape=True),
+            ),
         )
     return stmt
+
+
+# models.SEARCH_BIGRAMS with qualified columns: the planner matches it to the index expression
+_SEARCH_DOC = (
+    "steward_bigrams(lower(projects.name || ' ' || projects.code || ' '"
+    " || coalesce(projects.national_code, '')))"
+)
+
+
+def _has_bigrams_of(q: str, national: str | None) -> Any:
+    """Index condition of the text search (``ix_projects_search``): the searched fields hold every
+    character pair of ``q`` (or of the normalised national code). Necessary for the LIKEs, which
+    recheck; with it a rare term is a GIN lookup instead of a walk through the whole subtree."""
+    doc: sa.ColumnClause[Any] = sa.literal_column(_SEARCH_DOC)
+    upper = q.upper()  # the national-code LIKE's term: lower(upper(q)) is lower(q) for ASCII only
+    terms = dict.fromkeys([q, upper if not q.isascii() else q, national or q])
+    return sa.or_(*(doc.op("@>")(sa.func.steward_bigrams(sa.func.lower(sa.cast(t, sa.Text)))) for t in terms))
 
 
 async def list_projects(

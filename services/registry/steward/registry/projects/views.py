@@ -2,20 +2,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
+from pydantic import BaseModel
 
 from steward.kit.http import DatabaseDep, PrincipalDep
 from steward.kit.inputs import clean_request
-from steward.registry.projects import gaps, lifecycle, service
+from steward.registry.projects import bulk, gaps, import_columns, importer, lifecycle, service
 from steward.registry.projects.schemas import (
+    Dispatch,
     FundingType,
     HistoryOut,
+    ImportNote,
     KeyLevel,
+    ProjectBatchIn,
+    ProjectBatchOut,
     ProjectCreate,
     ProjectFilter,
+    ProjectImportOut,
     ProjectList,
     ProjectOut,
     ProjectUpdate,
+    RegisteredItem,
     StageChangeOut,
     TransitionIn,
 )
@@ -58,6 +65,100 @@ ProjectFilterDep = Annotated[ProjectFilter, Depends(project_filter)]
 async def register(db: DatabaseDep, principal: PrincipalDep, body: ProjectCreate) -> ProjectOut:
     async with db.transaction() as session:
         return service.to_out(await service.register(session, principal=principal, data=body))
+
+
+def _registered(created: list[bulk.Created], indexes: list[int]) -> list[RegisteredItem]:
+    """The answer's items, built without validating again what the service computed (one
+    ``Dispatch`` per distinct derivation)."""
+    dispatch: dict[int, Dispatch] = {}
+    out = []
+    for index, p in zip(indexes, created, strict=True):
+        d = dispatch.get(id(p.derivation))
+        if d is None:
+            d = dispatch[id(p.derivation)] = p.dispatch()
+        out.append(
+            RegisteredItem.model_construct(
+                index=index, id=p.id, code=p.code, tenant=p.tenant, name=p.name, dispatch=d
+            )
+        )
+    return out
+
+
+def _json(model: BaseModel, status_code: int) -> Response:
+    """A large answer serialised once (FastAPI would dump and validate the model again first)."""
+    return Response(content=model.model_dump_json(), media_type="application/json", status_code=status_code)
+
+
+@router.post(
+    "/bulk",
+    response_model=ProjectBatchOut,
+    status_code=201,
+    summary="Register up to 1,000 projects at once, all or nothing (docs/registry-import.md)",
+    description="Each item is a `POST /v1/projects` body, checked by the same rules. Any bad item: 422 "
+    "`batch_invalid` listing every problem (`index`, `field`, `message`, `type`) and nothing is "
+    "written. More than 1,000 items: 413 `too_many_items`.",
+)
+async def register_bulk(db: DatabaseDep, principal: PrincipalDep, body: ProjectBatchIn) -> Response:
+    async with db.transaction() as session:
+        projects = await bulk.register_many(session, principal=principal, raw=body.items)
+    items = _registered(projects, list(range(len(projects))))
+    return _json(ProjectBatchOut.model_construct(count=len(projects), items=items), 201)
+
+
+@router.post(
+    "/import",
+    response_model=ProjectImportOut,
+    summary="Import the projects of an .xlsx or .csv sheet, all or nothing (docs/registry-import.md)",
+    description="Multipart upload (`file`). Every row is validated like `POST /v1/projects`; any bad "
+    "row: 422 `import_invalid` listing each problem (`row` as in the sheet, `column`, `message`) and "
+    "nothing is written. `dry_run=true` validates only. At most 10,000 data rows (413 `too_many_rows`) "
+    "and 8 MiB (413).",
+)
+async def import_projects(
+    db: DatabaseDep,
+    principal: PrincipalDep,
+    file: Annotated[UploadFile, File(description=".xlsx (first sheet) or .csv (UTF-8, BOM optional)")],
+    dry_run: bool = False,
+    tenant: Annotated[
+        str | None, Query(max_length=12, description="Tenant of rows without a 所属地区 column")
+    ] = None,
+) -> Response:
+    data = await file.read(importer.MAX_BYTES + 1)
+    parsed = await importer.read_file(
+        principal=principal, data=data, filename=file.filename or "", tenant=tenant
+    )
+    async with db.read() as session:
+        await importer.resolve_tenants(session, principal=principal, parsed=parsed)
+    items = await importer.validate(parsed)
+    async with db.transaction() as session:
+        created = await importer.register_rows(
+            session, principal=principal, parsed=parsed, items=items, dry_run=dry_run
+        )
+    out = ProjectImportOut(
+        dry_run=dry_run,
+        rows=len(parsed.raw),
+        created=len(created),
+        header_row=parsed.layout.header_row,
+        columns={parsed.layout.headers[i]: f for i, f in sorted(parsed.layout.fields.items())},
+        ignored_columns=parsed.layout.ignored,
+        warnings=[ImportNote(row=r, column=c, message=m) for r, c, m in parsed.warnings],
+        items=_registered(created, parsed.rows[: len(created)]),
+    )
+    return _json(out, 200)
+
+
+@router.get(
+    "/import/template.xlsx",
+    summary="The import sheet's template: the accepted columns, and a sheet explaining them",
+    response_class=Response,
+    responses={200: {"content": {importer.XLSX: {}}, "description": "An .xlsx workbook"}},
+)
+async def import_template(principal: PrincipalDep) -> Response:
+    return Response(
+        content=import_columns.template(),
+        media_type=importer.XLSX,
+        headers={"Content-Disposition": 'attachment; filename="projects-import-template.xlsx"'},
+    )
 
 
 @router.get("", response_model=ProjectList, summary="Projects in a tenant subtree, newest first")
