@@ -71,6 +71,21 @@ async def test_a_good_batch_registers_every_item_like_single_registration(
             "rules_versions",
         ):
             assert it["dispatch"][key] == single[key], (sent, key)
+    # the stored derivation (the dispatch's history) has exactly the fields a single registration's has
+    single_id = singles[(items[0]["tenant"], items[0]["total_investment"])]["id"]
+    async with registry.db.read() as session:
+        keys = dict(
+            (
+                await session.execute(
+                    sa.text(
+                        "SELECT id::text, array(SELECT jsonb_object_keys(derivation) ORDER BY 1) FROM projects "
+                        "WHERE id::text IN (:a, :b)"
+                    ),
+                    {"a": ids[0], "b": single_id},
+                )
+            ).all()
+        )
+    assert keys[ids[0]] == keys[single_id] and "city_department_dispatch" in keys[ids[0]]
     # codes continue each tenant's lifetime counter, one after another in item order
     for tenant in (d0, township):
         seqs = [int(it["code"].rsplit("-", 1)[1]) for it in body["items"] if it["tenant"] == tenant]

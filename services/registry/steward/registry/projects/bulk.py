@@ -39,7 +39,7 @@ from steward.kit.errors import Conflict, DomainError, ValidationFailed
 from steward.kit.ids import new_id
 from steward.kit.outbox import NOTIFY_CHANNEL, build_event
 from steward.kit.tenancy import ancestry_of, in_subtree
-from steward.registry.projects import bulk_sql
+from steward.registry.projects import bulk_sql, service
 from steward.registry.projects.models import Project
 from steward.registry.projects.schemas import Dispatch, ProjectCreate
 from steward.registry.projects.service import WRITERS
@@ -47,9 +47,7 @@ from steward.registry.projects.stages import Stage
 from steward.registry.rules import service as rules
 from steward.registry.settings import SOURCE
 from steward.registry.tenants.models import Tenant
-from steward.registry.tenants.schemas import TenantKind
 from steward.registry.units.models import Unit
-from steward.rules import derive_dispatch
 
 MAX_BATCH = 1000  # items per POST /v1/projects/bulk
 MAX_REPORTED = 1000  # problems listed in one 422 (the count is always given)
@@ -137,28 +135,6 @@ def raise_problems(problems: list[Problem], *, what: str = "items") -> None:
             f"{bad} of the {what} cannot be registered ({len(problems)} problems); nothing was written",
             details=[p.detail() for p in problems[:MAX_REPORTED]],
         )
-
-
-def _derivation(
-    eff: Any, tenant: Tenant, investment: Decimal, funding_type: str, at: datetime
-) -> dict[str, Any]:
-    """The same derivation as ``service.derive`` (the rules in force at ``at``), from rules fetched
-    once per tenant for the whole batch."""
-    d = derive_dispatch(
-        eff.document.thresholds,
-        investment=investment,
-        funding_type=funding_type,
-        tenant_level=TenantKind(tenant.kind).level,
-    )
-    return {
-        "tier": d.tier,
-        "on_platform": d.on_platform,
-        "steward_required": d.steward_required,
-        "named_responsibility": d.named_responsibility,
-        "reasons": d.reasons,
-        "rules_versions": [f"{v.tenant_code}@{v.version}" for v in eff.versions],
-        "derived_at": at.isoformat(),
-    }
 
 
 async def check(
@@ -270,8 +246,12 @@ async def write(
         key = (tenant.code, it.total_investment, it.funding_type.value)
         derivation = derived.get(key)
         if derivation is None:
-            derivation = derived[key] = _derivation(
-                effective[tenant.code], tenant, it.total_investment, it.funding_type.value, now
+            derivation = derived[key] = service.derivation(
+                effective[tenant.code],
+                tenant=tenant,
+                investment=it.total_investment,
+                funding_type=it.funding_type.value,
+                at=now,
             )
             dumped[key] = _dumps(derivation)
         seq = next_seq[tenant.code]

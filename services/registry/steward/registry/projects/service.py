@@ -48,6 +48,13 @@ async def derive(
 ) -> dict[str, Any]:
     """Dispatch derived under the rules in force at ``at``; stored with the project as its history."""
     eff = await rules.effective(session, tenant=tenant.code, at=at)
+    return derivation(eff, tenant=tenant, investment=investment, funding_type=funding_type, at=at)
+
+
+def derivation(
+    eff: rules.Effective, *, tenant: Tenant, investment: Decimal, funding_type: str, at: datetime
+) -> dict[str, Any]:
+    """The dispatch under the effective rules ``eff`` (also for a batch that fetched them once)."""
     d = derive_dispatch(
         eff.document.thresholds,
         investment=investment,
