@@ -87,6 +87,9 @@ def test_console_is_routed_at_the_root_and_services_keep_their_prefixes(chart: h
     assert routes["/v1/scoring/surveys/answer"]["name"] == CONSOLE  # the survey page of scoring's links
     assert routes["/v1/scoring"]["name"] == f"{RELEASE}-scoring"
     assert routes["/v1/projects"]["name"] == f"{RELEASE}-registry"
+    # the project spreadsheet import (8 MiB) passes ingress-nginx's default 1m body limit
+    annotations = one(render(chart), "Ingress", RELEASE)["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "9m"
     off = render(chart, {"console": {"enabled": False}})
     (rule,) = one(off, "Ingress", RELEASE)["spec"]["rules"]
     assert "/" not in {p["path"] for p in rule["http"]["paths"]}

@@ -119,10 +119,12 @@ async def test_failing_receiver_retries_then_dead_letter_and_replay_delivers_onc
     assert len(ok) == 1
     again = await notify.http.post(f"/v1/subscriptions/{sub['id']}/replay", headers=agency)
     assert again.json() == {"replayed": 0}
-    sent = (
-        await notify.http.get(f"/v1/subscriptions/{sub['id']}/deliveries?status=sent", headers=agency)
-    ).json()
-    assert len(sent["items"]) == 1
+
+    async def sent_items() -> list:  # recorded by the worker just after the receiver accepted it
+        r = await notify.http.get(f"/v1/subscriptions/{sub['id']}/deliveries?status=sent", headers=agency)
+        return r.json()["items"]
+
+    assert len(await wait_for(sent_items)) == 1
     assert len(receiver.accepted(path)) == 1
 
     # the receiver's view: CloudEvents JSON, signed with the documented scheme

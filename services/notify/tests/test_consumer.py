@@ -97,30 +97,74 @@ def test_own_events_are_recognised_by_subject() -> None:
     assert not skip("steward.events.210112")
 
 
-async def test_own_delivery_events_are_acked_unread(
-    notify: Notify, registry: Registry, nats_url: str
-) -> None:
-    """Notify does not consume its own ``delivery.*`` events: the consumer acknowledges them on their
-    subject alone — a body that is not even an event is not decoded, so it is not dead-lettered."""
-    from steward.kit import metrics as kit_metrics
-
-    consumer = notify.settings.notify_consumer
-    skipped = kit_metrics.EVENTS_CONSUMED.labels(notify.settings.service_name, consumer, "skipped")
-    before = skipped._value.get()
-    dead_before, _, _ = await _bus_state(nats_url, notify)
+async def _consumer_and_stream(nats_url: str, notify: Notify) -> tuple[int, int, int]:
+    """(messages delivered to notify's consumer, its pending + unacked, the stream's last sequence)."""
     nc = await nats.connect(nats_url)
     try:
-        await nc.jetstream().publish(
-            "steward.events.210112.delivery.sent",
-            b"not an event",
-            headers={"Nats-Msg-Id": secrets.token_hex(8)},
-        )
+        js = nc.jetstream()
+        info = await js.consumer_info(notify.settings.events_stream, notify.settings.notify_consumer)
+        last = (await js.stream_info(notify.settings.events_stream)).state.last_seq
+        return info.delivered.consumer_seq, info.num_pending + info.num_ack_pending, last
     finally:
         await nc.close()
 
-    async def acked() -> bool:
-        return skipped._value.get() >= before + 1
 
-    assert await wait_for(acked)
-    dead_after, _, pending = await _bus_state(nats_url, notify)
-    assert dead_after == dead_before and pending == 0
+async def test_own_delivery_events_are_left_out_by_the_subject_filter(
+    notify: Notify, registry: Registry, nats_url: str
+) -> None:
+    """Notify does not consume its own ``delivery.*`` events: its consumer's subject filter leaves
+    them out, so JetStream never delivers them (a body that is not even an event is not decoded, not
+    dead-lettered); everything else on the stream is delivered exactly once."""
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().consumer_info(
+            notify.settings.events_stream, notify.settings.notify_consumer
+        )
+    finally:
+        await nc.close()
+    filters = info.config.filter_subjects or [info.config.filter_subject]
+    assert "steward.events.*.matter.>" in filters
+    assert not any(".delivery." in str(f) for f in filters), filters
+    assert "steward.events.>" not in filters
+
+    sc = await scenario(registry, tag="own")
+
+    async def settled() -> bool:
+        return (await _consumer_and_stream(nats_url, notify))[1] == 0
+
+    assert await wait_for(settled)
+    delivered_before, _, last_before = await _consumer_and_stream(nats_url, notify)
+    dead_before, _, _ = await _bus_state(nats_url, notify)
+    nc = await nats.connect(nats_url)
+    try:
+        for subject, body in (("delivery.sent", b"not an event"), ("delivery.succeeded", b"{}")):
+            await nc.jetstream().publish(
+                f"steward.events.210112.{subject}", body, headers={"Nats-Msg-Id": secrets.token_hex(8)}
+            )
+    finally:
+        await nc.close()
+    sentinel = matter_overdue(tenant=sc.tenant, project_id=sc.project_id, unit_id=sc.unit_id, title="哨兵")
+    await publish(nats_url, sentinel)
+    agent = auth(sc.tenant, "agent", sub=sc.agent["subject"])
+
+    async def sentinel_seen() -> bool:
+        items = (await notify.http.get("/v1/inbox", headers=agent)).json()["items"]
+        return any(m["event_id"] == sentinel.id for m in items)
+
+    assert await wait_for(sentinel_seen)
+    assert await wait_for(settled)
+    delivered_after, _, last_after = await _consumer_and_stream(nats_url, notify)
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        subjects = [
+            (await js.get_msg(notify.settings.events_stream, seq)).subject
+            for seq in range(last_before + 1, last_after + 1)
+        ]
+    finally:
+        await nc.close()
+    own = [s for s in subjects if ".delivery." in s]
+    assert len(own) >= 2  # the two above (and the sentinel's delivery.succeeded once relayed)
+    assert delivered_after - delivered_before == len(subjects) - len(own)  # none of them delivered
+    dead_after, _, _ = await _bus_state(nats_url, notify)
+    assert dead_after == dead_before

@@ -39,3 +39,12 @@ def test_without_listen_or_while_woken_it_keeps_the_base_poll() -> None:
     w._next_wait(0)
     w.wake()
     assert w._next_wait(0) == 0.5
+
+
+async def test_nothing_is_claimed_while_accepted_sends_wait_to_be_recorded() -> None:
+    """The database was unreachable when sends were accepted: until they are recorded the sweep
+    claims nothing — it would take those very rows again once their lease ran out and send them
+    twice (seen in the fault suite, PostgreSQL killed)."""
+    w = worker()
+    w._record_failing = True
+    assert await w.sweep() == 0  # no database call at all (the worker has none here)

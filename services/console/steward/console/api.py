@@ -81,6 +81,8 @@ class Api:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        files: Any = None,
+        timeout_seconds: float | None = None,
     ) -> Any:
         base = self.services.urls.get(service)
         if base is None:
@@ -88,7 +90,13 @@ class Api:
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         try:
             resp = await self.services.http.request(
-                method, base + path, params=clean, json=json, headers=self._headers()
+                method,
+                base + path,
+                params=clean,
+                json=json,
+                files=files,
+                headers=self._headers(),
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout_seconds is None else timeout_seconds,
             )
         except httpx.HTTPError as exc:
             raise ApiError(503, "service_unavailable", f"{service} 服务暂时无法访问") from exc
@@ -114,6 +122,28 @@ class Api:
 
     async def post(self, service: str, path: str, body: Any = None) -> Any:
         return await self.call("POST", service, path, json=body if body is not None else {})
+
+    async def upload(
+        self,
+        service: str,
+        path: str,
+        *,
+        field: str,
+        filename: str,
+        content: bytes,
+        content_type: str,
+        **params: Any,
+    ) -> Any:
+        """One file as a multipart upload (a spreadsheet import); the JSON answer, errors as :meth:`call`.
+        A large sheet takes the service a while: at least a minute before giving up."""
+        return await self.call(
+            "POST",
+            service,
+            path,
+            params=params,
+            files={field: (filename, content, content_type)},
+            timeout_seconds=max(60.0, self.services.settings.api_timeout_seconds),
+        )
 
     async def raw(self, service: str, path: str, **params: Any) -> httpx.Response:
         """A non-JSON download (e.g. the XLSX summary), returned as the service sent it."""

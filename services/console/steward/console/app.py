@@ -26,11 +26,13 @@ from steward.console.views import (
     matters,
     meetings,
     projects,
+    projects_import,
     reports,
     scoring,
     service_log,
 )
 from steward.console.web import HERE, CsrfFailed, render, sessions_of
+from steward.kit import security
 from steward.kit.http import create_app
 
 VERSION = "0.1.0"
@@ -95,6 +97,7 @@ def build(
         routers=[
             auth.router,
             home.router,
+            projects_import.router,  # before /projects/{code}
             projects.router,
             matters.router,
             reports.router,
@@ -116,6 +119,9 @@ def build(
     app.state.sessions = Sessions(settings)
     app.state.verifier = auth.IdTokenVerifier(settings)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    # spreadsheet uploads: up to the registry's 8 MiB; larger ones get the import page's 413
+    security.allow_larger_body(app, projects_import.PATH, projects_import.BODY_LIMIT)
+    app.add_middleware(projects_import.ImportBodyLimit)
     app.add_middleware(SecurityHeaders, csp=csp_for(settings))
 
     @app.exception_handler(SignInRequired)

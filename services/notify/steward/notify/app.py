@@ -23,7 +23,8 @@ from steward.notify.inbox.hub import InboxHub
 from steward.notify.inbox.views import router as inbox_router
 from steward.notify.preferences.views import router as preferences_router
 from steward.notify.settings import NotifySettings
-from steward.notify.subscribers import EventConsumer, own_events
+from steward.notify.stream import BatchSubscription
+from steward.notify.subscribers import EventConsumer
 from steward.notify.subscriptions.views import router as subscriptions_router
 from steward.notify.templates import service as templates
 from steward.notify.templates.views import router as templates_router
@@ -64,12 +65,10 @@ def build(
         hub=hub,
     )
     consumer = EventConsumer(runtime.db, registry, settings, on_committed=worker.wake)
-    runtime.add_subscription(
-        f"{settings.events_subject_prefix}.>",
-        consumer=settings.notify_consumer,
-        handler=consumer.handle,
-        skip=own_events(settings.events_subject_prefix),  # acked unread: never notify about notifying
-    )
+    # notify's own consumer (not runtime.add_subscription): batches, and a subject filter that
+    # leaves its own delivery.* events out (steward.notify.stream)
+    events = BatchSubscription(runtime.bus, settings, consumer.handle_batch)
+    runtime.add_worker("notify-events", events.run, events.stop)
 
     follow_rules(runtime, registry, consumer=f"{settings.notify_consumer}-rules")
     runtime.add_timer(DIGEST_TIMER, digest_handler(settings))

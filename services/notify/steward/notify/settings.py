@@ -15,6 +15,12 @@ class NotifySettings(ServiceSettings):
 
     # consumer
     notify_consumer: str = "notify"
+    # events per pull (one transaction for the batch's fan-out)
+    notify_fetch_batch: int = Field(default=256, ge=1, le=2000)
+    notify_ack_wait_seconds: float = Field(default=60.0, gt=0)
+    # the consumer's subject filter: every aggregate of the event catalogue but notify's own
+    # ``delivery`` (JetStream never hands those to notify); off = ``<prefix>.>`` and a subject check
+    notify_filter_by_catalogue: bool = True
     notify_timezone: str = "Asia/Shanghai"
     public_base_url: str = "http://127.0.0.1:8105"
 
@@ -24,13 +30,17 @@ class NotifySettings(ServiceSettings):
     delivery_batch_size: int = Field(default=100, ge=1, le=1000)
     delivery_concurrency: int = Field(default=16, ge=1, le=256)
     delivery_max_attempts: int = Field(default=6, ge=1, le=50)
+    # accepted sends are recorded together: the recorder waits this long for more to join (one
+    # transaction for many instead of one per send; the at-least-once window grows by as much)
+    delivery_record_linger_seconds: float = Field(default=0.05, ge=0, le=1.0)
     delivery_backoff_base_seconds: float = Field(default=10.0, gt=0)
     delivery_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     # A claimed delivery whose worker died is taken again after this lease. Channel timeouts are
     # kept below it so a live worker never loses its lease while sending.
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
-    # per-channel rate limits (messages per second, per replica): "sms=5,email=20,webhook=50"
-    rate_limits: str = "email=20,sms=5,wecom=3,dingtalk=3,feishu=3,webhook=50"
+    # per-channel rate limits (messages per second, per replica); e-mail goes over one reused SMTP
+    # connection at up to 500/s by default: lower it to what the relay accepts
+    rate_limits: str = "email=500,sms=5,wecom=3,dingtalk=3,feishu=3,webhook=50"
 
     # email (SMTP)
     smtp_host: str = "127.0.0.1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from steward.notify.channels.base import ChannelError, Outgoing
-from steward.notify.channels.email import send_email
+from steward.notify.channels.email import SmtpConnection, send_email
 from steward.notify.channels.http import send_robot, send_sms, send_webhook
 from steward.notify.settings import NotifySettings
 
@@ -19,13 +19,15 @@ class Channels:
         # channel calls must finish well inside the claim lease (see settings.delivery_lease_seconds)
         self.timeout = min(settings.webhook_timeout_seconds, settings.delivery_lease_seconds / 3)
         self.client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        self.smtp = SmtpConnection(settings)
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self.smtp.close()
 
     async def send(self, out: Outgoing) -> None:
         if out.channel == "email":
-            await send_email(out, self.settings, time_limit=self.timeout)
+            await send_email(out, self.settings, time_limit=self.timeout, connection=self.smtp)
         elif out.channel == "sms":
             await send_sms(out, self.settings, self.client, time_limit=self.timeout)
         elif out.channel in ROBOTS:

@@ -13,25 +13,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.notify import DeliverySucceeded
 from steward.kit.ids import new_id
-from steward.kit.outbox import emit
 from steward.kit.timers import schedule
 from steward.notify import metrics
 from steward.notify.channels.dispatch import ROBOTS
 from steward.notify.channels.models import ChannelEndpoint
-from steward.notify.deliveries.models import Delivery, Status
+from steward.notify.deliveries import bulk
+from steward.notify.deliveries.hooks import insert_delivery
+from steward.notify.deliveries.hooks import robots as _robots
+from steward.notify.deliveries.hooks import subscriptions as _subscriptions
+from steward.notify.deliveries.models import Status
 from steward.notify.deliveries.timing import SEVERITY_RANK, digests, next_digest, quiet_until, quiet_window
-from steward.notify.inbox.models import InboxMessage
 from steward.notify.preferences.models import Preference
 from steward.notify.routing.service import Plan, Target
 from steward.notify.settings import SOURCE, NotifySettings
@@ -45,326 +45,335 @@ INBOX_CHANNEL = "steward_notify_inbox"
 
 @dataclass
 class FanOut:
-    inbox: list[InboxMessage] = field(default_factory=list)
+    inbox: list[dict[str, Any]] = field(default_factory=list)  # the inbox_messages rows written
     queued: int = 0
     held: int = 0
     skipped: int = 0
     subscriptions: int = 0
 
 
-def subscription_matches(
-    sub: AgencySubscription, *, short_type: str, ce_type: str, ancestry: list[str]
-) -> bool:
-    """The subtree check (the subscription's tenant is the event tenant or one of its ancestors)
-    and the event type globs (short ``matter.*`` or full ``steward.matter.*``)."""
-    if sub.tenant not in ancestry:
-        return False
-    return any(fnmatchcase(short_type, g) or fnmatchcase(ce_type, g) for g in sub.event_types)
-
-
-async def insert_delivery(session: AsyncSession, **values: Any) -> bool:
-    """Insert unless (event_id, recipient, channel) exists; ``True`` when this call created it."""
-    row = Delivery(**values)  # applies the model defaults (a Core insert would not)
-    stmt = (
-        insert(Delivery)
-        .values(**row.model_dump())
-        .on_conflict_do_nothing(constraint="uq_deliveries_event_recipient_channel")
-        .returning(col(Delivery.id))
-    )
-    return (await session.execute(stmt)).first() is not None
-
-
 class Renderer:
-    """Renders per (template key, locale), caching the resolved template for the event."""
+    """Renders per (template key, locale); resolved templates are cached by the batch."""
 
-    def __init__(self, session: AsyncSession, plan: Plan, settings: NotifySettings) -> None:
-        self.session = session
+    def __init__(self, batch: FanOutBatch, plan: Plan) -> None:
+        self.batch = batch
         self.plan = plan
+        settings = batch.settings
         self.event = plan.event.model_dump(mode="json", exclude_none=True)
         self.base = templates.base_context(self.event, short_type=plan.short_type)
         self.base["project"] = plan.project
         self.base["link"] = f"{settings.public_base_url.rstrip('/')}/v1/inbox"
-        self._cache: dict[tuple[str, str], templates.Template] = {}
-        self.tz = ZoneInfo(settings.notify_timezone)
+        self.tz = batch.tz
+        self._rendered: dict[tuple[Any, ...], templates.Rendered] = {}
 
     async def render(
         self, key: str, locale: str, *, name: str, role: str, severity: str
     ) -> templates.Rendered:
         locale = templates.normalise_locale(locale)
-        if (key, locale) not in self._cache:
-            self._cache[(key, locale)] = await templates.resolve(
-                self.session, ancestry=self.plan.ancestry, key=key, locale=locale
+        template = await self.batch.template(self.plan.ancestry, key, locale)
+        # a broadcast renders once per distinct message, not once per recipient: what the template
+        # does not read (usually the recipient) does not make another rendering
+        reads = templates.reads(template, key=key, locale=locale)
+        cache_key = (
+            key,
+            locale,
+            (name, role) if "recipient" in reads else None,
+            severity if "severity" in reads else None,
+        )
+        rendered = self._rendered.get(cache_key)
+        if rendered is None:
+            ctx = {**self.base, "recipient": {"name": name, "role": role}, "severity": severity}
+            rendered = templates.render_or_shipped(template, ctx, key=key, locale=locale)
+            self._rendered[cache_key] = rendered
+        return rendered
+
+
+@dataclass
+class _Inbox:
+    message: dict[str, Any]
+    delivery: dict[str, Any]
+    result: FanOut
+    recipient: str
+    latency: float
+
+
+class FanOutBatch:
+    """The fan-out of a batch of events' plans in one transaction: inbox messages, deliveries and
+    ``delivery.succeeded`` events are collected by :meth:`add` and written by :meth:`flush`, one
+    statement per table; the lookups (preferences, template overrides, agency subscriptions, robot
+    endpoints) are read once per batch — in the same transaction, so never staler than it."""
+
+    def __init__(self, session: AsyncSession, *, settings: NotifySettings, now: datetime) -> None:
+        self.session = session
+        self.settings = settings
+        self.now = now
+        self.tz = ZoneInfo(settings.notify_timezone)
+        self._inbox: list[_Inbox] = []
+        self._deliveries: list[tuple[dict[str, Any], FanOut, bool]] = []  # row, result, deferred
+        self._prefs: dict[str, Preference | None] = {}
+        self._templates: dict[tuple[tuple[str, ...], str, str], templates.Template] = {}
+        self._subs: dict[tuple[str, ...], list[AgencySubscription]] = {}
+        self._endpoints: dict[tuple[tuple[str, ...], str], list[ChannelEndpoint]] = {}
+        self._queued_direct = 0  # robot and subscription deliveries, inserted by add()
+
+    # -- cached lookups --------------------------------------------------------------------
+    async def preferences(self, subjects: list[str]) -> dict[str, Preference]:
+        missing = sorted({s for s in subjects if s not in self._prefs})
+        if missing:
+            rows = (
+                await self.session.exec(select(Preference).where(col(Preference.subject).in_(missing)))
+            ).all()
+            found = {p.subject: p for p in rows}
+            for s in missing:
+                self._prefs[s] = found.get(s)
+        return {s: p for s in subjects if (p := self._prefs.get(s)) is not None}
+
+    async def template(self, ancestry: list[str], key: str, locale: str) -> templates.Template:
+        k = (tuple(ancestry), key, locale)
+        if k not in self._templates:
+            self._templates[k] = await templates.resolve(
+                self.session, ancestry=ancestry, key=key, locale=locale
             )
-        ctx = {**self.base, "recipient": {"name": name, "role": role}, "severity": severity}
-        return templates.render_or_shipped(self._cache[(key, locale)], ctx, key=key, locale=locale)
+        return self._templates[k]
+
+    async def subscriptions(self, ancestry: list[str]) -> list[AgencySubscription]:
+        k = tuple(ancestry)
+        if k not in self._subs:
+            self._subs[k] = list(
+                (
+                    await self.session.exec(
+                        select(AgencySubscription).where(
+                            col(AgencySubscription.tenant).in_(ancestry),
+                            col(AgencySubscription.enabled).is_(True),
+                        )
+                    )
+                ).all()
+            )
+        return self._subs[k]
+
+    async def endpoints(self, ancestry: list[str], channel: str) -> list[ChannelEndpoint]:
+        k = (tuple(ancestry), channel)
+        if k not in self._endpoints:
+            self._endpoints[k] = list(
+                (
+                    await self.session.exec(
+                        select(ChannelEndpoint).where(
+                            col(ChannelEndpoint.tenant).in_(ancestry),
+                            col(ChannelEndpoint.channel) == channel,
+                            col(ChannelEndpoint.enabled).is_(True),
+                        )
+                    )
+                ).all()
+            )
+        return self._endpoints[k]
+
+    # -- one event -------------------------------------------------------------------------
+    async def add(self, plan: Plan) -> FanOut:
+        event = plan.event
+        now = self.now
+        settings = self.settings
+        out = FanOut()
+        renderer = Renderer(self, plan)
+        tz = renderer.tz
+        tenant_path = "/".join(plan.ancestry)
+        common = {
+            "tenant": event.tenant,
+            "tenant_path": tenant_path,
+            "event_id": event.id,
+            "event_type": plan.short_type,
+            "event_time": event.time,
+            "project_id": plan.project.get("id") or None,
+            "max_attempts": settings.delivery_max_attempts,
+        }
+        prefs = await self.preferences([t.contact.subject for t in plan.targets if t.contact.subject])
+        latency = max(0.0, (now - event.time).total_seconds())
+        robots: dict[str, list[Target]] = {}
+        for target in plan.targets:
+            c = target.contact
+            if target.channel in (*ROBOTS, "webhook"):
+                robots.setdefault(target.channel, []).append(target)
+                continue
+            pref = prefs.get(c.subject or "")
+            locale = pref.locale if pref else "zh-CN"
+            role = ",".join(sorted(c.roles))
+            rendered = await renderer.render(
+                target.template, locale, name=c.name, role=role, severity=target.severity
+            )
+            values: dict[str, Any] = {
+                **common,
+                "recipient": c.key,
+                "recipient_name": c.name,
+                "recipient_subject": c.subject,
+                "channel": target.channel,
+                "severity": target.severity,
+                "locale": locale,
+                "title": rendered.subject,
+                "body": rendered.body,
+            }
+            if target.channel == "inbox":
+                if not c.subject:
+                    row = bulk.delivery_row(
+                        now=now, status=Status.SKIPPED.value, last_error="no login subject", **values
+                    )
+                    self._deliveries.append((row, out, False))
+                    out.skipped += 1
+                    continue
+                message = {
+                    "id": new_id(),
+                    "tenant": event.tenant,
+                    "tenant_path": tenant_path,
+                    "recipient_subject": c.subject,
+                    "event_id": event.id,
+                    "event_type": plan.short_type,
+                    "severity": target.severity,
+                    "title": rendered.subject,
+                    "body": rendered.body,
+                    "link": renderer.base["link"],
+                    "project_id": values["project_id"],
+                    "created_at": now,
+                }
+                delivery = bulk.delivery_row(
+                    now=now, status=Status.SENT.value, attempts=1, sent_at=now, address=c.subject, **values
+                )
+                self._inbox.append(_Inbox(message, delivery, out, c.key, latency))
+                continue
+            address = c.routes.get(target.channel, "")
+            payload = {"html": rendered.html} if target.channel == "email" else {}
+            critical = SEVERITY_RANK[target.severity] >= SEVERITY_RANK["critical"]
+            if not address:
+                status, reason = Status.SKIPPED, f"no {target.channel} address"
+            elif pref is not None and target.channel in pref.opt_out_channels and not critical:
+                status, reason = Status.SKIPPED, "opted out"
+            else:
+                status, reason = Status.PENDING, None
+            values["address"] = address
+            if status is Status.SKIPPED:
+                row = bulk.delivery_row(
+                    now=now, status=status.value, last_error=reason, payload=payload, **values
+                )
+                self._deliveries.append((row, out, False))
+                metrics.DELIVERIES.labels(target.channel, "skipped").inc()
+                out.skipped += 1
+                continue
+            if digests(plan.notify.digest, channel=target.channel, severity=target.severity) and (
+                pref is None or pref.digest
+            ):
+                await self._hold(plan, values, payload, out, locale=locale, tz=tz)
+                continue
+            window = quiet_window(
+                plan.notify.quiet_hours,
+                pref.quiet_start if pref else None,
+                pref.quiet_end if pref else None,
+            )
+            until = quiet_until(window, now=now, tz=tz, channel=target.channel, severity=target.severity)
+            row = bulk.delivery_row(
+                now=now,
+                status=Status.PENDING.value,
+                due_at=until or now,
+                deferred_reason="quiet_hours" if until else None,
+                payload=payload,
+                **values,
+            )
+            self._deliveries.append((row, out, until is not None))
+        for channel, targets in robots.items():
+            out.queued += await _robots(self, plan, renderer, common, channel, targets, now)
+        out.subscriptions = await _subscriptions(self, plan, renderer, common, now)
+        out.queued += out.subscriptions
+        self._queued_direct += out.queued
+        return out
+
+    async def _hold(
+        self,
+        plan: Plan,
+        values: dict[str, Any],
+        payload: dict[str, Any],
+        out: FanOut,
+        *,
+        locale: str,
+        tz: ZoneInfo,
+    ) -> None:
+        """A digest channel: the delivery is held and the recipient's digest timer armed."""
+        due = next_digest(plan.notify.digest, now=self.now, tz=tz)
+        if await insert_delivery(
+            self.session,
+            **values,
+            payload=payload,
+            status=Status.HELD.value,
+            due_at=due,
+            deferred_reason="digest",
+        ):
+            await schedule(
+                self.session,
+                kind=DIGEST_TIMER,
+                key=f"{values['recipient']}|{values['channel']}",
+                tenant=plan.event.tenant,
+                due_at=due,
+                payload={
+                    "recipient": values["recipient"],
+                    "channel": values["channel"],
+                    "address": values["address"],
+                    "name": values["recipient_name"],
+                    "subject": values["recipient_subject"],
+                    "locale": locale,
+                    "tenant_path": values["tenant_path"],
+                },
+            )
+            metrics.DELIVERIES.labels(values["channel"], "held").inc()
+            out.held += 1
+
+    # -- the writes ------------------------------------------------------------------------
+    async def flush(self) -> None:
+        """Write what :meth:`add` collected; the per-event results are complete afterwards."""
+        session = self.session
+        created = await bulk.insert_inbox(session, [i.message for i in self._inbox])
+        shown = [i for i in self._inbox if i.message["id"] in created]
+        rows = [i.delivery for i in shown] + [row for row, _, _ in self._deliveries]
+        inserted = await bulk.insert_deliveries(session, rows)
+        succeeded: list[tuple[Any, str, str | None]] = []
+        for i in shown:
+            d = i.delivery
+            i.result.inbox.append(i.message)
+            if d["id"] not in inserted:
+                continue
+            succeeded.append(
+                (
+                    DeliverySucceeded(
+                        delivery_id=str(d["id"]),
+                        event_id=d["event_id"],
+                        event_type=d["event_type"],
+                        channel="inbox",
+                        recipient=i.recipient,
+                        attempts=1,
+                        sent_at=self.now,
+                        latency_seconds=i.latency,
+                    ),
+                    d["tenant"],
+                    str(d["id"]),
+                )
+            )
+            metrics.DELIVERIES.labels("inbox", "sent").inc()
+            metrics.LATENCY.labels("inbox").observe(i.latency)
+        queued = 0
+        for row, result, deferred in self._deliveries:
+            if row["status"] == Status.PENDING.value and row["id"] in inserted:
+                result.queued += 1
+                queued += 1
+                if deferred:
+                    metrics.DELIVERIES.labels(row["channel"], "deferred").inc()
+        await bulk.emit_many(
+            session, succeeded, source=SOURCE, subject_prefix=self.settings.events_subject_prefix
+        )
+        if queued or self._queued_direct:
+            await session.execute(sa.text("SELECT pg_notify(:ch, '')"), {"ch": DELIVERY_CHANNEL})
+        await bulk.notify_each(session, INBOX_CHANNEL, [i.message["recipient_subject"] for i in shown])
+        self._inbox.clear()
+        self._deliveries.clear()
+        self._queued_direct = 0
 
 
 async def fan_out(session: AsyncSession, *, plan: Plan, settings: NotifySettings, now: datetime) -> FanOut:
-    event = plan.event
-    out = FanOut()
-    renderer = Renderer(session, plan, settings)
-    tz = renderer.tz
-    common = {
-        "tenant": event.tenant,
-        "tenant_path": "/".join(plan.ancestry),
-        "event_id": event.id,
-        "event_type": plan.short_type,
-        "event_time": event.time,
-        "project_id": plan.project.get("id") or None,
-        "max_attempts": settings.delivery_max_attempts,
-    }
-    subjects = [t.contact.subject for t in plan.targets if t.contact.subject]
-    prefs = (
-        {
-            p.subject: p
-            for p in (
-                await session.exec(select(Preference).where(col(Preference.subject).in_(subjects)))
-            ).all()
-        }
-        if subjects
-        else {}
-    )
-    robots: dict[str, list[Target]] = {}
-    for target in plan.targets:
-        c = target.contact
-        if target.channel in (*ROBOTS, "webhook"):
-            robots.setdefault(target.channel, []).append(target)
-            continue
-        pref = prefs.get(c.subject or "")
-        locale = pref.locale if pref else "zh-CN"
-        role = ",".join(sorted(c.roles))
-        rendered = await renderer.render(
-            target.template, locale, name=c.name, role=role, severity=target.severity
-        )
-        values: dict[str, Any] = {
-            **common,
-            "recipient": c.key,
-            "recipient_name": c.name,
-            "recipient_subject": c.subject,
-            "channel": target.channel,
-            "severity": target.severity,
-            "locale": locale,
-            "title": rendered.subject,
-            "body": rendered.body,
-        }
-        if target.channel == "inbox":
-            if not c.subject:
-                await insert_delivery(
-                    session, **values, status=Status.SKIPPED.value, last_error="no login subject"
-                )
-                out.skipped += 1
-                continue
-            msg = InboxMessage(
-                tenant=event.tenant,
-                tenant_path="/".join(plan.ancestry),
-                recipient_subject=c.subject,
-                event_id=event.id,
-                event_type=plan.short_type,
-                severity=target.severity,
-                title=rendered.subject,
-                body=rendered.body,
-                link=renderer.base["link"],
-                project_id=values["project_id"],
-                created_at=now,
-            )
-            stmt = (
-                insert(InboxMessage)
-                .values(**msg.model_dump())
-                .on_conflict_do_nothing(constraint="uq_inbox_event_recipient")
-                .returning(col(InboxMessage.id))
-            )
-            if (await session.execute(stmt)).first() is None:
-                continue
-            delivery_id = new_id()
-            await insert_delivery(
-                session,
-                **values,
-                id=delivery_id,
-                address=c.subject,
-                status=Status.SENT.value,
-                attempts=1,
-                sent_at=now,
-            )
-            await emit(
-                session,
-                DeliverySucceeded(
-                    delivery_id=str(delivery_id),
-                    event_id=event.id,
-                    event_type=plan.short_type,
-                    channel="inbox",
-                    recipient=c.key,
-                    attempts=1,
-                    sent_at=now,
-                    latency_seconds=max(0.0, (now - event.time).total_seconds()),
-                ),
-                tenant=event.tenant,
-                source=SOURCE,
-                subject=str(delivery_id),
-            )
-            metrics.DELIVERIES.labels("inbox", "sent").inc()
-            metrics.LATENCY.labels("inbox").observe(max(0.0, (now - event.time).total_seconds()))
-            out.inbox.append(msg)
-            continue
-        address = c.routes.get(target.channel, "")
-        if target.channel == "email":
-            values["payload"] = {"html": rendered.html}
-        critical = SEVERITY_RANK[target.severity] >= SEVERITY_RANK["critical"]
-        if not address:
-            status, reason = Status.SKIPPED, f"no {target.channel} address"
-        elif pref is not None and target.channel in pref.opt_out_channels and not critical:
-            status, reason = Status.SKIPPED, "opted out"
-        else:
-            status, reason = Status.PENDING, None
-        values["address"] = address
-        if status is Status.SKIPPED:
-            await insert_delivery(session, **values, status=status.value, last_error=reason)
-            metrics.DELIVERIES.labels(target.channel, "skipped").inc()
-            out.skipped += 1
-            continue
-        if digests(plan.notify.digest, channel=target.channel, severity=target.severity) and (
-            pref is None or pref.digest
-        ):
-            due = next_digest(plan.notify.digest, now=now, tz=tz)
-            if await insert_delivery(
-                session, **values, status=Status.HELD.value, due_at=due, deferred_reason="digest"
-            ):
-                await schedule(
-                    session,
-                    kind=DIGEST_TIMER,
-                    key=f"{c.key}|{target.channel}",
-                    tenant=event.tenant,
-                    due_at=due,
-                    payload={
-                        "recipient": c.key,
-                        "channel": target.channel,
-                        "address": address,
-                        "name": c.name,
-                        "subject": c.subject,
-                        "locale": locale,
-                        "tenant_path": common["tenant_path"],
-                    },
-                )
-                metrics.DELIVERIES.labels(target.channel, "held").inc()
-                out.held += 1
-            continue
-        window = quiet_window(
-            plan.notify.quiet_hours,
-            pref.quiet_start if pref else None,
-            pref.quiet_end if pref else None,
-        )
-        until = quiet_until(window, now=now, tz=tz, channel=target.channel, severity=target.severity)
-        if await insert_delivery(
-            session,
-            **values,
-            status=Status.PENDING.value,
-            due_at=until or now,
-            deferred_reason="quiet_hours" if until else None,
-        ):
-            out.queued += 1
-            if until:
-                metrics.DELIVERIES.labels(target.channel, "deferred").inc()
-    for channel, targets in robots.items():
-        out.queued += await _robots(session, plan, renderer, common, channel, targets, now)
-    out.subscriptions = await _subscriptions(session, plan, renderer, common, now)
-    out.queued += out.subscriptions
-    if out.queued:
-        await session.execute(sa.text("SELECT pg_notify(:ch, '')"), {"ch": DELIVERY_CHANNEL})
-    for msg in out.inbox:
-        await session.execute(
-            sa.text("SELECT pg_notify(:ch, :p)"), {"ch": INBOX_CHANNEL, "p": msg.recipient_subject}
-        )
+    """One event's fan-out (a batch of one)."""
+    batch = FanOutBatch(session, settings=settings, now=now)
+    out = await batch.add(plan)
+    await batch.flush()
     return out
-
-
-async def _robots(
-    session: AsyncSession,
-    plan: Plan,
-    renderer: Renderer,
-    common: dict[str, Any],
-    channel: str,
-    targets: list[Target],
-    now: datetime,
-) -> int:
-    """One message per configured endpoint of the nearest tenant that has any, mentioning everyone."""
-    rows = (
-        await session.exec(
-            select(ChannelEndpoint).where(
-                col(ChannelEndpoint.tenant).in_(plan.ancestry),
-                col(ChannelEndpoint.channel) == channel,
-                col(ChannelEndpoint.enabled).is_(True),
-            )
-        )
-    ).all()
-    if not rows:
-        return 0
-    nearest = max(plan.ancestry.index(r.tenant) for r in rows)
-    endpoints = [r for r in rows if plan.ancestry.index(r.tenant) == nearest]
-    severity = max((t.severity for t in targets), key=lambda s: SEVERITY_RANK[s])
-    template = targets[0].template
-    mentions = {
-        "wecom": sorted({t.contact.routes["wecom"] for t in targets if t.contact.routes.get("wecom")}),
-        "sms": sorted({t.contact.routes["sms"] for t in targets if t.contact.routes.get("sms")}),
-        "names": sorted({t.contact.name for t in targets if t.contact.name}),
-    }
-    count = 0
-    for ep in endpoints:
-        rendered = await renderer.render(template, "zh-CN", name=ep.name, role="group", severity=severity)
-        until = quiet_until(
-            plan.notify.quiet_hours, now=now, tz=renderer.tz, channel=channel, severity=severity
-        )
-        payload: dict[str, Any] = {"mentions": mentions}
-        if channel == "webhook":
-            payload["event"] = renderer.event
-        if await insert_delivery(
-            session,
-            **common,
-            recipient=f"endpoint:{ep.id}",
-            recipient_name=ep.name,
-            channel=channel,
-            address=ep.url,
-            severity=severity,
-            title=rendered.subject,
-            body=rendered.body,
-            payload=payload,
-            endpoint_id=ep.id,
-            status=Status.PENDING.value,
-            due_at=until or now,
-            deferred_reason="quiet_hours" if until else None,
-        ):
-            count += 1
-    return count
-
-
-async def _subscriptions(
-    session: AsyncSession, plan: Plan, renderer: Renderer, common: dict[str, Any], now: datetime
-) -> int:
-    subs = (
-        await session.exec(
-            select(AgencySubscription).where(
-                col(AgencySubscription.tenant).in_(plan.ancestry), col(AgencySubscription.enabled).is_(True)
-            )
-        )
-    ).all()
-    count = 0
-    for sub in subs:
-        if not subscription_matches(
-            sub, short_type=plan.short_type, ce_type=plan.event.type, ancestry=plan.ancestry
-        ):
-            continue
-        if await insert_delivery(
-            session,
-            **common,
-            recipient=f"subscription:{sub.id}",
-            recipient_name=sub.name,
-            channel="webhook",
-            address=sub.url,
-            severity="info",
-            title=plan.event.type,
-            body="",
-            payload={"event": renderer.event},
-            subscription_id=sub.id,
-            status=Status.PENDING.value,
-            due_at=now,
-        ):
-            count += 1
-    return count

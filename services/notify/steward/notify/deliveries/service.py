@@ -16,6 +16,7 @@ the message is sent again with the same idempotency key — at-least-once, never
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from steward.kit.outbox import emit
 from steward.notify import metrics
 from steward.notify.channels.base import Outgoing
 from steward.notify.channels.models import ChannelEndpoint
+from steward.notify.deliveries import bulk
 from steward.notify.deliveries.models import Delivery, DeliveryAttempt, Status
 from steward.notify.deliveries.timing import backoff
 from steward.notify.settings import SOURCE, NotifySettings
@@ -76,87 +78,174 @@ class RateLimiter:
         return (1.0 - tokens) / rate
 
 
-async def _secret_and_state(session: AsyncSession, row: Delivery) -> tuple[str | None, str | None]:
+async def _secret_and_state(
+    session: AsyncSession, subscription_id: uuid.UUID | None, endpoint_id: uuid.UUID | None
+) -> tuple[str | None, str | None]:
     """(signing secret, reason to skip) of the subscription or endpoint behind a delivery."""
-    if row.subscription_id is not None:
-        sub = await session.get(AgencySubscription, row.subscription_id)
+    if subscription_id is not None:
+        sub = await session.get(AgencySubscription, subscription_id)
         if sub is None or not sub.enabled:
             return None, "subscription removed or disabled"
         return sealing.box().open(sub.secret), None  # sealed at rest
-    if row.endpoint_id is not None:
-        ep = await session.get(ChannelEndpoint, row.endpoint_id)
+    if endpoint_id is not None:
+        ep = await session.get(ChannelEndpoint, endpoint_id)
         if ep is None or not ep.enabled:
             return None, "endpoint removed or disabled"
         return sealing.box().open_optional(ep.secret), None
     return None, None
 
 
+_DUE = (
+    "SELECT id, status, attempts, max_attempts, channel, subscription_id, endpoint_id FROM deliveries"
+    " WHERE status IN ('pending', 'sending') AND due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+)
+_CLAIM = (
+    "UPDATE deliveries d SET status = 'sending', attempt_id = c.attempt, attempts = d.attempts + 1,"
+    " claimed_at = $3, due_at = $4, updated_at = $3"
+    " FROM unnest($1::uuid[], $2::uuid[]) AS c(id, attempt) WHERE d.id = c.id"
+    " RETURNING d.id, d.attempt_id, d.event_id, d.event_type, d.tenant, d.channel, d.address,"
+    " d.recipient_name, d.title, d.body, d.payload, d.event_time, d.attempts"
+)
+_ATTEMPTS = (
+    "INSERT INTO delivery_attempts (id, delivery_id, attempt_id, number, started_at, outcome)"
+    " SELECT * , 'started' FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::timestamptz[])"
+)
+_DEFER = (
+    "UPDATE deliveries d SET due_at = c.due, deferred_reason = 'rate_limit'"
+    " FROM unnest($1::uuid[], $2::timestamptz[]) AS c(id, due) WHERE d.id = c.id"
+)
+_SKIP = (
+    "UPDATE deliveries d SET status = 'skipped', last_error = c.reason, updated_at = $3"
+    " FROM unnest($1::uuid[], $2::text[]) AS c(id, reason) WHERE d.id = c.id"
+)
+
+
+def _json(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return dict(value or {})
+
+
 async def claim(
     session: AsyncSession, *, now: datetime, limit: int, settings: NotifySettings, limiter: RateLimiter
 ) -> list[Claimed]:
-    """Claim due deliveries (``FOR UPDATE SKIP LOCKED``; expired ``sending`` leases included)."""
-    rows = list(
-        (
-            await session.exec(
-                select(Delivery)
-                .where(
-                    col(Delivery.status).in_([Status.PENDING.value, Status.SENDING.value]),
-                    col(Delivery.due_at) <= now,
-                )
-                .order_by(col(Delivery.due_at))
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-    )
-    claimed: list[Claimed] = []
-    for row in rows:
-        if row.status == Status.SENDING.value and row.attempts >= row.max_attempts:
-            await _dead_letter(session, row, "worker lost while sending (lease expired)", now)
+    """Claim due deliveries (``FOR UPDATE SKIP LOCKED``; expired ``sending`` leases included): one
+    statement reads and locks the batch, one claims it, one records the attempts."""
+    conn = await bulk.connection(session)
+    rows = await conn.fetch(_DUE, now, limit)
+    take: list[tuple[uuid.UUID, uuid.UUID]] = []
+    secrets: dict[uuid.UUID, str | None] = {}
+    deferred: list[tuple[uuid.UUID, datetime]] = []
+    skipped: list[tuple[uuid.UUID, str]] = []
+    for r in rows:
+        if r["status"] == Status.SENDING.value and r["attempts"] >= r["max_attempts"]:
+            row = await session.get(Delivery, r["id"])
+            if row is not None:
+                await _dead_letter(session, row, "worker lost while sending (lease expired)", now)
             continue
-        wait = limiter.try_acquire(row.channel)
+        wait = limiter.try_acquire(r["channel"])
         if wait > 0:
-            row.due_at = now + timedelta(seconds=wait)
-            row.deferred_reason = "rate_limit"
+            deferred.append((r["id"], now + timedelta(seconds=wait)))
             continue
-        secret, skip = await _secret_and_state(session, row)
+        secret, skip = await _secret_and_state(session, r["subscription_id"], r["endpoint_id"])
         if skip:
-            row.status = Status.SKIPPED.value
-            row.last_error = skip
-            row.updated_at = now
+            skipped.append((r["id"], skip))
             continue
-        row.status = Status.SENDING.value
-        row.attempt_id = new_id()
-        row.attempts += 1
-        row.claimed_at = now
-        row.due_at = now + timedelta(seconds=settings.delivery_lease_seconds)
-        row.updated_at = now
-        session.add(
-            DeliveryAttempt(
-                delivery_id=row.id, attempt_id=row.attempt_id, number=row.attempts, started_at=now
-            )
+        secrets[r["id"]] = secret
+        take.append((r["id"], uuid.uuid4()))  # the attempt's fence token: random is all it needs
+    await session.flush()  # dead letters written through the ORM go first
+    if deferred:
+        await conn.execute(_DEFER, [d[0] for d in deferred], [d[1] for d in deferred])
+    if skipped:
+        await conn.execute(_SKIP, [d[0] for d in skipped], [d[1] for d in skipped], now)
+    if not take:
+        return []
+    lease = now + timedelta(seconds=settings.delivery_lease_seconds)
+    claimed_rows = await conn.fetch(_CLAIM, [t[0] for t in take], [t[1] for t in take], now, lease)
+    await conn.execute(
+        _ATTEMPTS,
+        [new_id() for _ in claimed_rows],
+        [r["id"] for r in claimed_rows],
+        [r["attempt_id"] for r in claimed_rows],
+        [r["attempts"] for r in claimed_rows],
+        [now] * len(claimed_rows),
+    )
+    order = {t[0]: i for i, t in enumerate(take)}
+    claimed_rows = sorted(claimed_rows, key=lambda r: order[r["id"]])  # the due order
+    return [
+        Claimed(
+            outgoing=Outgoing(
+                delivery_id=_uuid(r["id"]),
+                attempt_id=_uuid(r["attempt_id"]),
+                event_id=r["event_id"],
+                event_type=r["event_type"],
+                tenant=r["tenant"],
+                channel=r["channel"],
+                address=r["address"],
+                recipient_name=r["recipient_name"],
+                title=r["title"],
+                body=r["body"],
+                payload=_json(r["payload"]),
+                secret=secrets.get(r["id"]),
+            ),
+            event_time=r["event_time"],
+            attempts=r["attempts"],
         )
-        claimed.append(
-            Claimed(
-                outgoing=Outgoing(
-                    delivery_id=row.id,
-                    attempt_id=row.attempt_id,
-                    event_id=row.event_id,
-                    event_type=row.event_type,
-                    tenant=row.tenant,
-                    channel=row.channel,
-                    address=row.address,
-                    recipient_name=row.recipient_name,
-                    title=row.title,
-                    body=row.body,
-                    payload=dict(row.payload or {}),
-                    secret=secret,
+        for r in claimed_rows
+    ]
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if type(value) is uuid.UUID else uuid.UUID(str(value))
+
+
+_SENT = (
+    "UPDATE deliveries d SET status = 'sent', sent_at = $3, last_error = NULL, updated_at = $3"
+    " FROM unnest($1::uuid[], $2::uuid[]) AS c(id, attempt)"
+    " WHERE d.id = c.id AND d.attempt_id = c.attempt AND d.status = 'sending'"
+    " RETURNING d.id, d.tenant, d.event_id, d.event_type, d.channel, d.recipient, d.attempts, d.event_time"
+)
+_FINISHED_OK = (
+    "UPDATE delivery_attempts SET finished_at = $2, outcome = 'ok', error = NULL"
+    " WHERE attempt_id = ANY($1::uuid[])"
+)
+
+
+async def mark_sent_many(
+    session: AsyncSession, *, outs: list[Outgoing], now: datetime, settings: NotifySettings | None = None
+) -> set[uuid.UUID]:
+    """Record many accepted sends in three statements: each delivery → ``sent`` fenced on its attempt
+    id (a lease that expired meanwhile belongs to another attempt, whose result counts), each attempt
+    finished, and one ``delivery.succeeded`` per delivery. Returns the deliveries marked here."""
+    if not outs:
+        return set()
+    conn = await bulk.connection(session)
+    rows = await conn.fetch(_SENT, [o.delivery_id for o in outs], [o.attempt_id for o in outs], now)
+    await conn.execute(_FINISHED_OK, [o.attempt_id for o in outs], now)
+    events = []
+    for r in rows:
+        latency = max(0.0, (now - r["event_time"]).total_seconds())
+        events.append(
+            (
+                DeliverySucceeded(
+                    delivery_id=str(r["id"]),
+                    event_id=r["event_id"],
+                    event_type=r["event_type"],
+                    channel=r["channel"],
+                    recipient=r["recipient"],
+                    attempts=r["attempts"],
+                    sent_at=now,
+                    latency_seconds=latency,
                 ),
-                event_time=row.event_time,
-                attempts=row.attempts,
+                r["tenant"],
+                str(r["id"]),
             )
         )
-    return claimed
+        metrics.DELIVERIES.labels(r["channel"], "sent").inc()
+        metrics.LATENCY.labels(r["channel"]).observe(latency)
+    prefix = settings.events_subject_prefix if settings is not None else "steward.events"
+    await bulk.emit_many(session, events, source=SOURCE, subject_prefix=prefix)
+    return {_uuid(r["id"]) for r in rows}
 
 
 async def _fenced(session: AsyncSession, out: Outgoing) -> Delivery | None:
@@ -203,34 +292,8 @@ async def renew_lease(
 
 
 async def mark_sent(session: AsyncSession, *, out: Outgoing, now: datetime) -> bool:
-    row = await _fenced(session, out)
-    await _finish_attempt(session, out, now, None)
-    if row is None:  # the lease expired and another attempt owns the row: its result counts
-        return False
-    row.status = Status.SENT.value
-    row.sent_at = now
-    row.last_error = None
-    row.updated_at = now
-    latency = max(0.0, (now - row.event_time).total_seconds())
-    await emit(
-        session,
-        DeliverySucceeded(
-            delivery_id=str(row.id),
-            event_id=row.event_id,
-            event_type=row.event_type,
-            channel=row.channel,
-            recipient=row.recipient,
-            attempts=row.attempts,
-            sent_at=now,
-            latency_seconds=latency,
-        ),
-        tenant=row.tenant,
-        source=SOURCE,
-        subject=str(row.id),
-    )
-    metrics.DELIVERIES.labels(row.channel, "sent").inc()
-    metrics.LATENCY.labels(row.channel).observe(latency)
-    return True
+    """One accepted send (see :func:`mark_sent_many`); False when fenced out."""
+    return bool(await mark_sent_many(session, outs=[out], now=now))
 
 
 async def _dead_letter(session: AsyncSession, row: Delivery, error: str, now: datetime) -> None:

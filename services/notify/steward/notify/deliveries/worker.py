@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -16,6 +17,7 @@ import structlog
 
 from steward.kit.db import Database, asyncpg_dsn, utcnow
 from steward.kit.logs import THROTTLED
+from steward.kit.transient import is_transient
 from steward.notify import metrics
 from steward.notify.channels.base import ChannelError
 from steward.notify.channels.dispatch import Channels
@@ -24,6 +26,8 @@ from steward.notify.deliveries.fanout import DELIVERY_CHANNEL
 from steward.notify.settings import NotifySettings
 
 log = structlog.get_logger(__name__)
+
+RECORD_PATIENCE = 120.0  # seconds recording accepted sends is retried before giving up
 
 
 class DeliveryWorker:
@@ -47,23 +51,33 @@ class DeliveryWorker:
         self._listener: asyncpg.Connection | None = None
         self._last_gauges = 0.0
         self._wait = settings.delivery_poll_seconds
+        self._saturated = False  # the last sweep took all it could: more may be due
+        self._sent: list[tuple[service.Outgoing, asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
+        self.recorded_batches = 0  # transactions that recorded sends (the bench reports the ratio)
+        self._record_failing = False  # recording sends fails transiently: claim nothing meanwhile
 
     def wake(self) -> None:
         self._wake.set()
 
+    def window(self) -> int:
+        """Claimed deliveries this replica holds at most (sending, or queued for a sender)."""
+        return max(self.settings.delivery_concurrency * 2, self.settings.delivery_batch_size)
+
     async def sweep(self) -> int:
         """Claim one batch and start sending it; returns how many were claimed."""
-        free = self.settings.delivery_concurrency * 2 - len(self._inflight)
+        if self._record_failing:
+            return 0  # sent rows wait to be recorded: claiming now would take them again
+        free = self.window() - len(self._inflight)
         if free <= 0:
+            self._saturated = True
             return 0
+        limit = min(free, self.settings.delivery_batch_size)
         async with self.db.transaction() as session:
             claimed = await service.claim(
-                session,
-                now=self.clock(),
-                limit=min(free, self.settings.delivery_batch_size),
-                settings=self.settings,
-                limiter=self.limiter,
+                session, now=self.clock(), limit=limit, settings=self.settings, limiter=self.limiter
             )
+        self._saturated = len(claimed) >= limit
         for item in claimed:
             task = asyncio.create_task(self._deliver(item))
             self._inflight.add(task)
@@ -71,7 +85,17 @@ class DeliveryWorker:
         return len(claimed)
 
     async def _deliver(self, item: service.Claimed) -> None:
+        try:
+            await self._send_and_record(item)
+        finally:
+            # half the window free and more was due: claim again now (not one claim per free slot)
+            if self._saturated and len(self._inflight) - 1 <= self.window() // 2:
+                self._wake.set()
+
+    async def _send_and_record(self, item: service.Claimed) -> None:
         out = item.outgoing
+        error: str | None = None
+        permanent = False
         async with self._sem:
             if self.settings.fault_pause_after_claim_seconds:
                 await asyncio.sleep(self.settings.fault_pause_after_claim_seconds)
@@ -80,8 +104,6 @@ class DeliveryWorker:
             waited = time.monotonic() - item.claimed_at
             if waited > self.settings.delivery_lease_seconds / 2 and not await self._still_ours(out):
                 return
-            error: str | None = None
-            permanent = False
             try:
                 await self.channels.send(out)
             except ChannelError as exc:
@@ -91,32 +113,89 @@ class DeliveryWorker:
                 log.exception("notify.sender_error", delivery_id=str(out.delivery_id))
             if self.settings.fault_pause_after_send_seconds:
                 await asyncio.sleep(self.settings.fault_pause_after_send_seconds)
-            for attempt in range(5):  # the channel accepted it: recording that must not be lost lightly
+        if error is None:  # recorded with the other sends of the moment, in one transaction
+            await self._record_sent(out)
+            return
+        for attempt in range(5):  # recording the failure must not be lost lightly
+            try:
+                async with self.db.transaction() as session:
+                    status = await service.mark_failed(
+                        session,
+                        out=out,
+                        error=error,
+                        permanent=permanent,
+                        now=self.clock(),
+                        settings=self.settings,
+                    )
+                log.warning(
+                    "notify.delivery_failed",
+                    delivery_id=str(out.delivery_id),
+                    channel=out.channel,
+                    attempt=item.attempts,
+                    status=status,
+                    error=error,
+                )
+                return
+            except Exception as exc:
+                log.warning("notify.mark_failed", delivery_id=str(out.delivery_id), error=str(exc))
+                await asyncio.sleep(0.2 * 2**attempt)
+
+    async def _record_sent(self, out: service.Outgoing) -> None:
+        """Group commit: the sends accepted while a recording transaction runs are recorded together
+        in the next one (three statements for any number); returns once this one is recorded (or
+        recording gave up: the attempt stays ``started`` and its lease expires — the documented
+        at-least-once window)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent.append((out, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_loop())
+        await asyncio.shield(done)
+
+    async def _record_loop(self) -> None:
+        linger = self.settings.delivery_record_linger_seconds
+        try:
+            while self._sent:
+                if linger and len(self._sent) < 100 and not self._record_failing:
+                    await asyncio.sleep(linger)  # the sends of the next moment join this transaction
+                batch, self._sent = self._sent[:1000], self._sent[1000:]
                 try:
-                    async with self.db.transaction() as session:
-                        if error is None:
-                            await service.mark_sent(session, out=out, now=self.clock())
-                        else:
-                            status = await service.mark_failed(
-                                session,
-                                out=out,
-                                error=error,
-                                permanent=permanent,
-                                now=self.clock(),
-                                settings=self.settings,
-                            )
-                            log.warning(
-                                "notify.delivery_failed",
-                                delivery_id=str(out.delivery_id),
-                                channel=out.channel,
-                                attempt=item.attempts,
-                                status=status,
-                                error=error,
-                            )
-                    break
-                except Exception as exc:
-                    log.warning("notify.mark_failed", delivery_id=str(out.delivery_id), error=str(exc))
-                    await asyncio.sleep(0.2 * 2**attempt)
+                    await self._record(batch)
+                finally:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            self._record_failing = False  # every send waiting here is recorded (or given up on)
+
+    async def _record(self, batch: list[tuple[service.Outgoing, asyncio.Future[None]]]) -> None:
+        """Record accepted sends. While the database is unreachable this keeps trying (briskly, so
+        it comes first when the database is back) and the sweep claims nothing until every send
+        waiting here is recorded: otherwise it would claim these very rows again once their lease
+        ran out and send them a second time. Recording gives up after ``RECORD_PATIENCE`` (or 5
+        tries for a failure that is not transient): the attempts stay ``started``, their leases
+        expire — the documented at-least-once window."""
+        for attempt in itertools.count():
+            try:
+                async with self.db.transaction() as session:
+                    await service.mark_sent_many(
+                        session, outs=[o for o, _ in batch], now=self.clock(), settings=self.settings
+                    )
+                self.recorded_batches += 1
+                return
+            except Exception as exc:
+                transient = is_transient(exc)
+                self._record_failing = transient
+                THROTTLED.warning(
+                    "notify.mark_sent_failed",
+                    key=type(exc).__name__,
+                    deliveries=len(batch),
+                    error=str(exc)[:300],
+                )
+                waited = sum(min(1.0, 0.1 * 2**i) for i in range(attempt + 1))
+                if (not transient and attempt >= 4) or waited > RECORD_PATIENCE:
+                    log.error("notify.sends_unrecorded", deliveries=len(batch), error=str(exc)[:300])
+                    return
+                await asyncio.sleep(min(1.0, 0.1 * 2**attempt))
 
     async def _still_ours(self, out: service.Outgoing) -> bool:
         try:
@@ -164,8 +243,8 @@ class DeliveryWorker:
                 # the database down for a while: one line per interval with a count, and a poll
                 # that backs off (up to 5 s) instead of a line and a failed query every 100 ms
                 THROTTLED.warning("notify.sweep_error", key=type(exc).__name__, error=str(exc)[:300])
-            if claimed >= self.settings.delivery_batch_size:
-                continue
+            if claimed and self._saturated and len(self._inflight) < self.window():
+                continue  # took all it asked for, and there is room: more is probably due
             wait = self._next_wait(claimed)
             if failures:
                 wait = min(5.0, max(wait, 0.1) * 2 ** min(failures, 6))

@@ -5,8 +5,10 @@ transaction (it calls the registry); the fan-out writes it in one transaction.""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -67,21 +69,62 @@ def attributes(data: dict[str, Any], project: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _project_and_roster(
-    registry: RegistryClient, project_id: str | None
-) -> tuple[pb.Project | None, pb.Roster | None]:
-    if not project_id:
-        return None, None
+def _is_uuid(value: str) -> bool:
     try:
-        project = await registry.project(project_id)
-        roster = await registry.roster(project.id)
-    except (NotFound, ValidationFailed, Forbidden) as exc:
-        log.warning("notify.project_unknown", project_id=project_id, error=str(exc))
-        return None, None
-    return project, roster
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
-async def plan_event(event: CloudEvent, registry: RegistryClient) -> Plan:
+class Lookups:
+    """The registry lookups of one batch of events: each project and its roster is fetched once per
+    batch (concurrent plans share the call), keyed by the event's tenant and the project id — a
+    batch's events of another tenant never share an entry. Ancestry and rules come from the
+    registry client's own caches (dropped on ``rules.updated``)."""
+
+    def __init__(self, registry: RegistryClient) -> None:
+        self.registry = registry
+        self._projects: dict[tuple[str, str], asyncio.Task[tuple[pb.Project | None, pb.Roster | None]]] = {}
+        self.calls = 0
+
+    async def project_and_roster(
+        self, tenant: str, project_id: str | None
+    ) -> tuple[pb.Project | None, pb.Roster | None]:
+        if not project_id:
+            return None, None
+        key = (tenant, project_id)
+        task = self._projects.get(key)
+        if task is None:
+            task = self._projects[key] = asyncio.ensure_future(self._fetch(project_id))
+        return await asyncio.shield(task)
+
+    async def _fetch(self, project_id: str) -> tuple[pb.Project | None, pb.Roster | None]:
+        self.calls += 1
+        try:
+            if _is_uuid(project_id):  # an id (not a code): both calls at once, one round trip
+                got = await asyncio.gather(
+                    self.registry.project(project_id),
+                    self.registry.roster(project_id),
+                    return_exceptions=True,
+                )
+                for item in got:
+                    if isinstance(item, BaseException):
+                        raise item
+                project, roster = cast(pb.Project, got[0]), cast(pb.Roster, got[1])
+                if project.id != project_id:  # never another project's roster
+                    roster = await self.registry.roster(project.id)
+            else:
+                project = await self.registry.project(project_id)
+                roster = await self.registry.roster(project.id)
+        except (NotFound, ValidationFailed, Forbidden) as exc:
+            log.warning("notify.project_unknown", project_id=project_id, error=str(exc))
+            return None, None
+        return project, roster
+
+
+async def plan_event(event: CloudEvent, registry: RegistryClient, lookups: Lookups | None = None) -> Plan:
+    lookups = lookups or Lookups(registry)
     short = event.short_type
     ancestry = await registry.ancestry_codes(event.tenant)
     rules = await registry.rules(event.tenant)
@@ -89,7 +132,7 @@ async def plan_event(event: CloudEvent, registry: RegistryClient) -> Plan:
     project_id = data.get("project_id")
     if not project_id and isinstance(data.get("project"), dict):
         project_id = data["project"].get("id")
-    project_pb, roster = await _project_and_roster(registry, project_id)
+    project_pb, roster = await lookups.project_and_roster(event.tenant, project_id)
     project = project_dict(project_pb)
     plan = Plan(event=event, short_type=short, ancestry=ancestry, notify=rules.notify, project=project)
     routes = rules.notify.routes_for(short, attributes(data, project))

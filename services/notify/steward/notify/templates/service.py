@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from jinja2 import ChainableUndefined, TemplateError
+from jinja2 import ChainableUndefined, TemplateError, meta
 from jinja2 import Template as JinjaTemplate
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -122,9 +122,24 @@ async def resolve(session: AsyncSession, *, ancestry: list[str], key: str, local
     return DEFAULTS[locale]["default"]
 
 
+_SUMMARIES: dict[str, str] = {}
+
+
+def _summary(ce_type: str) -> str:
+    """The catalogue's summary of an event type (remembered: building the catalogue's index per
+    event was a visible share of the fan-out's CPU)."""
+    if ce_type not in _SUMMARIES:
+        model = events_by_type().get(ce_type)
+        if model is None:
+            return ""  # not remembered: a type registered later is found then
+        if len(_SUMMARIES) < 1024:
+            _SUMMARIES[ce_type] = model.summary or ""
+        return model.summary or ""
+    return _SUMMARIES[ce_type]
+
+
 def base_context(event: dict[str, Any], *, short_type: str) -> dict[str, Any]:
-    model = events_by_type().get(str(event.get("type", "")))
-    summary = (model.summary if model else "") or short_type
+    summary = _summary(str(event.get("type", ""))) or short_type
     return {
         "event": event,
         "data": event.get("data") or {},
@@ -162,6 +177,25 @@ def render(template: Template, context: dict[str, Any], *, locale: str) -> Rende
         message = f"template failed to render: {type(exc).__name__}: {str(exc)[:300]}"
         raise ValidationFailed(message, code="template_render_failed") from exc
     return Rendered(subject=subject[:300], body=body, html=html)
+
+
+@lru_cache(maxsize=2048)
+def _names(source: str | None) -> frozenset[str]:
+    if not source:
+        return frozenset()
+    try:
+        return frozenset(meta.find_undeclared_variables(TEXT_ENV.parse(source)))
+    except Exception:  # does not compile: assume it reads everything
+        return frozenset({"recipient", "severity"})
+
+
+def reads(template: Template, *, key: str, locale: str) -> frozenset[str]:
+    """The context names a rendering of ``template`` (or of the shipped template it falls back to)
+    may read: messages that differ only in names it does not read render the same."""
+    shipped = default_template(key, locale) or DEFAULTS[normalise_locale(locale)]["default"]
+    return frozenset().union(
+        *(_names(src) for t in (template, shipped) for src in (t.subject, t.body, t.html))
+    )
 
 
 def render_or_shipped(template: Template, context: dict[str, Any], *, key: str, locale: str) -> Rendered:
