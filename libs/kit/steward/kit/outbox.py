@@ -17,7 +17,8 @@ import asyncpg
 import sqlalchemy as sa
 import structlog
 from opentelemetry import propagate, trace
-from sqlmodel import Field, SQLModel, col
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.envelope import CloudEvent, EventData
@@ -48,6 +49,13 @@ class OutboxEvent(SQLModel, table=True):
     published_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True)))
     attempts: int = 0
     last_error: str | None = None
+
+
+_OUTBOX: sa.Table = OutboxEvent.__table__  # type: ignore[attr-defined]
+_MARK_PUBLISHED = sa.text("UPDATE steward_outbox SET published_at = :at WHERE id = ANY(:ids)").bindparams(
+    sa.bindparam("ids", type_=postgresql.ARRAY(sa.Uuid())),
+    sa.bindparam("at", type_=sa.DateTime(timezone=True)),
+)
 
 
 def build_event(
@@ -149,40 +157,43 @@ class OutboxRelay:
         self._last_cleanup = 0.0
 
     async def publish_pending(self) -> int:
-        """Publish one batch; returns how many rows were published."""
+        """Publish one batch; returns how many rows were published. Plain statements, no ORM objects:
+        the payload is sent as the text PostgreSQL keeps (no decode and encode per event), and the
+        published rows are marked by one UPDATE."""
+        t = _OUTBOX
         async with self.db.transaction() as session:
             result = await session.execute(
-                sa.select(OutboxEvent)
-                .where(col(OutboxEvent.published_at).is_(None))
-                .order_by(col(OutboxEvent.created_at))
+                sa.select(t.c.id, t.c.subject, t.c.type, sa.cast(t.c.payload, sa.Text), t.c.headers)
+                .where(t.c.published_at.is_(None))
+                .order_by(t.c.created_at)
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             )
-            rows = list(result.scalars())
-            published = 0
-            for row in rows:
+            done: list[uuid.UUID] = []
+            for event_id, subject, type_, payload, stored_headers in result.all():
                 try:
                     with _tracer.start_as_current_span(
-                        f"publish {row.type}",
-                        context=propagate.extract(row.headers),  # the trace of the request that wrote it
+                        f"publish {type_}",
+                        context=propagate.extract(stored_headers),  # the trace of the request that wrote it
                         kind=trace.SpanKind.PRODUCER,
                         attributes={
                             "messaging.system": "nats",
-                            "messaging.destination.name": row.subject,
-                            "cloudevents.event_id": str(row.id),
+                            "messaging.destination.name": subject,
+                            "cloudevents.event_id": str(event_id),
                         },
                     ):
-                        headers = dict(row.headers)
+                        headers = dict(stored_headers)
                         propagate.inject(headers)  # consumers' spans become children of this one
                         await self.publisher.publish_event(
-                            subject=row.subject,
-                            body=_encode(row.payload),
-                            msg_id=str(row.id),
-                            headers=headers,
+                            subject=subject, body=payload.encode(), msg_id=str(event_id), headers=headers
                         )
                 except Exception as exc:  # keep going: a broken subject must not block the rest
-                    row.attempts += 1
-                    row.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    await session.execute(
+                        sa.update(t)
+                        .where(t.c.id == event_id)
+                        .values(attempts=t.c.attempts + 1, last_error=error)
+                    )
                     metrics.EVENTS_PUBLISH_FAILED.labels(self.service).inc()
                     # once per interval with a count: NATS down (or electing a leader) for a while
                     # would otherwise write a line per attempt
@@ -190,14 +201,15 @@ class OutboxRelay:
                         "outbox.publish_failed",
                         key=type(exc).__name__,
                         service=self.service,
-                        event_id=str(row.id),
-                        error=row.last_error,
+                        event_id=str(event_id),
+                        error=error,
                     )
                     break  # keep per-subject order: retry this row before later ones
-                row.published_at = utcnow()
-                published += 1
-                metrics.EVENTS_PUBLISHED.labels(self.service, row.type).inc()
-            return published
+                done.append(event_id)
+                metrics.EVENTS_PUBLISHED.labels(self.service, type_).inc()
+            if done:
+                await session.execute(_MARK_PUBLISHED, {"ids": done, "at": utcnow()})
+            return len(done)
 
     async def backlog(self) -> tuple[int, float]:
         """(pending rows, age in seconds of the oldest) — exported as metrics."""
@@ -280,9 +292,3 @@ class OutboxRelay:
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
-
-
-def _encode(payload: dict[str, Any]) -> bytes:
-    import json
-
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
