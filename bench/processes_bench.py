@@ -334,7 +334,7 @@ async def _drained(nats_url: str, within: float = 300.0) -> float:
         while time.perf_counter() - t0 < within:
             busy = 0
             for stream in await js.streams_info():
-                for info in await js.consumers_info(stream.config.name):
+                for info in await js.consumers_info(stream.config.name or ""):
                     busy += (info.num_pending or 0) + (info.num_ack_pending or 0)
             quiet = quiet + 1 if busy == 0 else 0
             if quiet >= 3:
