@@ -205,7 +205,12 @@ def test_helm_accepts_the_lock_and_refuses_a_stale_one(tmp_path: Path) -> None:
 def test_changelog_describes_this_chart_version() -> None:
     version = yaml.safe_load((CHART / "Chart.yaml").read_text())["version"]
     changelog = (CHART / "CHANGELOG.md").read_text(encoding="utf-8")
-    section = changelog.split(f"## {version}", 1)[1].split("\n## ", 1)[0]
-    assert "### Upgrade" in section
+
+    def section(v: str) -> str:
+        return changelog.split(f"## {v}\n", 1)[1].split("\n## ", 1)[0]
+
+    assert "### Upgrade" in section(version)  # every version says what to do when upgrading to it
+    first = section("0.2.0")  # everything since the first chart
     for topic in ("console", "image", "monitoring", "service", "synchronous", "NetworkPolicy", "Chart.lock"):
-        assert topic.lower() in section.lower(), topic
+        assert topic.lower() in first.lower(), topic
+    assert "proxy-body-size" in section("0.3.0")

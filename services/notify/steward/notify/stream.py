@@ -28,6 +28,7 @@ import nats.errors
 import nats.js.api as js_api
 import structlog
 from nats.aio.msg import Msg
+from opentelemetry import propagate, trace
 
 from steward.events.catalog import events_by_type
 from steward.events.envelope import CloudEvent
@@ -38,6 +39,7 @@ from steward.kit.transient import is_transient
 from steward.notify.settings import NotifySettings
 
 log = structlog.get_logger(__name__)
+_tracer = trace.get_tracer("steward.notify.stream")
 
 OWN_AGGREGATES = ("delivery",)  # notify's own events: never notify about notifying
 
@@ -194,10 +196,32 @@ class BatchSubscription:
             carriers.append(msg)
         if not events:
             return
+        # one consumer span per event, child of the relay's publish span (the trace of the request
+        # that wrote the event), as the kit's consumers do; it ends with the batch that handled it
+        spans = [
+            _tracer.start_span(
+                f"consume {event.short_type}",
+                context=propagate.extract(dict(msg.headers or {})),
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.consumer.group.name": self.consumer,
+                    "messaging.batch.message_count": len(events),
+                    "cloudevents.event_id": event.id,
+                    "steward.tenant": event.tenant,
+                },
+            )
+            for msg, event in zip(carriers, events, strict=True)
+        ]
         try:
             outcomes = await self.handler(events)
         except Exception as exc:  # the handler isolates events itself; this is the whole batch failing
             outcomes = [Outcome(exc) for _ in events]
+        for span, outcome in zip(spans, outcomes, strict=True):
+            if outcome.error is not None:
+                span.record_exception(outcome.error)
+                span.set_status(trace.Status(trace.StatusCode.ERROR, type(outcome.error).__name__))
+            span.end()
         ok = 0
         for msg, event, outcome in zip(carriers, events, outcomes, strict=True):
             if outcome.error is None:
