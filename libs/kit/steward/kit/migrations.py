@@ -28,7 +28,30 @@ def alembic_config(script_location: Path, url: str) -> Config:
 
 
 def upgrade(script_location: Path, url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(script_location, url), revision)
+    cfg = alembic_config(script_location, url)
+    if revision == "head" and _at_head(cfg, url):
+        return  # nothing to do: no env.py, so the service's models are not even imported (a warm start)
+    command.upgrade(cfg, revision)
+
+
+def _at_head(cfg: Config, url: str) -> bool:
+    """Whether the database already stands at every head of the migration scripts."""
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(cfg).get_heads())
+
+    async def current() -> set[str] | None:
+        engine = create_async_engine(engine_url(url))
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+                return {str(r[0]) for r in rows}
+        except sa.exc.DBAPIError:
+            return None  # no version table yet: a new database
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(current()) == heads
 
 
 def run_env(target_metadata: sa.MetaData) -> None:
