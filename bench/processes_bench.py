@@ -17,369 +17,30 @@ a non-2xx answer or a socket error fails the module (a fast error is not through
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import secrets
-import shutil
-import subprocess
-import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 from bench.common import BenchContext, Row, percentile
-from steward.devtools import runner
-from steward.devtools.infra import spawn, terminate
-from steward.devtools.services import SERVICES, ServiceSpec, assign_ports, service_env
+from bench.loadgen import (
+    CONNECTIONS,
+    Meter,
+    cpu_note,
+    probe,
+    wrk,
+    wrk_binary,
+)
+from bench.procs import (
+    SECRET,
+    Platform,
+    Reference,
+    drained,
+    infra_pids,
+    setup_tenants,
+)
 from steward.kit.auth import mint_dev_token
-
-SECRET = "bench-processes-secret-0123456789abcdef"
-CONNECTIONS = 8
-ROOT = Path(__file__).resolve().parents[1]
-
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.body = [==[{body}]==]
-wrk.headers["Content-Type"] = "application/json"
-{auth}
-{pace}
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '\\nRESULT {{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"status":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d}}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.status, e.connect, e.read, e.write, e.timeout))
-end
-"""
-
-
-@dataclass
-class Load:
-    requests: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
-    refused: int = 0
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-
-def wrk_binary() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() == 0:  # as the Makefile's `wrk` target does
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        cmd = ["apt-get", "install", "-y", "-q", "wrk"]
-        if subprocess.run(cmd, env=env, capture_output=True, check=False).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
-            subprocess.run(cmd, env=env, capture_output=True, check=True)
-        found = shutil.which("wrk")
-    if not found:
-        raise RuntimeError("wrk is missing: run `make wrk` as root (apt-get install wrk)")
-    return found
-
-
-async def wrk(
-    url: str,
-    body: dict[str, Any],
-    token: str | None,
-    seconds: float,
-    workdir: Path,
-    *,
-    connections: int = CONNECTIONS,
-    refusals: bool = False,
-    rate: float | None = None,
-) -> Load:
-    """``wrk`` with the JSON ``body`` POSTed; every answer must be 2xx unless ``refusals`` (then the
-    non-2xx count is returned in ``Load.refused``; socket errors still fail)."""
-    auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
-    script = workdir / f"load-{secrets.token_hex(4)}.lua"
-    # paced: each connection waits connections/rate seconds before each request, so the offered rate
-    # is ``rate`` whatever the answers (as long as they come faster than that), not "as fast as served"
-    pace = f"function delay() return {connections * 1000.0 / rate:.1f} end" if rate else ""
-    script.write_text(WRK_SCRIPT.format(body=json.dumps(body, ensure_ascii=False), auth=auth, pace=pace))
-    proc = await asyncio.create_subprocess_exec(
-        wrk_binary(),
-        "-t1",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(script),
-        url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out = (await proc.communicate())[0].decode(errors="replace")
-    line = next((ln for ln in out.splitlines() if ln.startswith("RESULT ")), None)
-    if proc.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({proc.returncode}): {out[-2000:]}")
-    r = json.loads(line.removeprefix("RESULT "))
-    kinds = (
-        ("connect", "read", "write", "timeout")
-        if refusals
-        else ("status", "connect", "read", "write", "timeout")
-    )
-    bad = {k: r[k] for k in kinds if r[k]}
-    if bad:
-        raise RuntimeError(f"wrk against {url}: non-2xx or socket errors {bad} of {r['requests']} requests")
-    return Load(r["requests"], r["duration_us"] / 1e6, r["p50_us"] / 1000, r["p99_us"] / 1000, r["status"])
-
-
-async def probe(
-    url: str, body: dict[str, Any], token: str, seconds: float, rate: float = 20.0
-) -> list[tuple[int, float, bool]]:
-    """Open-loop requests at ``rate``/s beside the load: (status, seconds, has Retry-After) each —
-    wrk's latency mixes the quick refusals with the served requests; this sample separates them."""
-    out: list[tuple[int, float, bool]] = []
-    headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
-
-        async def one() -> None:
-            t0 = time.perf_counter()
-            try:
-                r = await http.post(url, json=body, headers=headers)
-            except httpx.HTTPError:
-                out.append((0, time.perf_counter() - t0, False))
-                return
-            out.append((r.status_code, time.perf_counter() - t0, "retry-after" in r.headers))
-
-        tasks = []
-        start = time.perf_counter()
-        for i in range(max(1, int(seconds * rate))):
-            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
-            tasks.append(asyncio.create_task(one()))
-        await asyncio.gather(*tasks)
-    return out
-
-
-def cpu_seconds(pid: int, *, with_children: bool = False) -> float:
-    """User + system CPU of ``pid`` (with its live children and the reaped ones, for PostgreSQL)."""
-    proc = psutil.Process(pid)
-    t = proc.cpu_times()
-    total = t.user + t.system
-    if with_children:
-        total += t.children_user + t.children_system
-        for child in proc.children(recursive=True):
-            try:
-                c = child.cpu_times()
-                total += c.user + c.system
-            except psutil.NoSuchProcess:
-                pass
-    return total
-
-
-class Meter:
-    """CPU seconds of named processes between ``start()`` and ``stop()``."""
-
-    def __init__(self, pids: dict[str, tuple[int, bool]]) -> None:
-        self.pids = pids
-        self.before: dict[str, float] = {}
-        self.used: dict[str, float] = {}
-
-    def sample(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid, with_children=tree) for name, (pid, tree) in self.pids.items()}
-
-    def start(self) -> None:
-        self.before = self.sample()
-
-    def stop(self) -> dict[str, float]:
-        after = self.sample()
-        self.used = {k: after[k] - self.before[k] for k in self.pids}
-        return self.used
-
-
-def cpu_note(used: dict[str, float], ops: int) -> str:
-    return "CPU ms/op: " + ", ".join(f"{k} {1000 * v / max(ops, 1):.2f}" for k, v in used.items())
-
-
-@dataclass
-class Started:
-    spec: ServiceSpec
-    proc: subprocess.Popen[bytes]
-    env: dict[str, str]
-    ready_s: float
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.spec.http_port}"
-
-
-def _migrate(spec: ServiceSpec, env: dict[str, str], log: Path) -> None:
-    with log.open("ab") as out:
-        res = subprocess.run(
-            [sys.executable, "-m", spec.module, "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    if res.returncode != 0:
-        raise RuntimeError(f"{spec.name} migrate failed: {log.read_text()[-2000:]}")
-
-
-def _ready(spec: ServiceSpec, proc: subprocess.Popen[bytes], instance: str, log: Path, t0: float) -> float:
-    runner.await_ready(spec, proc, log, 120.0, instance)
-    return time.perf_counter() - t0
-
-
-class Platform:
-    """The services as ``make run`` starts them, on a fresh set of databases."""
-
-    def __init__(self, ctx: BenchContext, workdir: Path) -> None:
-        self.ctx = ctx
-        self.workdir = workdir
-        names = ("registry", "issues", "meetings", "scoring", "notify")
-        self.specs = {s.name: s for s in assign_ports([s for s in SERVICES if s.name in names])}
-        registry_target = f"127.0.0.1:{self.specs['registry'].grpc_port}"
-        base = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
-        base["STEWARD_ISSUES_GRPC_TARGET"] = f"127.0.0.1:{self.specs['issues'].grpc_port}"
-        base["STEWARD_LOG_LEVEL"] = "WARNING"
-        self.envs = {
-            name: service_env(
-                spec,
-                database_url=ctx.database_url(f"proc_{name}"),
-                nats_url=ctx.nats_url,
-                jwt_secret=SECRET,
-                registry_grpc_target=registry_target,
-                base=base,
-            )
-            for name, spec in self.specs.items()
-        }
-        self.running: dict[str, Started] = {}
-
-    def log(self, name: str) -> Path:
-        return self.workdir / f"{name}.log"
-
-    async def migrate(self, names: list[str]) -> None:
-        await asyncio.gather(
-            *(asyncio.to_thread(_migrate, self.specs[n], self.envs[n], self.log(n)) for n in names)
-        )
-
-    async def start(self, names: list[str]) -> float:
-        """Start ``names`` in parallel; the wall time until every one answered ``/readyz``."""
-        t0 = time.perf_counter()
-        # spawned from this thread: a child's parent-death signal follows the thread that started it
-        spawned = {n: runner.spawn_service(self.specs[n], self.envs[n], self.log(n)) for n in names}
-        waited = await asyncio.gather(
-            *(asyncio.to_thread(_ready, self.specs[n], *spawned[n], self.log(n), t0) for n in names)
-        )
-        for n, ready_s in zip(names, waited, strict=True):
-            self.running[n] = Started(self.specs[n], spawned[n][0], self.envs[n], ready_s)
-        return time.perf_counter() - t0
-
-    def stop(self) -> None:
-        for s in self.running.values():
-            terminate(s.proc, timeout=20.0)
-        self.running.clear()
-
-
-class Reference:
-    def __init__(self, ctx: BenchContext, workdir: Path) -> None:
-        from steward.devtools.infra import free_port
-
-        self.port = free_port()
-        self.instance = secrets.token_hex(8)
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")},
-            "STEWARD_DATABASE_URL": ctx.database_url("reference"),
-            "STEWARD_NATS_URL": ctx.nats_url,
-            "STEWARD_HTTP_PORT": str(self.port),
-            "STEWARD_INSTANCE_ID": self.instance,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        }
-        self.log = workdir / "reference.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.proc = spawn([sys.executable, "-m", "bench.reference_app"], log_path=self.log, env=self.env)
-        async with httpx.AsyncClient(timeout=2) as http:
-            for _ in range(300):
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"reference exited: {self.log.read_text()[-2000:]}")
-                try:
-                    r = await http.get(f"{self.url}/readyz")
-                    if r.status_code == 200 and r.json().get("instance") == self.instance:
-                        return
-                except (httpx.HTTPError, ValueError):
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError("reference not ready in 30 s")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            terminate(self.proc, timeout=10.0)
-
-
-async def _drained(nats_url: str, within: float = 300.0) -> float:
-    """Seconds until every JetStream consumer has nothing pending or unacknowledged (then 2 s more
-    for the last transactions to finish), so idle is measured with nothing left to do."""
-    import nats
-
-    t0 = time.perf_counter()
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        quiet = 0
-        while time.perf_counter() - t0 < within:
-            busy = 0
-            for stream in await js.streams_info():
-                for info in await js.consumers_info(stream.config.name or ""):
-                    busy += (info.num_pending or 0) + (info.num_ack_pending or 0)
-            quiet = quiet + 1 if busy == 0 else 0
-            if quiet >= 3:
-                break
-            await asyncio.sleep(0.5)
-        else:
-            raise RuntimeError(f"consumers still busy after {within:.0f} s")
-    finally:
-        await nc.close()
-    await asyncio.sleep(2.0)
-    return time.perf_counter() - t0
-
-
-def _infra_pids(ctx: BenchContext) -> dict[str, tuple[int, bool]]:
-    out: dict[str, tuple[int, bool]] = {}
-    pg = getattr(ctx.server, "proc", None)
-    if pg is not None and pg.poll() is None:
-        out["postgres"] = (pg.pid, True)
-    if ctx.nats_pid:
-        out["nats"] = (ctx.nats_pid, False)
-    return out
-
-
-async def _setup_tenants(platform: Platform) -> tuple[str, str]:
-    """A city tree in the registry's database and one project in a district (over REST)."""
-    from steward.kit.db import Database
-    from steward.registry.testing import make_tree
-
-    db = Database(platform.envs["registry"]["STEWARD_DATABASE_URL"], pool_size=2)
-    try:
-        tree = await make_tree(db)
-    finally:
-        await db.dispose()
-    district = tree.districts[0]
-    token = mint_dev_token(secret=SECRET, subject="bench", tenant=district, roles=["dispatcher"])
-    async with httpx.AsyncClient(base_url=platform.running["registry"].url, timeout=30) as http:
-        r = await http.post(
-            "/v1/projects",
-            json={"tenant": district, "name": "基准项目", "total_investment": "5000万"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        if r.status_code != 201:
-            raise RuntimeError(f"project: {r.status_code} {r.text[:300]}")
-        return district, str(r.json()["id"])
-
 
 OVERLOAD_CONNECTIONS = 256
 OVERLOAD_FACTOR = 4.0
@@ -521,8 +182,8 @@ async def _run(ctx: BenchContext) -> list[Row]:
             started = await platform.start(first)
             rows.append(Row("start registry+issues (parallel) to /readyz", started, "s", "migrated before"))
             await reference.start()
-            district, project = await _setup_tenants(platform)
-            infra = _infra_pids(ctx)
+            district, project = await setup_tenants(platform)
+            infra = infra_pids(ctx)
             reg, iss = platform.running["registry"], platform.running["issues"]
             ref_pids = {"reference": (reference.proc.pid, False), **infra} if reference.proc else {}
             filer = mint_dev_token(secret=SECRET, subject="bench", tenant=district, roles=["specialist"])
@@ -584,9 +245,9 @@ async def _run(ctx: BenchContext) -> list[Row]:
             )
             for s in platform.running.values():
                 rows.append(Row(f"{s.spec.name} start to /readyz", s.ready_s, "s", "python -m … serve"))
-            drained = await _drained(ctx.nats_url)  # the consumers first work through the load's events
+            drain_s = await drained(ctx.nats_url)  # the consumers first work through the load's events
             rows.append(
-                Row("backlog drained after the load", drained, "s", "every consumer: 0 pending, 0 unacked")
+                Row("backlog drained after the load", drain_s, "s", "every consumer: 0 pending, 0 unacked")
             )
             pids = {name: (s.proc.pid, False) for name, s in platform.running.items()} | infra
             meter = Meter(pids)

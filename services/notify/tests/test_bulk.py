@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from steward.kit.db import Database, utcnow
 from steward.notify.channels.base import Outgoing
 from steward.notify.channels.dispatch import Channels
-from steward.notify.deliveries import service
+from steward.notify.deliveries import service, timing
 from steward.notify.deliveries.models import Delivery
 from steward.notify.subscribers import EventConsumer
 from steward.notify.testing import (
@@ -175,7 +175,7 @@ async def test_claims_and_marks_are_batched_and_fenced_on_the_attempt(make_datab
     try:
         async with db.transaction() as session:
             session.add_all(rows)
-        limiter = service.RateLimiter({}, lambda: 0.0)
+        limiter = timing.RateLimiter({}, lambda: 0.0)
         async with db.transaction() as session:
             claimed = await service.claim(
                 session, now=utcnow(), limit=100, settings=settings, limiter=limiter

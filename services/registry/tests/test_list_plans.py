@@ -1,7 +1,7 @@
 """The project list at scale takes an index path for every filter the API offers.
 
 20,000 projects are bulk-inserted into a city subtree of its own database and ANALYZEd; for each
-filter of ``GET /v1/projects`` the SQL that ``service.list_projects`` issues is captured (a
+filter of ``GET /v1/projects`` the SQL that ``listing.list_projects`` issues is captured (a
 ``before_cursor_execute`` hook) and EXPLAINed with its parameters. No plan may read ``projects``
 sequentially, and where an index can hand out the newest-first order (filters that keep many rows)
 the plan may not sort the subtree either: dropping ``ix_projects_created`` (or another index of
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from steward.kit.auth import Principal, Role
 from steward.kit.db import Database
-from steward.registry.projects import service
+from steward.registry.projects import listing
 from steward.registry.projects.schemas import FundingType, KeyLevel, ProjectFilter
 from steward.registry.projects.stages import Stage
 from steward.registry.testing import Tree, make_tree, migrate
@@ -109,7 +109,7 @@ async def big(big_url: str) -> AsyncIterator[tuple[Database, Tree]]:
 
 
 async def plan_of(db: Database, principal: Principal, f: ProjectFilter, cursor: str | None = None) -> str:
-    """EXPLAIN of the statement ``service.list_projects`` sends, with the parameters it sends."""
+    """EXPLAIN of the statement ``listing.list_projects`` sends, with the parameters it sends."""
     seen: list[tuple[str, Any]] = []
 
     def hook(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
@@ -119,7 +119,7 @@ async def plan_of(db: Database, principal: Principal, f: ProjectFilter, cursor: 
     sa.event.listen(db.engine.sync_engine, "before_cursor_execute", hook)
     try:
         async with db.read() as session:
-            await service.list_projects(session, principal=principal, f=f, limit=50, cursor=cursor)
+            await listing.list_projects(session, principal=principal, f=f, limit=50, cursor=cursor)
     finally:
         sa.event.remove(db.engine.sync_engine, "before_cursor_execute", hook)
     assert len(seen) == 1, seen
@@ -185,7 +185,7 @@ async def test_every_filter_takes_an_index_path(
 async def test_the_next_page_continues_in_the_index(big: tuple[Database, Tree]) -> None:
     db, tree = big
     async with db.read() as session:
-        rows, cursor = await service.list_projects(
+        rows, cursor = await listing.list_projects(
             session, principal=admin(tree), f=ProjectFilter(), limit=50, cursor=None
         )
     assert len(rows) == 50 and cursor
@@ -219,7 +219,7 @@ async def test_the_search_finds_what_the_likes_find(big: tuple[Database, Tree]) 
             found = 0
             cursor: str | None = None
             while True:
-                rows, cursor = await service.list_projects(
+                rows, cursor = await listing.list_projects(
                     session, principal=admin(tree), f=ProjectFilter(q=q), limit=200, cursor=cursor
                 )
                 found += len(rows)

@@ -16,7 +16,9 @@ from steward.devtools import cli, runner
 from steward.devtools.infra import free_port
 from steward.devtools.services import SERVICES, ServiceSpec, service_env, service_urls
 
-CONSOLE = next(s for s in SERVICES if s.name == "console")  # starts fast: no database, no bus
+CONSOLE = next(
+    s for s in SERVICES if s.name == "console"
+)  # a workspace member; starts fast: no database, no bus
 
 
 def _envs(specs: list[ServiceSpec]) -> dict[str, dict[str, str]]:
@@ -35,8 +37,6 @@ def _envs(specs: list[ServiceSpec]) -> dict[str, dict[str, str]]:
 
 
 def test_a_taken_port_moves_and_the_service_starts_on_the_new_one(tmp_path: Path) -> None:
-    if not CONSOLE.is_available():
-        pytest.skip("the console package is not installed")
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", 0))
     squatter.listen()
@@ -61,8 +61,6 @@ def test_a_taken_port_moves_and_the_service_starts_on_the_new_one(tmp_path: Path
 
 
 def test_a_service_that_fails_for_another_reason_fails_the_start(tmp_path: Path) -> None:
-    if not CONSOLE.is_available():
-        pytest.skip("the console package is not installed")
     specs = [CONSOLE.with_ports(free_port(), 0)]
     envs = _envs(specs)
     envs["console"]["STEWARD_HTTP_PORT"] = "not-a-port"  # the settings refuse it: the process exits

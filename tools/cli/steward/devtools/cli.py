@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -286,7 +285,7 @@ def up(
         # the seeds in dependency waves (a warm start is as long as the slowest service, not the sum)
         t0 = time.monotonic()
         with console.status(f"migrating {len(specs)} services…"):
-            _each(
+            runner.each(
                 specs, lambda spec: _run_command(spec, "migrate", envs[spec.name], logs / f"{spec.name}.log")
             )
         with console.status(f"starting {len(specs)} services…"):
@@ -303,7 +302,7 @@ def up(
                 if not group:
                     continue
                 with console.status(f"seeding {', '.join(spec.name for spec in group)}…"):
-                    _each(
+                    runner.each(
                         group,
                         lambda spec: _run_command(spec, "seed", envs[spec.name], logs / f"{spec.name}.log"),
                     )
@@ -318,60 +317,14 @@ def up(
 SEED_WAVES: tuple[frozenset[str], ...] = (frozenset({"registry"}), frozenset({"issues"}), frozenset({"*"}))
 
 
-def _each(specs: list[ServiceSpec], step: Callable[[ServiceSpec], object]) -> None:
-    """``step`` for every service in parallel threads; the first failure is raised (after all end)."""
-    with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
-        futures = [pool.submit(step, spec) for spec in specs]
-    for future in futures:
-        future.result()
-
-
-def _ready_or_not(
-    spec: ServiceSpec, proc: subprocess.Popen[bytes], instance: str, log: Path, ready_timeout: float
-) -> subprocess.Popen[bytes] | runner.NotReady:
-    try:
-        runner.await_ready(spec, proc, log, ready_timeout, instance)
-    except runner.NotReady as exc:
-        infra.terminate(proc, sig=signal.SIGTERM, timeout=10.0)
-        return exc
-    return proc
-
-
 def _start_all(
     specs: list[ServiceSpec], envs: dict[str, dict[str, str]], logs: Path, ready_timeout: float
 ) -> dict[str, subprocess.Popen[bytes]]:
-    """Start every service at once and wait for each ``/readyz``. When another process took a port
-    meanwhile, every process is stopped, the taken ports are moved (and every service's environment
-    updated: they refer to each other) and all start again — at most three times."""
-    for attempt in range(3):
-        # spawned from this thread (a child's parent-death signal follows the thread that started it,
-        # and the pool's threads end), then waited for side by side
-        spawned = {
-            spec.name: runner.spawn_service(spec, envs[spec.name], logs / f"{spec.name}.log")
-            for spec in specs
-        }
-        with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
-            futures = {
-                spec.name: pool.submit(
-                    _ready_or_not, spec, *spawned[spec.name], logs / f"{spec.name}.log", ready_timeout
-                )
-                for spec in specs
-            }
-        results = {name: future.result() for name, future in futures.items()}
-        failed = {name: r for name, r in results.items() if isinstance(r, runner.NotReady)}
-        if not failed:
-            return {name: r for name, r in results.items() if not isinstance(r, runner.NotReady)}
-        for name, result in results.items():
-            if not isinstance(result, runner.NotReady):
-                runner.stop_service(name, result)
-        fatal = {name: exc for name, exc in failed.items() if not exc.port_taken}
-        if fatal or attempt == 2:
-            name, exc = next(iter((fatal or failed).items()))
-            raise _fail(str(exc), logs / f"{name}.log")
-        for i, spec in enumerate(specs):
-            if spec.name in failed:
-                specs[i] = runner.move_ports(spec, envs)
-    raise AssertionError("unreachable")
+    """:func:`runner.start_all`; a service that did not start ends the command with its log's tail."""
+    try:
+        return runner.start_all(specs, envs, logs, ready_timeout)
+    except runner.NotReady as exc:
+        raise _fail(str(exc), logs / f"{exc.service}.log") from exc
 
 
 def _print_summary(

@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -27,9 +29,10 @@ console = Console()
 class NotReady(Exception):
     """A service did not become ready; ``port_taken``: another process held one of its ports."""
 
-    def __init__(self, message: str, *, port_taken: bool = False) -> None:
+    def __init__(self, message: str, *, port_taken: bool = False, service: str = "") -> None:
         super().__init__(message)
         self.port_taken = port_taken
+        self.service = service
 
 
 def await_ready(
@@ -76,6 +79,62 @@ def start_service(
         infra.terminate(proc, sig=signal.SIGTERM, timeout=10.0)
         raise
     return proc
+
+
+def each(specs: list[ServiceSpec], step: Callable[[ServiceSpec], object]) -> None:
+    """``step`` for every service in parallel threads; the first failure is raised (after all end)."""
+    with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
+        futures = [pool.submit(step, spec) for spec in specs]
+    for future in futures:
+        future.result()
+
+
+def _ready_or_not(
+    spec: ServiceSpec, proc: subprocess.Popen[bytes], instance: str, log: Path, timeout: float
+) -> subprocess.Popen[bytes] | NotReady:
+    try:
+        await_ready(spec, proc, log, timeout, instance)
+    except NotReady as exc:
+        infra.terminate(proc, sig=signal.SIGTERM, timeout=10.0)
+        exc.service = spec.name
+        return exc
+    return proc
+
+
+def start_all(
+    specs: list[ServiceSpec], envs: dict[str, dict[str, str]], logs: Path, timeout: float
+) -> dict[str, subprocess.Popen[bytes]]:
+    """Start every service at once and wait for each ``/readyz``. When another process took a port
+    meanwhile, every process is stopped, the taken ports are moved (``specs`` and every service's
+    environment updated: they refer to each other) and all start again — at most three times; any
+    other failure raises :class:`NotReady` (``.service`` names the service) at once."""
+    for attempt in range(3):
+        # spawned from this thread (a child's parent-death signal follows the thread that started it,
+        # and the pool's threads end), then waited for side by side
+        spawned = {
+            spec.name: spawn_service(spec, envs[spec.name], logs / f"{spec.name}.log") for spec in specs
+        }
+        with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
+            futures = {
+                spec.name: pool.submit(
+                    _ready_or_not, spec, *spawned[spec.name], logs / f"{spec.name}.log", timeout
+                )
+                for spec in specs
+            }
+        results = {name: future.result() for name, future in futures.items()}
+        failed = {name: r for name, r in results.items() if isinstance(r, NotReady)}
+        if not failed:
+            return {name: r for name, r in results.items() if not isinstance(r, NotReady)}
+        for name, result in results.items():
+            if not isinstance(result, NotReady):
+                stop_service(name, result)
+        fatal = [exc for exc in failed.values() if not exc.port_taken]
+        if fatal or attempt == 2:
+            raise (fatal or list(failed.values()))[0]
+        for i, spec in enumerate(specs):
+            if spec.name in failed:
+                specs[i] = move_ports(spec, envs)
+    raise AssertionError("unreachable")
 
 
 def move_ports(spec: ServiceSpec, envs: dict[str, dict[str, str]]) -> ServiceSpec:

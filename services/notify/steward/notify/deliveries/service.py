@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,7 +37,7 @@ from steward.notify.channels.base import Outgoing
 from steward.notify.channels.models import ChannelEndpoint
 from steward.notify.deliveries import bulk
 from steward.notify.deliveries.models import Delivery, DeliveryAttempt, Status
-from steward.notify.deliveries.timing import backoff
+from steward.notify.deliveries.timing import RateLimiter, backoff
 from steward.notify.settings import SOURCE, NotifySettings
 from steward.notify.subscriptions.models import AgencySubscription
 
@@ -49,33 +48,6 @@ class Claimed:
     event_time: datetime
     attempts: int
     claimed_at: float = field(default_factory=time.monotonic)  # when the lease began (monotonic)
-
-
-class RateLimiter:
-    """Token buckets per channel (per replica): ``rate`` messages per second, burst of one second."""
-
-    def __init__(self, rates: dict[str, float], clock: Callable[[], float]) -> None:
-        self.rates = rates
-        self.clock = clock
-        self._tokens: dict[str, float] = {}
-        self._stamp: dict[str, float] = {}
-
-    def try_acquire(self, channel: str) -> float:
-        """0 when a token was taken, else the seconds until one is available."""
-        rate = self.rates.get(channel)
-        if not rate:
-            return 0.0
-        now = self.clock()
-        tokens = min(
-            max(rate, 1.0),
-            self._tokens.get(channel, max(rate, 1.0)) + (now - self._stamp.get(channel, now)) * rate,
-        )
-        self._stamp[channel] = now
-        if tokens >= 1.0:
-            self._tokens[channel] = tokens - 1.0
-            return 0.0
-        self._tokens[channel] = tokens
-        return (1.0 - tokens) / rate
 
 
 async def _secret_and_state(

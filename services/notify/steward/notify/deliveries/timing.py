@@ -1,9 +1,10 @@
 """When a delivery may go out: quiet hours (deferred to the morning unless critical), digests,
-exponential backoff with jitter."""
+exponential backoff with jitter, per-channel rate limits."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -55,3 +56,30 @@ def backoff(attempts: int, *, base: float, cap: float, rng: random.Random | None
     """Exponential backoff with "equal jitter": half the step fixed, half random."""
     step = min(cap, base * 2 ** max(0, attempts - 1))
     return step / 2 + (rng or random).uniform(0, step / 2)
+
+
+class RateLimiter:
+    """Token buckets per channel (per replica): ``rate`` messages per second, burst of one second."""
+
+    def __init__(self, rates: dict[str, float], clock: Callable[[], float]) -> None:
+        self.rates = rates
+        self.clock = clock
+        self._tokens: dict[str, float] = {}
+        self._stamp: dict[str, float] = {}
+
+    def try_acquire(self, channel: str) -> float:
+        """0 when a token was taken, else the seconds until one is available."""
+        rate = self.rates.get(channel)
+        if not rate:
+            return 0.0
+        now = self.clock()
+        tokens = min(
+            max(rate, 1.0),
+            self._tokens.get(channel, max(rate, 1.0)) + (now - self._stamp.get(channel, now)) * rate,
+        )
+        self._stamp[channel] = now
+        if tokens >= 1.0:
+            self._tokens[channel] = tokens - 1.0
+            return 0.0
+        self._tokens[channel] = tokens
+        return (1.0 - tokens) / rate

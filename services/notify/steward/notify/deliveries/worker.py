@@ -21,7 +21,7 @@ from steward.kit.transient import is_transient
 from steward.notify import metrics
 from steward.notify.channels.base import ChannelError
 from steward.notify.channels.dispatch import Channels
-from steward.notify.deliveries import service
+from steward.notify.deliveries import service, timing
 from steward.notify.deliveries.fanout import DELIVERY_CHANNEL
 from steward.notify.settings import NotifySettings
 
@@ -43,7 +43,7 @@ class DeliveryWorker:
         self.settings = settings
         self.channels = channels
         self.clock = clock
-        self.limiter = service.RateLimiter(settings.rate_limit_map, time.monotonic)
+        self.limiter = timing.RateLimiter(settings.rate_limit_map, time.monotonic)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()

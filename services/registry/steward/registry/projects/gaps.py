@@ -8,9 +8,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.auth import Principal
 from steward.kit.paging import keyset_page
+from steward.registry.projects.listing import filtered
 from steward.registry.projects.models import Project
 from steward.registry.projects.schemas import ProjectFilter
-from steward.registry.projects.service import filtered
 from steward.registry.projects.stages import Stage
 from steward.registry.tenants.service import get_visible_tenant
 

@@ -8,7 +8,7 @@ from steward.api.registry.v1 import registry_pb2 as pb
 from steward.kit.auth import Principal
 from steward.kit.errors import ValidationFailed
 from steward.kit.grpc import timestamp
-from steward.registry.projects import service
+from steward.registry.projects import listing, service
 from steward.registry.projects.models import Project
 from steward.registry.projects.schemas import KeyLevel, ProjectFilter
 from steward.registry.projects.stages import Stage
@@ -70,7 +70,7 @@ async def list_projects(
     size = request.page_size or 50
     if not 1 <= size <= 200:
         raise ValidationFailed("page_size must be between 1 and 200")
-    rows, nxt = await service.list_projects(
+    rows, nxt = await listing.list_projects(
         session, principal=principal, f=f, limit=size, cursor=request.page_token or None
     )
     return pb.ListProjectsResponse(projects=[to_pb(p) for p in rows], next_page_token=nxt or "")

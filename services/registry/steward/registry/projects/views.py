@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from steward.kit.http import DatabaseDep, PrincipalDep
 from steward.kit.inputs import clean_request
-from steward.registry.projects import bulk, gaps, import_columns, importer, lifecycle, service
+from steward.registry.projects import bulk, gaps, import_columns, importer, lifecycle, listing, service
 from steward.registry.projects.schemas import (
     Dispatch,
     FundingType,
@@ -171,7 +171,7 @@ async def list_projects(
     cursor: str | None = None,
 ) -> ProjectList:
     async with db.read() as session:
-        rows, nxt = await service.list_projects(session, principal=principal, f=f, limit=limit, cursor=cursor)
+        rows, nxt = await listing.list_projects(session, principal=principal, f=f, limit=limit, cursor=cursor)
         return ProjectList(items=[service.to_out(p) for p in rows], next_cursor=nxt)
 
 

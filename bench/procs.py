@@ -1,0 +1,204 @@
+"""The services as processes for the benchmarks: started as `make run` starts them (the dev runner's
+environment, migrated first, spawned side by side and each waited for on its own ``/readyz``), the
+reference app beside them, a city tree with a project to load, and the wait for every consumer's
+backlog."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.common import BenchContext
+from steward.devtools import runner
+from steward.devtools.infra import spawn, terminate
+from steward.devtools.services import SERVICES, ServiceSpec, assign_ports, service_env
+from steward.kit.auth import mint_dev_token
+
+SECRET = "bench-processes-secret-0123456789abcdef"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Started:
+    spec: ServiceSpec
+    proc: subprocess.Popen[bytes]
+    env: dict[str, str]
+    ready_s: float
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.spec.http_port}"
+
+
+def _migrate(spec: ServiceSpec, env: dict[str, str], log: Path) -> None:
+    with log.open("ab") as out:
+        res = subprocess.run(
+            [sys.executable, "-m", spec.module, "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    if res.returncode != 0:
+        raise RuntimeError(f"{spec.name} migrate failed: {log.read_text()[-2000:]}")
+
+
+def _ready(spec: ServiceSpec, proc: subprocess.Popen[bytes], instance: str, log: Path, t0: float) -> float:
+    runner.await_ready(spec, proc, log, 120.0, instance)
+    return time.perf_counter() - t0
+
+
+class Platform:
+    """The services as ``make run`` starts them, on a fresh set of databases."""
+
+    def __init__(self, ctx: BenchContext, workdir: Path) -> None:
+        self.ctx = ctx
+        self.workdir = workdir
+        names = ("registry", "issues", "meetings", "scoring", "notify")
+        self.specs = {s.name: s for s in assign_ports([s for s in SERVICES if s.name in names])}
+        registry_target = f"127.0.0.1:{self.specs['registry'].grpc_port}"
+        base = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
+        base["STEWARD_ISSUES_GRPC_TARGET"] = f"127.0.0.1:{self.specs['issues'].grpc_port}"
+        base["STEWARD_LOG_LEVEL"] = "WARNING"
+        self.envs = {
+            name: service_env(
+                spec,
+                database_url=ctx.database_url(f"proc_{name}"),
+                nats_url=ctx.nats_url,
+                jwt_secret=SECRET,
+                registry_grpc_target=registry_target,
+                base=base,
+            )
+            for name, spec in self.specs.items()
+        }
+        self.running: dict[str, Started] = {}
+
+    def log(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
+
+    async def migrate(self, names: list[str]) -> None:
+        await asyncio.gather(
+            *(asyncio.to_thread(_migrate, self.specs[n], self.envs[n], self.log(n)) for n in names)
+        )
+
+    async def start(self, names: list[str]) -> float:
+        """Start ``names`` in parallel; the wall time until every one answered ``/readyz``."""
+        t0 = time.perf_counter()
+        # spawned from this thread: a child's parent-death signal follows the thread that started it
+        spawned = {n: runner.spawn_service(self.specs[n], self.envs[n], self.log(n)) for n in names}
+        waited = await asyncio.gather(
+            *(asyncio.to_thread(_ready, self.specs[n], *spawned[n], self.log(n), t0) for n in names)
+        )
+        for n, ready_s in zip(names, waited, strict=True):
+            self.running[n] = Started(self.specs[n], spawned[n][0], self.envs[n], ready_s)
+        return time.perf_counter() - t0
+
+    def stop(self) -> None:
+        for s in self.running.values():
+            terminate(s.proc, timeout=20.0)
+        self.running.clear()
+
+
+class Reference:
+    def __init__(self, ctx: BenchContext, workdir: Path) -> None:
+        from steward.devtools.infra import free_port
+
+        self.port = free_port()
+        self.instance = secrets.token_hex(8)
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")},
+            "STEWARD_DATABASE_URL": ctx.database_url("reference"),
+            "STEWARD_NATS_URL": ctx.nats_url,
+            "STEWARD_HTTP_PORT": str(self.port),
+            "STEWARD_INSTANCE_ID": self.instance,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
+        self.log = workdir / "reference.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.proc = spawn([sys.executable, "-m", "bench.reference_app"], log_path=self.log, env=self.env)
+        async with httpx.AsyncClient(timeout=2) as http:
+            for _ in range(300):
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"reference exited: {self.log.read_text()[-2000:]}")
+                try:
+                    r = await http.get(f"{self.url}/readyz")
+                    if r.status_code == 200 and r.json().get("instance") == self.instance:
+                        return
+                except (httpx.HTTPError, ValueError):
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("reference not ready in 30 s")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            terminate(self.proc, timeout=10.0)
+
+
+async def drained(nats_url: str, within: float = 300.0) -> float:
+    """Seconds until every JetStream consumer has nothing pending or unacknowledged (then 2 s more
+    for the last transactions to finish), so idle is measured with nothing left to do."""
+    import nats
+
+    t0 = time.perf_counter()
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        quiet = 0
+        while time.perf_counter() - t0 < within:
+            busy = 0
+            for stream in await js.streams_info():
+                for info in await js.consumers_info(stream.config.name or ""):
+                    busy += (info.num_pending or 0) + (info.num_ack_pending or 0)
+            quiet = quiet + 1 if busy == 0 else 0
+            if quiet >= 3:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise RuntimeError(f"consumers still busy after {within:.0f} s")
+    finally:
+        await nc.close()
+    await asyncio.sleep(2.0)
+    return time.perf_counter() - t0
+
+
+def infra_pids(ctx: BenchContext) -> dict[str, tuple[int, bool]]:
+    out: dict[str, tuple[int, bool]] = {}
+    pg = getattr(ctx.server, "proc", None)
+    if pg is not None and pg.poll() is None:
+        out["postgres"] = (pg.pid, True)
+    if ctx.nats_pid:
+        out["nats"] = (ctx.nats_pid, False)
+    return out
+
+
+async def setup_tenants(platform: Platform) -> tuple[str, str]:
+    """A city tree in the registry's database and one project in a district (over REST)."""
+    from steward.kit.db import Database
+    from steward.registry.testing import make_tree
+
+    db = Database(platform.envs["registry"]["STEWARD_DATABASE_URL"], pool_size=2)
+    try:
+        tree = await make_tree(db)
+    finally:
+        await db.dispose()
+    district = tree.districts[0]
+    token = mint_dev_token(secret=SECRET, subject="bench", tenant=district, roles=["dispatcher"])
+    async with httpx.AsyncClient(base_url=platform.running["registry"].url, timeout=30) as http:
+        r = await http.post(
+            "/v1/projects",
+            json={"tenant": district, "name": "基准项目", "total_investment": "5000万"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if r.status_code != 201:
+            raise RuntimeError(f"project: {r.status_code} {r.text[:300]}")
+        return district, str(r.json()["id"])
