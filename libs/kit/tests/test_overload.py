@@ -125,3 +125,122 @@ async def test_waiters_beyond_the_queue_are_refused_at_once() -> None:
     with pytest.raises(asyncio.CancelledError):
         await first
     assert gate.waiting == 0 and gate.active == 1
+
+
+def _window(gate: Gate, latency: float, *, uncontended: bool = False) -> None:
+    """One full window of completions at ``latency`` seconds each."""
+    for _ in range(max(gate.limit, 16)):
+        gate.active += 1
+        gate.release(latency, uncontended=uncontended)
+
+
+def test_the_limit_shrinks_to_the_floor_when_latency_passes_the_target_and_grows_back() -> None:
+    gate = Gate(32, target=0.05, floor=4)
+    _window(gate, 0.004, uncontended=True)  # the baseline: what a request takes when none queue
+    assert gate.limit == 32 and gate.baseline == 0.004
+    seen = []
+    for _ in range(12):
+        _window(gate, 0.2)
+        seen.append(gate.limit)
+    assert seen[0] == 24 and seen == sorted(seen, reverse=True)  # a quarter less per window
+    assert gate.limit == 4  # never below the floor
+    for _ in range(30):
+        _window(gate, 0.004)
+    assert gate.limit == 32  # back at the ceiling once requests are fast again
+
+
+def test_requests_slow_by_nature_do_not_throttle_the_replica() -> None:
+    gate = Gate(32, target=0.05, floor=4)
+    _window(gate, 0.3, uncontended=True)  # a slow database: 300 ms, however few run at once
+    for _ in range(10):
+        _window(gate, 0.3)
+    assert gate.limit == 32
+    _window(gate, 0.9)  # three times its own normal: that is queueing
+    assert gate.limit == 24
+
+
+def test_started_straight_into_overload_the_limit_comes_down_before_a_baseline_is_known() -> None:
+    gate = Gate(32, target=0.05, floor=4)
+    for _ in range(10):
+        _window(gate, 0.128)  # 32 in flight from the first request on: no uncontended sample
+    assert gate.limit == 4 and gate.baseline == 0.0
+    for _ in range(3):
+        _window(gate, 0.016, uncontended=True)  # now few run at once: what a request really takes
+    assert gate.baseline == 0.016 and gate.limit > 4
+
+
+def test_a_few_slow_requests_among_fast_ones_are_not_overload() -> None:
+    gate = Gate(32, target=0.05, floor=4)
+    _window(gate, 0.004, uncontended=True)
+    for _ in range(5):
+        for i in range(32):
+            gate.active += 1
+            gate.release(5.0 if i % 4 == 0 else 0.004)  # a quarter of them are long imports
+    assert gate.limit == 32
+
+
+def test_a_fixed_limit_without_a_target() -> None:
+    gate = Gate(8, target=0.0)
+    for _ in range(5):
+        _window(gate, 10.0)
+    assert gate.limit == 8
+
+
+async def test_no_slot_is_handed_on_while_more_run_than_the_shrunk_limit() -> None:
+    gate = Gate(8, queue_seconds=1.0, target=0.05, floor=2)
+    for _ in range(8):
+        assert await gate.acquire()
+    waiter = asyncio.create_task(gate.acquire())
+    await asyncio.sleep(0.01)
+    gate.limit = 4  # as a window of slow requests would leave it
+    for _ in range(4):
+        gate.release()  # 7, 6, 5, 4 running: none is handed to the waiter
+    assert gate.waiting == 1 and gate.active == 4
+    gate.release()  # 3 running, under the limit: the waiter gets the slot
+    assert await waiter is True
+    assert gate.active == 4 and gate.waiting == 0
+
+
+def _in_flight_limit(service: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("steward_http_in_flight_limit", {"service": service}) or 0.0
+
+
+async def _contended(target: float, service: str) -> float:
+    """64 clients in a closed loop on an endpoint whose latency grows with the requests in flight
+    (as requests sharing one CPU do): the limit the gate ends at. (What that does to latency is
+    measured from outside, with the services as processes: bench/processes_bench.py.)"""
+    router = APIRouter()
+    running = {"n": 0}
+
+    @router.get("/v1/work")
+    async def work() -> dict[str, bool]:
+        running["n"] += 1
+        try:
+            await asyncio.sleep(0.004 * running["n"])
+        finally:
+            running["n"] -= 1
+        return {"ok": True}
+
+    settings = ServiceSettings(service_name=service, http_latency_target_seconds=target, access_log=False)
+    app = create_app(service=service, title="t", version="0", routers=[router], settings=settings)
+    async with serving(app, name=service) as base:
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(base_url=base, timeout=10.0, limits=limits) as client:
+            until = time.perf_counter() + 2.0
+
+            async def loop() -> None:
+                while time.perf_counter() < until:
+                    r = await client.get("/v1/work")
+                    if r.status_code != 200:
+                        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+                        await asyncio.sleep(0.02)
+
+            await asyncio.gather(*(loop() for _ in range(64)))
+    return _in_flight_limit(service)
+
+
+async def test_under_contention_the_limit_comes_down_and_a_fixed_one_stays() -> None:
+    assert await _contended(0.0, "kit-overload-fixed") == 32
+    assert await _contended(0.05, "kit-overload-adaptive") < 16

@@ -129,7 +129,11 @@ def create_app(
     readiness: Sequence[tuple[str, ReadinessCheck]] = (),
     settings: ServiceSettings | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    # the overload gate sits in front of the whole application: a refusal under overload costs no
+    # span, no access-log line, no token check and none of Starlette's middleware
+    app = overload.GatedFastAPI(
+        title=title, version=version, description=description, lifespan=lifespan, service=service
+    )
     app.state.readiness = list(readiness)
 
     @app.exception_handler(DomainError)
@@ -236,10 +240,12 @@ def create_app(
     app.add_middleware(
         RequestContextMiddleware, service=service, access_log=settings.access_log if settings else True
     )
-    app.add_middleware(OpenTelemetryMiddleware, excluded_urls="healthz,readyz,metrics")
-    # outermost: under overload most requests are refused, so a refusal must cost next to nothing —
-    # no span, no access line, no token check (each would take CPU from the requests being served)
-    app.add_middleware(overload.OverloadMiddleware, service=service)
+    # one server span per request; the instrumentation's own "http receive" / "http send" child
+    # spans (two or three per request) tell an operator nothing the server span doesn't, and cost
+    # a share of every request's CPU
+    app.add_middleware(
+        OpenTelemetryMiddleware, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+    )
     # OpenAPI documents the error bodies above (not FastAPI's {"detail": ...}), servers, security
     apidoc.install(app, service=service, settings=settings)
     return app
