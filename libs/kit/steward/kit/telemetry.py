@@ -9,8 +9,9 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, SamplingResult
 
 from steward.kit.settings import ServiceSettings
 
@@ -79,11 +80,39 @@ def setup_logging(*, service: str, level: str = "INFO", json_logs: bool = True) 
         lib.propagate = True
 
 
+class WhenExported(Sampler):
+    """Records spans only while a span processor is there to take them (an OTLP exporter, a test's
+    collector). Without one, every span would be built in full — attributes, events, timings — and
+    thrown away, on every request and every event; dropped instead, a span still gets its ids, so
+    log lines keep their trace id and ``traceparent`` still travels to the next service."""
+
+    def __init__(self) -> None:
+        self.listening = False
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return (ALWAYS_ON if self.listening else ALWAYS_OFF).should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return "WhenExported"
+
+
+class _Provider(TracerProvider):
+    def __init__(self, sampler: WhenExported, **kwargs: Any) -> None:
+        super().__init__(sampler=sampler, **kwargs)
+        self._when_exported = sampler
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        self._when_exported.listening = True
+
+
 def setup_tracing(settings: ServiceSettings) -> None:
     global _configured
     if _configured:
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": f"steward-{settings.service_name}"}))
+    provider = _Provider(
+        WhenExported(), resource=Resource.create({"service.name": f"steward-{settings.service_name}"})
+    )
     if settings.otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
