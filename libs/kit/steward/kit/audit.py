@@ -32,6 +32,9 @@ class AuditEntry(SQLModel, table=True):
     changes: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONB, nullable=False))
 
 
+_AUDIT: sa.Table = AuditEntry.__table__  # type: ignore[attr-defined]
+
+
 async def record(
     session: AsyncSession,
     *,
@@ -42,17 +45,21 @@ async def record(
     entity_id: str,
     changes: dict[str, Any] | None = None,
 ) -> None:
-    writes.add(
-        session,
-        AuditEntry(
-            actor=actor,
-            tenant=tenant,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            changes=changes or {},
-        ),
-    )
+    values: dict[str, Any] = {
+        "id": new_id(),
+        "at": utcnow(),
+        "actor": actor,
+        "tenant": tenant,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "changes": changes or {},
+    }
+    batch = writes.current(session)
+    if batch is not None:  # a plain row for the batch's statement: no ORM object to build and read back
+        batch.insert(_AUDIT, values)
+    else:
+        session.add(AuditEntry(**values))
 
 
 def plain(value: Any) -> Any:

@@ -96,22 +96,26 @@ async def emit(
     """Record an event in the caller's transaction. It is published after commit, at least once."""
     event = build_event(data, tenant=tenant, source=source, subject=subject, actor=actor)
     headers = {"traceparent": event.traceparent} if event.traceparent else {}
-    writes.add(
-        session,
-        OutboxEvent(
-            id=uuid.UUID(event.id),
-            subject=data.subject_for(tenant, subject_prefix),
-            type=event.type,
-            tenant=tenant,
-            payload=event.model_dump(mode="json", exclude_none=True),
-            headers=headers,
-            created_at=event.time,
-        ),
-    )
+    values: dict[str, Any] = {
+        "id": uuid.UUID(event.id),
+        "subject": data.subject_for(tenant, subject_prefix),
+        "type": event.type,
+        "tenant": tenant,
+        "payload": event.model_dump(mode="json", exclude_none=True),
+        "headers": headers,
+        "created_at": event.time,
+        "published_at": None,
+        "attempts": 0,
+        "last_error": None,
+    }
+    batch = writes.current(session)
+    if batch is not None:  # a plain row for the batch's statement: no ORM object to build and read back
+        batch.insert(_OUTBOX, values)
+    else:
+        session.add(OutboxEvent(**values))
     # one NOTIFY per transaction wakes the relay at commit; more would only cost round trips
     transaction = id(session.sync_session.get_transaction())
     if session.info.get("steward_outbox_notified") != transaction:
-        batch = writes.current(session)
         if batch is not None:  # sent with the batch's one statement
             batch.notify(NOTIFY_CHANNEL)
         else:

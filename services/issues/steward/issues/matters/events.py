@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events import issues as ev
@@ -13,7 +14,10 @@ from steward.issues.matters.models import Matter, MatterHistory
 from steward.issues.settings import SOURCE
 from steward.kit import writes
 from steward.kit.changes import record_change
+from steward.kit.ids import new_id
 from steward.kit.outbox import emit
+
+_HISTORY: sa.Table = MatterHistory.__table__  # type: ignore[attr-defined]
 
 
 def matter_event(m: Matter, event: type[ev._MatterEvent], **extra: Any) -> ev._MatterEvent:
@@ -48,19 +52,22 @@ async def record(
     event: EventData | None = None,
 ) -> None:
     """Append a history row and record the change (audit entry, and ``event`` when given)."""
-    writes.add(
-        session,
-        MatterHistory(
-            matter_id=m.id,
-            at=at,
-            actor=actor,
-            action=action,
-            from_status=from_status,
-            to_status=to_status,
-            reason=reason,
-            data=data or {},
-        ),
-    )
+    history: dict[str, Any] = {
+        "id": new_id(),
+        "matter_id": m.id,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "from_status": from_status,
+        "to_status": to_status,
+        "reason": reason,
+        "data": data or {},
+    }
+    batch = writes.current(session)
+    if batch is not None:  # a plain row for the batch's one statement (no ORM object to build)
+        batch.insert(_HISTORY, history)
+    else:
+        session.add(MatterHistory(**history))
     await record_change(
         session,
         actor=actor,
