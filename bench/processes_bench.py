@@ -7,6 +7,8 @@ Rows:
 * filing (``POST /v1/matters``) and registration (``POST /v1/projects``) per second, the reference's
   rate under the same load and the ratio; wrk's p50 / p99; CPU milliseconds per operation in each
   process (the service(s), PostgreSQL with its backends, NATS) from ``/proc`` before and after;
+* with every service running, filings paced at 80% of the peak: the time from each filing to the
+  message in the project steward's inbox (notify), p50 / p99;
 * every service's start time to ``/readyz`` (started in parallel), idle CPU in ms per second with
   nothing to do, and resident memory.
 
@@ -34,6 +36,7 @@ from bench.loadgen import (
 )
 from bench.procs import (
     SECRET,
+    STEWARD_SUBJECT,
     Platform,
     Reference,
     drained,
@@ -44,6 +47,7 @@ from steward.kit.auth import mint_dev_token
 
 OVERLOAD_CONNECTIONS = 256
 OVERLOAD_FACTOR = 4.0
+STEADY_FACTOR = 0.8  # "at 80% of capacity": HTTP → the consumer's inbox row
 
 
 async def _overload(
@@ -95,6 +99,64 @@ async def _overload(
             "ms",
             f"n={len(refused)}; every refusal had Retry-After",
         ),
+    ]
+
+
+async def _to_inbox(
+    platform: Platform,
+    url: str,
+    body: dict[str, Any],
+    token: str,
+    *,
+    peak: float,
+    seconds: float,
+    workdir: Path,
+) -> list[Row]:
+    """Filings paced at 80% of the -c8 peak with every service running; for each, the time from the
+    filing (its event's time, taken while the request is handled) to the message in the project
+    steward's inbox, written by notify after the relay published the event."""
+    import asyncpg
+
+    from steward.kit.db import asyncpg_dsn
+
+    issues = await asyncpg.connect(asyncpg_dsn(platform.envs["issues"]["STEWARD_DATABASE_URL"]))
+    notify = await asyncpg.connect(asyncpg_dsn(platform.envs["notify"]["STEWARD_DATABASE_URL"]))
+    try:
+        since = await issues.fetchval("SELECT now()")
+        load = await wrk(url, body, token, seconds, workdir, rate=STEADY_FACTOR * peak)
+        filed = {
+            str(r["id"]): r["created_at"]
+            for r in await issues.fetch(
+                "SELECT id, created_at FROM steward_outbox WHERE type LIKE '%.matter.filed.%' AND created_at >= $1",
+                since,
+            )
+        }
+        inbox: dict[str, Any] = {}
+        for _ in range(240):  # what is still on its way: at most 2 minutes
+            rows = await notify.fetch(
+                "SELECT event_id, min(created_at) AS at FROM inbox_messages "
+                "WHERE recipient_subject = $1 AND created_at >= $2 GROUP BY event_id",
+                STEWARD_SUBJECT,
+                since,
+            )
+            inbox = {r["event_id"]: r["at"] for r in rows}
+            if all(k in inbox for k in filed):
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await issues.close()
+        await notify.close()
+    missing = [k for k in filed if k not in inbox]
+    if not filed or missing:
+        raise RuntimeError(f"to inbox: {len(missing)} of {len(filed)} filings have no inbox message")
+    latency = [(inbox[k] - at).total_seconds() for k, at in filed.items()]
+    how = f"wrk -c{CONNECTIONS} paced at {STEADY_FACTOR:.0%} of the -c8 peak ({load.rate:.0f}/s), {seconds:.0f} s"
+    return [
+        Row(
+            "80% of peak: HTTP → inbox p50", percentile(latency, 50) * 1000, "ms", f"{how}; n={len(latency)}"
+        ),
+        Row("80% of peak: HTTP → inbox p99", percentile(latency, 99) * 1000, "ms", "target < 150"),
+        Row("80% of peak: filing p99", load.p99_ms, "ms", "wrk, the same paced load"),
     ]
 
 
@@ -249,6 +311,22 @@ async def _run(ctx: BenchContext) -> list[Row]:
             rows.append(
                 Row("backlog drained after the load", drain_s, "s", "every consumer: 0 pending, 0 unacked")
             )
+            rows += await _to_inbox(
+                platform,
+                f"{iss.url}/v1/matters",
+                {
+                    "kind": "obstacle",
+                    "project_id": project,
+                    "title": "到达收件箱",
+                    "category": "utilities",
+                    "tier": "unit",
+                },
+                filer,
+                peak=peak,
+                seconds=seconds,
+                workdir=workdir,
+            )
+            await drained(ctx.nats_url)  # idle is measured with nothing left to do
             pids = {name: (s.proc.pid, False) for name, s in platform.running.items()} | infra
             meter = Meter(pids)
             meter.start()

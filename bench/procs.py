@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -23,6 +24,7 @@ from steward.devtools.services import SERVICES, ServiceSpec, assign_ports, servi
 from steward.kit.auth import mint_dev_token
 
 SECRET = "bench-processes-secret-0123456789abcdef"
+STEWARD_SUBJECT = "u-bench-steward"  # the project's steward: each filing is a message in this inbox
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -182,7 +184,8 @@ def infra_pids(ctx: BenchContext) -> dict[str, tuple[int, bool]]:
 
 
 async def setup_tenants(platform: Platform) -> tuple[str, str]:
-    """A city tree in the registry's database and one project in a district (over REST)."""
+    """A city tree in the registry's database and one project in a district (over REST), with a
+    steward on its roster (so each filing is a message in the steward's inbox)."""
     from steward.kit.db import Database
     from steward.registry.testing import make_tree
 
@@ -192,13 +195,32 @@ async def setup_tenants(platform: Platform) -> tuple[str, str]:
     finally:
         await db.dispose()
     district = tree.districts[0]
-    token = mint_dev_token(secret=SECRET, subject="bench", tenant=district, roles=["dispatcher"])
+
+    def auth(role: str) -> dict[str, str]:
+        token = mint_dev_token(secret=SECRET, subject="bench", tenant=district, roles=[role])
+        return {"Authorization": f"Bearer {token}"}
+
     async with httpx.AsyncClient(base_url=platform.running["registry"].url, timeout=30) as http:
-        r = await http.post(
+
+        async def created(path: str, body: dict[str, Any], role: str) -> dict[str, Any]:
+            r = await http.post(path, json=body, headers=auth(role))
+            if r.status_code != 201:
+                raise RuntimeError(f"{path}: {r.status_code} {r.text[:300]}")
+            return dict(r.json())
+
+        project = await created(
             "/v1/projects",
-            json={"tenant": district, "name": "基准项目", "total_investment": "5000万"},
-            headers={"Authorization": f"Bearer {token}"},
+            {"tenant": district, "name": "基准项目", "total_investment": "5000万"},
+            "dispatcher",
         )
-        if r.status_code != 201:
-            raise RuntimeError(f"project: {r.status_code} {r.text[:300]}")
-        return district, str(r.json()["id"])
+        steward = await created(
+            "/v1/people",
+            {"tenant": district, "name": "基准管家", "subject": STEWARD_SUBJECT},
+            "tenant_admin",
+        )
+        await created(
+            f"/v1/projects/{project['id']}/roster",
+            {"role_key": "steward", "person_id": steward["id"]},
+            "dispatcher",
+        )
+        return district, str(project["id"])
