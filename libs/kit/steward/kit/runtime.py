@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from fastapi import FastAPI
 from steward.kit import deadletters, devclock, metrics
 from steward.kit.audit_chain import AuditChainer
 from steward.kit.auth import Principal, TokenVerifier
+from steward.kit.batches import BatchHandler, BatchSubscription
 from steward.kit.bus import EventBus, EventHandler
 from steward.kit.calendar import default_calendar, fallback_years_seen
 from steward.kit.clock import Clock
@@ -120,6 +121,29 @@ class ServiceRuntime:
     ) -> None:
         """``skip(subject)`` true: the message is acknowledged unread (not decoded, not handled)."""
         self.subscriptions.append(Subscription(subject, consumer, handler, per_replica, skip))
+
+    def add_batch_subscription(
+        self,
+        subjects: Sequence[str],
+        *,
+        consumer: str,
+        handler: BatchHandler,
+        fetch_batch: int = 256,
+        ack_wait: float = 60.0,
+        skip: Callable[[str], bool] | None = None,
+    ) -> None:
+        """A durable consumer on ``subjects`` whose handler takes up to ``fetch_batch`` events at once
+        (``steward.kit.batches``); run as a worker, so the batch in hand finishes on shutdown."""
+        sub = BatchSubscription(
+            self.bus,
+            consumer=consumer,
+            subjects=subjects,
+            handler=handler,
+            fetch_batch=fetch_batch,
+            ack_wait=ack_wait,
+            skip=skip,
+        )
+        self.add_worker(f"events-{consumer}", sub.run, sub.stop)
 
     def add_timer(self, kind: str, handler: TimerHandler) -> None:
         self.timer_handlers[kind] = handler

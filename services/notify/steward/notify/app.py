@@ -11,7 +11,10 @@ from steward.kit.clients.registry import RegistryClient, follow_rules
 from steward.kit.http import create_app as create_http_app
 from steward.kit.limits import registry_tenant_gate
 from steward.kit.runtime import ServiceRuntime
-from steward.notify import models  # noqa: F401  (registers every table)
+from steward.notify import (
+    models,  # noqa: F401  (registers every table)
+    stream,
+)
 from steward.notify.channels.dispatch import Channels
 from steward.notify.channels.views import router as endpoints_router
 from steward.notify.context import NotifyContext
@@ -23,7 +26,6 @@ from steward.notify.inbox.hub import InboxHub
 from steward.notify.inbox.views import router as inbox_router
 from steward.notify.preferences.views import router as preferences_router
 from steward.notify.settings import NotifySettings
-from steward.notify.stream import BatchSubscription
 from steward.notify.subscribers import EventConsumer
 from steward.notify.subscriptions.views import router as subscriptions_router
 from steward.notify.templates import service as templates
@@ -65,10 +67,8 @@ def build(
         hub=hub,
     )
     consumer = EventConsumer(runtime.db, registry, settings, on_committed=worker.wake)
-    # notify's own consumer (not runtime.add_subscription): batches, and a subject filter that
-    # leaves its own delivery.* events out (steward.notify.stream)
-    events = BatchSubscription(runtime.bus, settings, consumer.handle_batch)
-    runtime.add_worker("notify-events", events.run, events.stop)
+    # in batches, with a subject filter that leaves notify's own delivery.* events out
+    stream.subscribe(runtime, settings, consumer.handle_batch)
 
     follow_rules(runtime, registry, consumer=f"{settings.notify_consumer}-rules")
     runtime.add_timer(DIGEST_TIMER, digest_handler(settings))
