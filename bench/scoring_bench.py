@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from decimal import Decimal
@@ -28,6 +29,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from bench.common import BenchContext, Row, measure
+from bench.loadgen import Meter
+from bench.procs import infra_pids
 from steward.events.envelope import CloudEvent
 from steward.kit.auth import Principal, Role
 from steward.kit.clients.registry import RegistryClient
@@ -106,9 +109,24 @@ async def _events(ctx: BenchContext, n: int, n_consumer: int) -> list[Row]:
         tenant = tree.districts[0]
         await consumer.handle(_event(0, tenant))  # warm the rules cache
         try:
-            one = await measure(
-                lambda i: consumer.handle(_event(i + 1, tenant)), count=n_consumer, concurrency=CONCURRENCY
-            )
+            statements = 0
+
+            def seen(*_: Any) -> None:  # this engine serves the consumer alone: every statement is its
+                nonlocal statements
+                statements += 1
+
+            meter = Meter({"bench process": (os.getpid(), False), **infra_pids(ctx)})
+            sa.event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+            meter.start()
+            try:
+                one = await measure(
+                    lambda i: consumer.handle(_event(i + 1, tenant)),
+                    count=n_consumer,
+                    concurrency=CONCURRENCY,
+                )
+            finally:
+                used = meter.stop()
+                sa.event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
             reference = await _reference(db, n_consumer)
             rules = await registry.rules(tenant)
             path = "/".join(await registry.ancestry_codes(tenant))
@@ -152,6 +170,16 @@ async def _events(ctx: BenchContext, n: int, n_consumer: int) -> list[Row]:
         ),
         Row("events scored into ledgers, wall", many.wall, "s", f"n={n}"),
         Row("consumer path, 1 tx per event", one.rate, "events/s", f"n={n_consumer}, {CONCURRENCY} workers"),
+        Row(
+            "consumer path statements",
+            statements / n_consumer,
+            "per event",
+            "SQL sent per event (BEGIN and COMMIT extra)",
+        ),
+        *(
+            Row(f"consumer path CPU {k}", 1000 * v / n_consumer, "ms/event", "1 tx per event, /proc")
+            for k, v in used.items()
+        ),
         Row(
             "reference: same rows, plain SQL",
             reference,

@@ -4,6 +4,7 @@ behaving like an ORM object."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from steward.kit import audit, writes
 from steward.kit.audit import AuditEntry
 from steward.kit.db import Database, utcnow
+from steward.kit.dedup import ConsumedEvent
 from steward.kit.outbox import NOTIFY_CHANNEL, OutboxEvent, emit
 from steward.kit.timers import DueTimer, cancel, schedule
 
@@ -35,9 +37,11 @@ class Counted:
         self.statements.append(statement)
 
 
-async def _write_change(session: Any, kit: Any, tenant: str, key: str) -> None:
+async def _write_change(session: Any, kit: Any, tenant: str, key: str, *, timers: bool = True) -> None:
     await audit.record(session, actor="u1", tenant=tenant, action="create", entity="thing", entity_id=key)
     await emit(session, kit.Pinged(n=1), tenant=tenant, source="kit-test", subject=key)
+    if not timers:
+        return
     await schedule(session, kind="kit.test", key=key, tenant=tenant, due_at=utcnow() + timedelta(days=1))
     await schedule(session, kind="kit.other", key=key, tenant=tenant, due_at=utcnow() + timedelta(days=2))
     await cancel(session, kind="kit.other", key=key)
@@ -144,3 +148,37 @@ async def test_a_repeated_upsert_keeps_the_last(db: Database, tenant: str) -> No
             (await session.execute(sa.select(DueTimer).where(DueTimer.kind == "kit.twice"))).scalars().all()
         )
         assert [r.due_at for r in rows] == [last]
+
+
+async def test_conditional_parts_follow_the_part_they_depend_on(db: Database, kit: Any, tenant: str) -> None:
+    """A reporting part (an idempotent insert) and the audit entry and event that depend on it: one
+    statement either way; the repeat writes neither, and says so."""
+    inbox = ConsumedEvent.__table__
+    event_id = uuid.uuid4()
+    reported = []
+    for _ in range(2):
+        async with db.transaction() as session:
+            with Counted(db) as one:
+                async with writes.batched(session) as batch:
+                    key = batch.insert(
+                        inbox,
+                        {"consumer": "kit-test", "event_id": event_id, "received_at": utcnow()},
+                        on_conflict="ON CONFLICT DO NOTHING",
+                        report=True,
+                    )
+                    with batch.only_if(key):
+                        await _write_change(session, kit, tenant, f"guarded-{event_id}", timers=False)
+            assert len(one.statements) == 1, one.statements
+            assert "WHERE EXISTS" in one.statements[0] and "RETURNING 1" in one.statements[0]
+            reported.append(batch.written[key])
+    assert reported == [True, False]
+    rows = await _rows(db, f"guarded-{event_id}")
+    assert [len(rows[k]) for k in ("audit", "outbox")] == [1, 1]
+
+
+async def test_only_if_needs_a_reporting_part(db: Database, tenant: str) -> None:
+    async with db.transaction() as session, writes.batched(session) as batch:
+        key = batch.add(AuditEntry(actor="u1", tenant=tenant, action="a", entity="e", entity_id="x"))
+        with pytest.raises(ValueError), batch.only_if(key):
+            pass
+        batch.rows.clear()  # nothing to send

@@ -1,14 +1,19 @@
 """Test support shared by every service: serve an app (REST + its runtime's gRPC) on free loopback
-ports inside the current event loop, the way the services' own tests and end-to-end tests do."""
+ports inside the current event loop, the way the services' own tests and end-to-end tests do; count
+the round trips a request makes to PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
+
+from steward.kit.db import Database
 
 
 @asynccontextmanager
@@ -70,3 +75,48 @@ async def input_policy_violations(app: FastAPI) -> list[str]:
     if not operations:
         violations.append("no /v1/ operations found")
     return violations
+
+
+class RoundTrips:
+    """Round trips to PostgreSQL of the current task: BEGIN, every statement, COMMIT. The service's
+    background loops use the same engine (outbox relay, audit chain, consumers): counting only the
+    task that runs the request leaves them out. ``with RoundTrips(db) as trips: ...; trips.count``."""
+
+    def __init__(self, db: Database) -> None:
+        self.sent: list[str] = []
+        self.engine = db.engine.sync_engine
+        self.task: asyncio.Task[Any] | None = None
+
+    def __enter__(self) -> RoundTrips:
+        self.task = asyncio.current_task()
+        sa.event.listen(self.engine, "before_cursor_execute", self._statement)
+        sa.event.listen(self.engine, "begin", self._begin)
+        sa.event.listen(self.engine, "commit", self._commit)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._statement)
+        sa.event.remove(self.engine, "begin", self._begin)
+        sa.event.remove(self.engine, "commit", self._commit)
+
+    def _mine(self) -> bool:
+        try:
+            return asyncio.current_task() is self.task
+        except RuntimeError:  # no running loop: not the request
+            return False
+
+    def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self._mine():
+            self.sent.append(" ".join(statement.split()))
+
+    def _begin(self, conn: Any) -> None:
+        if self._mine():
+            self.sent.append("BEGIN")
+
+    def _commit(self, conn: Any) -> None:
+        if self._mine():
+            self.sent.append("COMMIT")
+
+    @property
+    def count(self) -> int:
+        return len(self.sent)

@@ -6,17 +6,20 @@ Events of services written later (meetings …) are scored as soon as a rule nam
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 
 import structlog
 
 from steward.events.envelope import CloudEvent
-from steward.kit.dedup import first_delivery
+from steward.kit import writes
+from steward.kit.db import utcnow
+from steward.kit.dedup import ConsumedEvent, first_delivery
 from steward.kit.errors import NotFound, ValidationFailed
 from steward.kit.inputs import is_tenant_code
 from steward.scoring import metrics
 from steward.scoring.context import ScoringContext
 from steward.scoring.lights import service as lights
-from steward.scoring.rules.engine import score_event
+from steward.scoring.rules.engine import entries_for, people_named, queue_entries
 from steward.scoring.settings import SOURCE
 from steward.scoring.surveys import service as surveys
 
@@ -24,6 +27,8 @@ log = structlog.get_logger(__name__)
 
 EVENTS_SUBJECT = "steward.events.>"
 RULES_CONSUMER = "scoring-rules"  # per replica: steward.kit.clients.registry.follow_rules
+_INBOX = ConsumedEvent.__table__  # type: ignore[attr-defined]
+_SEEN = "ON CONFLICT (consumer, event_id) DO NOTHING"  # steward.kit.dedup.first_delivery's row
 
 
 def inbox_key(event_id: str) -> uuid.UUID:
@@ -62,16 +67,38 @@ class EventConsumer:
                 project = await ctx.registry.project(str(event.data["project_id"]))
             except (NotFound, ValidationFailed):
                 project = None
+        consumer, event_id = ctx.settings.events_consumer, inbox_key(event.id)
+        # An event that teaches who handles a matter (an upsert whose answer the rules use) or moves
+        # a project's light (read under a lock) is applied after its de-duplication row, as before.
+        # Any other is one statement with it: entries, surveys and their events written only if the
+        # row is new (steward.kit.writes, conditional parts).
+        ordered = people_named(event) is not None or lights.concerns(event)
         async with ctx.db.transaction() as session:
-            if not await first_delivery(
-                session, consumer=ctx.settings.events_consumer, event_id=inbox_key(event.id)
-            ):
+            if ordered and not await first_delivery(session, consumer=consumer, event_id=event_id):
                 metrics.EVENTS.labels("duplicate").inc()
                 return
             now = ctx.clock()
-            written = await score_event(session, event=event, rules=rules, path=path, now=now)
-            await surveys.on_event(session, ctx=ctx, event=event, rules=rules, path=path, now=now)
-            await lights.on_event(session, event=event, rules=rules, path=path, now=now, project=project)
+            entries = await entries_for(session, event=event, rules=rules, path=path, now=now)
+            async with writes.batched(session) as batch:
+                first = None
+                if not ordered:
+                    first = batch.insert(
+                        _INBOX,
+                        {"consumer": consumer, "event_id": event_id, "received_at": utcnow()},
+                        on_conflict=_SEEN,
+                        report=True,
+                    )
+                with batch.only_if(first) if first is not None else nullcontext():
+                    queued = await queue_entries(session, batch, entries)
+                    await surveys.queue_sent(
+                        session, batch, ctx=ctx, event=event, rules=rules, path=path, now=now
+                    )
+            if first is not None and not batch.written[first]:
+                metrics.EVENTS.labels("duplicate").inc()
+                return
+            written = [entry for entry, key in queued if batch.written[key]]
+            if ordered:
+                await lights.on_event(session, event=event, rules=rules, path=path, now=now, project=project)
         metrics.EVENTS.labels("ok").inc()
         if written:
             metrics.ENTRIES.labels("event").inc(len(written))

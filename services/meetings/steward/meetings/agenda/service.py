@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events import meetings as ev
+from steward.kit import writes
 from steward.kit.auth import Principal
 from steward.kit.changes import record_change
 from steward.kit.errors import Conflict, Forbidden, InvalidTransition, NotFound
@@ -92,6 +93,11 @@ async def out(session: AsyncSession, t: Topic) -> TopicOut:
     return to_out(t, (await signoffs_of(session, [t.id]))[t.id], await required_for(session, t))
 
 
+async def submitted_out(session: AsyncSession, t: Topic) -> TopicOut:
+    """A topic just submitted: no sign-offs yet (no query for them)."""
+    return to_out(t, [], await required_for(session, t))
+
+
 async def get(session: AsyncSession, *, principal: Principal, topic_id: str, lock: bool = False) -> Topic:
     stmt = select(Topic).where(Topic.id == meetings.parse_id(topic_id, "topic"))
     if lock:
@@ -144,8 +150,6 @@ async def submit(
         submitted_at=now,
         updated_at=now,
     )
-    session.add(t)
-    await session.flush()
     base = {
         "series_key": m.series_key,
         "topic_id": str(t.id),
@@ -154,34 +158,36 @@ async def submit(
         "unit_name": t.unit_name,
         "submitter_subject": t.submitter,
     }
-    await record_change(
-        session,
-        actor=principal.subject,
-        tenant=t.tenant_code,
-        action="submit",
-        entity="topic",
-        entity_id=str(t.id),
-        changes={"meeting": str(m.id), "late": late},
-        event=ev.AgendaSubmitted(meeting_id=str(m.id), late=late, matter_ids=t.matter_ids, **base),
-        source=SOURCE,
-        subject=str(t.id),
-    )
-    if late:
-        DEFERRED_TOPICS.labels("late").inc()
+    async with writes.batched(session):  # topic, audit, event(s), NOTIFY: one statement
+        writes.add(session, t, attach=True)
         await record_change(
             session,
-            actor="system",
+            actor=principal.subject,
             tenant=t.tenant_code,
-            action="deferred:late",
+            action="submit",
             entity="topic",
             entity_id=str(t.id),
-            changes={"from": str(m.id), "to": str(target.id)},
-            event=ev.AgendaDeferred(
-                meeting_id=str(m.id), to_meeting_id=str(target.id), reason="late", **base
-            ),
+            changes={"meeting": str(m.id), "late": late},
+            event=ev.AgendaSubmitted(meeting_id=str(m.id), late=late, matter_ids=t.matter_ids, **base),
             source=SOURCE,
             subject=str(t.id),
         )
+        if late:
+            DEFERRED_TOPICS.labels("late").inc()
+            await record_change(
+                session,
+                actor="system",
+                tenant=t.tenant_code,
+                action="deferred:late",
+                entity="topic",
+                entity_id=str(t.id),
+                changes={"from": str(m.id), "to": str(target.id)},
+                event=ev.AgendaDeferred(
+                    meeting_id=str(m.id), to_meeting_id=str(target.id), reason="late", **base
+                ),
+                source=SOURCE,
+                subject=str(t.id),
+            )
     return t
 
 

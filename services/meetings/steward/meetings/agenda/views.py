@@ -75,7 +75,7 @@ async def submit(ctx: CtxDep, principal: PrincipalDep, token: BearerDep, body: T
         t = await service.submit(
             session, principal=principal, m=m, data=body, project_name=project_name, now=ctx.clock()
         )
-        return await service.out(session, t)
+        return await service.submitted_out(session, t)
 
 
 @router.get("/topics", response_model=TopicList, summary="Topics (backlog=true: not yet discussed)")

@@ -12,18 +12,19 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events import meetings as ev
-from steward.kit import timers
+from steward.kit import timers, writes
 from steward.kit.auth import Principal
 from steward.kit.changes import record_change
+from steward.kit.db import JSONB
 from steward.kit.errors import InvalidTransition, NotFound, ValidationFailed
 from steward.meetings.agenda.models import Topic
 from steward.meetings.decisions.models import Decision, Statement
 from steward.meetings.decisions.schemas import DecisionCreate, DecisionOut, StatementCreate, StatementOut
-from steward.meetings.meetings import service as meetings
 from steward.meetings.meetings.models import Meeting
 from steward.meetings.minutes.models import Minutes
 from steward.meetings.series import schedule
 from steward.meetings.settings import SOURCE
+from steward.rules import MeetingSeries
 
 FILE_TIMER = "decision.file"
 DEFAULT_DAYS = 10
@@ -63,10 +64,14 @@ def statement_out(s: Statement) -> StatementOut:
 
 
 async def ensure_recordable(session: AsyncSession, m: Meeting) -> None:
+    minutes = await session.get(Minutes, m.id)
+    _check_recordable(m, minutes.status if minutes is not None else None)
+
+
+def _check_recordable(m: Meeting, minutes_status: str | None) -> None:
     if m.status in ("cancelled", "skipped"):
         raise InvalidTransition(f"the meeting is {m.status}", code="meeting_closed")
-    minutes = await session.get(Minutes, m.id)
-    if minutes is not None and minutes.status == "issued":
+    if minutes_status == "issued":
         raise InvalidTransition("the minutes are issued: the record is closed", code="minutes_issued")
 
 
@@ -115,15 +120,50 @@ async def add_statement(
     return s
 
 
+# What recording a decision reads once the meeting row is locked, in one constant statement: whether
+# the minutes are issued, the last number in the meeting (the lock serialises the numbering), the
+# series' rules and calendar, and the topic named (``:topic`` NULL: none). Taken after the lock, so
+# a decision committed by the request that held it is counted.
+_FACTS = (
+    sa.text(
+        "SELECT (SELECT mi.status FROM minutes mi WHERE mi.meeting_id = :meeting) AS minutes_status, "
+        "(SELECT coalesce(max(d.number), 0) FROM decisions d WHERE d.meeting_id = :meeting) AS last, "
+        "s.spec, s.calendar, t.meeting_id AS topic_meeting, t.project_id AS topic_project "
+        "FROM (SELECT 1) AS one "
+        "LEFT JOIN series s ON s.id = :series "
+        "LEFT JOIN topics t ON t.id = :topic"
+    )
+    .bindparams(
+        sa.bindparam("meeting", type_=sa.Uuid()),
+        sa.bindparam("series", type_=sa.Uuid()),
+        sa.bindparam("topic", type_=sa.Uuid()),
+    )
+    .columns(
+        sa.column("minutes_status", sa.String()),
+        sa.column("last", sa.Integer()),
+        sa.column("spec", JSONB),
+        sa.column("calendar", JSONB),
+        sa.column("topic_meeting", sa.Uuid()),
+        sa.column("topic_project", sa.String()),
+    )
+)
+
+
 async def record(
     session: AsyncSession, *, principal: Principal, m: Meeting, data: DecisionCreate, now: datetime
 ) -> Decision:
-    """A decision, numbered in its meeting (the meeting row is locked by the caller)."""
-    await ensure_recordable(session, m)
-    topic = await _topic(session, m, data.topic_id)
-    series = await meetings.series_of(session, m)
-    spec = meetings.spec_of(series)
-    cal = schedule.calendar_of(series.calendar if series else None)
+    """A decision, numbered in its meeting (the meeting row is locked by the caller). Round trips:
+    the facts (``_FACTS``), then the decision, its filing timer, the audit entry, the event and the
+    NOTIFY as one statement (``steward.kit.writes``)."""
+    facts = (
+        await session.execute(_FACTS, {"meeting": m.id, "series": m.series_id, "topic": data.topic_id})
+    ).one()
+    _check_recordable(m, facts.minutes_status)
+    if data.topic_id is not None and facts.topic_meeting != m.id:
+        raise NotFound("topic not found on this meeting")
+    has_series = m.series_id is not None and facts.spec is not None
+    spec = MeetingSeries.model_validate(facts.spec) if has_series else None
+    cal = schedule.calendar_of(facts.calendar if has_series else None)
     # counted from the meeting day, or from today when the decision is recorded later
     day = max(schedule.local_date(m.held_at or m.starts_at), schedule.local_date(now))
     if data.due_date is not None:
@@ -140,18 +180,7 @@ async def record(
             cal, day, spec.decision_default_working_days if spec else DEFAULT_DAYS
         )
         source = "default"
-    number = (
-        int(
-            (
-                await session.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(col(Decision.number)), 0)).where(
-                        col(Decision.meeting_id) == m.id
-                    )
-                )
-            ).scalar_one()
-        )
-        + 1
-    )
+    number = int(facts.last) + 1
     d = Decision(
         meeting_id=m.id,
         topic_id=data.topic_id,
@@ -162,38 +191,38 @@ async def record(
         responsible_unit_id=data.responsible_unit_id,
         responsible_unit_name=data.responsible_unit_name,
         responsible_person=data.responsible_person,
-        project_id=topic.project_id if topic else None,
+        project_id=facts.topic_project if data.topic_id is not None else None,
         due_date=due,
         deadline_source=source,
         recorded_by=principal.subject,
         recorded_at=now,
     )
-    session.add(d)
-    await session.flush()
-    if spec is None or spec.decisions_become_matters:
-        await timers.schedule(session, kind=FILE_TIMER, key=str(d.id), tenant=m.tenant_code, due_at=now)
-    await record_change(
-        session,
-        actor=principal.subject,
-        tenant=m.tenant_code,
-        action="decide",
-        entity="decision",
-        entity_id=str(d.id),
-        changes={"number": number, "due_date": due.isoformat()},
-        event=ev.DecisionRecorded(
-            decision_id=str(d.id),
-            meeting_id=str(m.id),
-            topic_id=str(d.topic_id) if d.topic_id else None,
-            project_id=d.project_id,
-            number=number,
-            text=d.text,
-            responsible_unit_id=d.responsible_unit_id,
-            responsible_unit_name=d.responsible_unit_name,
-            responsible_person=d.responsible_person,
-            due_date=due,
-            deadline_source=source,  # type: ignore[arg-type]
-        ),
-        source=SOURCE,
-        subject=str(d.id),
-    )
+    async with writes.batched(session):  # decision, timer, audit, event, NOTIFY: one statement
+        writes.add(session, d, attach=True)
+        if spec is None or spec.decisions_become_matters:
+            await timers.schedule(session, kind=FILE_TIMER, key=str(d.id), tenant=m.tenant_code, due_at=now)
+        await record_change(
+            session,
+            actor=principal.subject,
+            tenant=m.tenant_code,
+            action="decide",
+            entity="decision",
+            entity_id=str(d.id),
+            changes={"number": number, "due_date": due.isoformat()},
+            event=ev.DecisionRecorded(
+                decision_id=str(d.id),
+                meeting_id=str(m.id),
+                topic_id=str(d.topic_id) if d.topic_id else None,
+                project_id=d.project_id,
+                number=number,
+                text=d.text,
+                responsible_unit_id=d.responsible_unit_id,
+                responsible_unit_name=d.responsible_unit_name,
+                responsible_person=d.responsible_person,
+                due_date=due,
+                deadline_source=source,  # type: ignore[arg-type]
+            ),
+            source=SOURCE,
+            subject=str(d.id),
+        )
     return d

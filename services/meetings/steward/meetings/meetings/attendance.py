@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy.dialects.postgresql import insert
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events import meetings as ev
-from steward.kit import timers
+from steward.kit import timers, writes
 from steward.kit.auth import Principal
 from steward.kit.changes import record_change
 from steward.kit.errors import InvalidTransition, ValidationFailed
@@ -26,6 +26,24 @@ from steward.meetings.settings import SOURCE
 
 MINUTES_TIMER = "minutes.due"
 DEFAULT_MINUTES_DAYS = 2
+
+_ATTENDANCE: sa.Table = Attendance.__table__  # type: ignore[attr-defined]
+# a person's later entry replaces the earlier one (its id and meeting stay)
+_REPLACE = "ON CONFLICT ON CONSTRAINT uq_attendance_person DO UPDATE SET " + ", ".join(
+    f"{c} = EXCLUDED.{c}"
+    for c in (
+        "tenant_path",
+        "starts_at",
+        "name",
+        "unit_id",
+        "unit_name",
+        "status",
+        "reason",
+        "deputy_name",
+        "recorded_by",
+        "recorded_at",
+    )
+)
 
 
 def to_out(a: Attendance) -> AttendanceOut:
@@ -80,37 +98,39 @@ async def record(
                 code="deputy_required",
                 details=[{"loc": ["items", str(i), "deputy_name"], "message": "required", "type": "missing"}],
             )
-    for item in data.items:
-        values = {
-            "meeting_id": m.id,
-            "tenant_path": m.tenant_path,
-            "starts_at": m.starts_at,
-            "person": item.person,
-            "name": item.name,
-            "unit_id": item.unit_id,
-            "unit_name": item.unit_name,
-            "status": item.status,
-            "reason": item.reason,
-            "deputy_name": item.deputy_name,
-            "recorded_by": principal.subject,
-            "recorded_at": now,
-        }
-        stmt = insert(Attendance).values(id=new_id(), **values)
-        stmt = stmt.on_conflict_do_update(
-            constraint="uq_attendance_person",
-            set_={k: v for k, v in values.items() if k not in ("meeting_id", "person")},
+    async with writes.batched(session):  # every person's upsert and the audit entry: one statement
+        for item in data.items:
+            await writes.insert(
+                session,
+                _ATTENDANCE,
+                {
+                    "id": new_id(),
+                    "meeting_id": m.id,
+                    "tenant_path": m.tenant_path,
+                    "starts_at": m.starts_at,
+                    "person": item.person,
+                    "name": item.name,
+                    "unit_id": item.unit_id,
+                    "unit_name": item.unit_name,
+                    "status": item.status,
+                    "reason": item.reason,
+                    "deputy_name": item.deputy_name,
+                    "recorded_by": principal.subject,
+                    "recorded_at": now,
+                },
+                on_conflict=_REPLACE,
+                key=("attendance", item.person),
+            )
+        await record_change(
+            session,
+            actor=principal.subject,
+            tenant=m.tenant_code,
+            action="attendance",
+            entity="meeting",
+            entity_id=str(m.id),
+            changes={"people": len(data.items)},
+            source=SOURCE,
         )
-        await session.execute(stmt)
-    await record_change(
-        session,
-        actor=principal.subject,
-        tenant=m.tenant_code,
-        action="attendance",
-        entity="meeting",
-        entity_id=str(m.id),
-        changes={"people": len(data.items)},
-        source=SOURCE,
-    )
     return await of_meeting(session, m)
 
 

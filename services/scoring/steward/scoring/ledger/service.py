@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -13,6 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.scoring import ScoreCorrected, ScoreRecorded
+from steward.kit import writes
 from steward.kit.auth import Principal
 from steward.kit.changes import record_change
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
@@ -61,6 +63,27 @@ async def append(session: AsyncSession, *, entry: ScoreEntry, announce: bool = T
     if announce:
         await emit(session, _recorded(entry), tenant=entry.tenant, source=SOURCE, subject=entry.subject_id)
     return entry
+
+
+_ENTRIES: sa.Table = ScoreEntry.__table__  # type: ignore[attr-defined]
+_SKIP_REPEAT = "ON CONFLICT ON CONSTRAINT uq_scoring_entries_idempotent DO NOTHING"
+
+
+async def queue(
+    session: AsyncSession, batch: writes.WriteBatch, *, entry: ScoreEntry, announce: bool = True
+) -> Any:
+    """:func:`append` in a ``writes.batched`` block: the entry (nothing for a repeat) and, when
+    ``announce``, its ``score.recorded`` event only if the entry is written. Returns the part's key:
+    ``batch.written[key]`` says after the block whether the entry is new."""
+    key = batch.insert(
+        _ENTRIES, {name: getattr(entry, k) for name, k in _COLUMNS}, on_conflict=_SKIP_REPEAT, report=True
+    )
+    if announce:
+        with batch.only_if(key):
+            await emit(
+                session, _recorded(entry), tenant=entry.tenant, source=SOURCE, subject=entry.subject_id
+            )
+    return key
 
 
 async def append_many(session: AsyncSession, *, entries: list[ScoreEntry]) -> list[ScoreEntry]:
@@ -132,7 +155,27 @@ async def manual(
         recorded_at=now,
         actor=principal.subject,
     )
-    if await append(session, entry=entry, announce=False) is None:
+    # the entry, and only if it is new its audit entry and event: one statement (steward.kit.writes)
+    async with writes.batched(session) as batch:
+        key = await queue(session, batch, entry=entry, announce=False)
+        with batch.only_if(key):
+            await record_change(
+                session,
+                actor=principal.subject,
+                tenant=data.tenant,
+                action="score.manual",
+                entity="score_entry",
+                entity_id=str(entry.id),
+                changes={
+                    "points": str(data.points),
+                    "dimension": data.dimension,
+                    "reason_zh": data.reason_zh,
+                },
+                event=_recorded(entry),
+                source=SOURCE,
+                subject=entry.subject_id,
+            )
+    if not batch.written[key]:  # the same key again: the entry recorded the first time
         existing = (
             await session.exec(
                 select(ScoreEntry).where(
@@ -145,18 +188,6 @@ async def manual(
             )
         ).one()
         return existing
-    await record_change(
-        session,
-        actor=principal.subject,
-        tenant=data.tenant,
-        action="score.manual",
-        entity="score_entry",
-        entity_id=str(entry.id),
-        changes={"points": str(data.points), "dimension": data.dimension, "reason_zh": data.reason_zh},
-        event=_recorded(entry),
-        source=SOURCE,
-        subject=entry.subject_id,
-    )
     return entry
 
 

@@ -147,6 +147,12 @@ async def reevaluate(
     return change
 
 
+def concerns(event: CloudEvent) -> bool:
+    """The event names a project: :func:`on_event` reads its light (and may move it)."""
+    project_id = event.data.get("project_id")
+    return isinstance(project_id, str) and bool(project_id) and len(project_id) <= 64
+
+
 async def on_event(
     session: AsyncSession,
     *,

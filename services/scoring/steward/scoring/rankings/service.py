@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.scoring import ConsequenceTriggered, RankingPublished
+from steward.kit import writes
 from steward.kit.auth import Principal
 from steward.kit.changes import record_change
 from steward.kit.errors import Conflict
@@ -288,58 +289,59 @@ async def publish(
     return published, triggered
 
 
-async def trigger(
-    session: AsyncSession,
-    *,
-    tenant: str,
-    path: str,
-    source: str,
-    definition: str,
-    cause: str,
-    subject_kind: str,
-    subject_id: str,
-    subject_name: str | None,
-    action: str,
-    streak: int,
-    reason_zh: str,
-    now: datetime,
-) -> Consequence | None:
+class ConsequenceArgs(TypedDict):
+    """What a consequence is (the keywords of :func:`trigger` and :func:`queue_trigger`)."""
+
+    tenant: str
+    path: str
+    source: str
+    definition: str
+    cause: str
+    subject_kind: str
+    subject_id: str
+    subject_name: str | None
+    action: str
+    streak: int
+    reason_zh: str
+    now: datetime
+
+
+def _consequence(**what: Unpack[ConsequenceArgs]) -> tuple[Consequence, ConsequenceTriggered]:
+    common: dict[str, Any] = {k: v for k, v in what.items() if k not in ("tenant", "path", "now")}
+    c = Consequence(tenant=what["tenant"], tenant_path=what["path"], triggered_at=what["now"], **common)
+    announced = ConsequenceTriggered(consequence_id=str(c.id), **common)
+    return c, announced
+
+
+_CONSEQUENCES = Consequence.__table__  # type: ignore[attr-defined]
+_ONCE = "ON CONFLICT ON CONSTRAINT uq_scoring_consequences DO NOTHING"
+
+
+async def trigger(session: AsyncSession, **what: Unpack[ConsequenceArgs]) -> Consequence | None:
     """Record a consequence once per (cause, subject, action) and announce it; ``None`` for a repeat."""
-    c = Consequence(
-        tenant=tenant,
-        tenant_path=path,
-        source=source,
-        definition=definition,
-        cause=cause,
-        subject_kind=subject_kind,
-        subject_id=subject_id,
-        subject_name=subject_name,
-        action=action,
-        streak=streak,
-        reason_zh=reason_zh,
-        triggered_at=now,
-    )
-    values = {col_.name: getattr(c, col_.key) for col_ in Consequence.__table__.columns}  # type: ignore[attr-defined]
+    c, announced = _consequence(**what)
+    values = {col_.name: getattr(c, col_.key) for col_ in _CONSEQUENCES.columns}
     stmt = insert(Consequence).values(**values).on_conflict_do_nothing(constraint="uq_scoring_consequences")
     if (await session.execute(stmt.returning(col(Consequence.id)))).first() is None:
         return None
-    await emit(
-        session,
-        ConsequenceTriggered(
-            consequence_id=str(c.id),
-            source=source,
-            definition=definition,
-            cause=cause,
-            subject_kind=subject_kind,
-            subject_id=subject_id,
-            subject_name=subject_name,
-            action=action,
-            streak=streak,
-            reason_zh=reason_zh,
-        ),
-        tenant=tenant,
-        source=SOURCE,
-        subject=subject_id,
-    )
-    metrics.CONSEQUENCES.labels(source, action).inc()
+    await emit(session, announced, tenant=c.tenant, source=SOURCE, subject=c.subject_id)
+    metrics.CONSEQUENCES.labels(c.source, c.action).inc()
+    return c
+
+
+async def queue_trigger(
+    session: AsyncSession, batch: writes.WriteBatch, **what: Unpack[ConsequenceArgs]
+) -> tuple[Consequence, Any]:
+    """:func:`trigger` in a ``writes.batched`` block: the consequence, announced only if new. After
+    the block ``batch.written[key]`` says whether it was (then count it: :func:`counted`)."""
+    c, announced = _consequence(**what)
+    values = {col_.name: getattr(c, col_.key) for col_ in _CONSEQUENCES.columns}
+    key = batch.insert(_CONSEQUENCES, values, on_conflict=_ONCE, report=True)
+    with batch.only_if(key):
+        await emit(session, announced, tenant=c.tenant, source=SOURCE, subject=c.subject_id)
+    return c, key
+
+
+def counted(c: Consequence) -> Consequence:
+    metrics.CONSEQUENCES.labels(c.source, c.action).inc()
     return c

@@ -16,10 +16,11 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.envelope import CloudEvent
+from steward.kit import writes
 from steward.rules import RulesDocument
 from steward.rules.scoring import ScoreRule
 from steward.scoring.ledger.models import ScoreEntry
-from steward.scoring.ledger.service import append, append_many
+from steward.scoring.ledger.service import append, append_many, queue
 from steward.scoring.periods.keys import period_key
 from steward.scoring.rules.models import MatterPeople
 
@@ -83,8 +84,8 @@ def subject_of(
     return (agent, _first(data, "agent_name", "subject_name")) if agent else None
 
 
-async def remember_people(session: AsyncSession, event: CloudEvent) -> MatterPeople | None:
-    """Keep who handles a matter (one upsert when the event names someone); what is known about it."""
+def people_named(event: CloudEvent) -> dict[str, str | None] | None:
+    """Who handles a matter, as far as the event says (``None``: it names nobody, or no matter)."""
     data = event.data
     matter_id = _first(data, "matter_id")
     if matter_id is None or len(matter_id) > 64:
@@ -94,7 +95,15 @@ async def remember_people(session: AsyncSession, event: CloudEvent) -> MatterPeo
     unit = (_first(data, "responsible_unit_id") or "")[:64] or None
     if not (person or level2 or unit):
         return None
-    stmt = insert(MatterPeople).values(matter_id=matter_id, person=person, level2_agent=level2, unit_id=unit)
+    return {"matter_id": matter_id, "person": person, "level2_agent": level2, "unit_id": unit}
+
+
+async def remember_people(session: AsyncSession, event: CloudEvent) -> MatterPeople | None:
+    """Keep who handles a matter (one upsert when the event names someone); what is known about it."""
+    named = people_named(event)
+    if named is None:
+        return None
+    stmt = insert(MatterPeople).values(**named)
     stmt = stmt.on_conflict_do_update(
         index_elements=["matter_id"],
         set_={
@@ -200,14 +209,26 @@ async def score_event(
     occurred_at: datetime | None = None,
     actor: str | None = None,
 ) -> list[ScoreEntry]:
-    """Entries the event produces under the tenant's scorecards; repeats produce nothing."""
-    written: list[ScoreEntry] = []
-    for entry in await entries_for(
+    """Entries the event produces under the tenant's scorecards; repeats produce nothing. The
+    entries and their events go as one statement (``steward.kit.writes``, conditional parts)."""
+    entries = await entries_for(
         session, event=event, rules=rules, path=path, now=now, occurred_at=occurred_at, actor=actor
-    ):
-        if await append(session, entry=entry) is not None:
-            written.append(entry)
-    return written
+    )
+    if writes.current(session) is not None:  # inside the caller's batch: answers are needed now
+        return [entry for entry in entries if await append(session, entry=entry) is not None]
+    if not entries:
+        return []
+    async with writes.batched(session) as batch:
+        queued = await queue_entries(session, batch, entries)
+    return [entry for entry, key in queued if batch.written[key]]
+
+
+async def queue_entries(
+    session: AsyncSession, batch: writes.WriteBatch, entries: list[ScoreEntry]
+) -> list[tuple[ScoreEntry, Any]]:
+    """:func:`score_event`'s writes in a ``writes.batched`` block: each entry with its event if new;
+    after the block, ``batch.written[key]`` of each pair says which entries were written."""
+    return [(entry, await queue(session, batch, entry=entry)) for entry in entries]
 
 
 async def _subjects(

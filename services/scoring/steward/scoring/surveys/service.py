@@ -9,9 +9,10 @@ import math
 import uuid
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,6 +23,7 @@ from steward.events.scoring import (
     SurveyAnswered,
     SurveySent,
 )
+from steward.kit import writes
 from steward.kit.auth import Principal, Role
 from steward.kit.calendar import default_calendar
 from steward.kit.changes import record_change
@@ -33,8 +35,9 @@ from steward.kit.timers import cancel, schedule
 from steward.rules import RulesDocument
 from steward.rules.scoring import SurveyDef
 from steward.scoring.context import ScoringContext
-from steward.scoring.rankings.service import ACTION_ZH, trigger
-from steward.scoring.rules.engine import score_event
+from steward.scoring.rankings.models import Consequence
+from steward.scoring.rankings.service import ACTION_ZH, counted, queue_trigger
+from steward.scoring.rules.engine import entries_for, queue_entries
 from steward.scoring.settings import SOURCE
 from steward.scoring.surveys import links
 from steward.scoring.surveys.models import Rectification, Survey
@@ -53,6 +56,10 @@ def overall_level(definition: SurveyDef, answers: dict[str, str]) -> str:
     return order[min(len(order) - 1, math.floor(mean + 0.5))]
 
 
+_SURVEYS: sa.Table = Survey.__table__  # type: ignore[attr-defined]
+_ONCE_PER_EVENT = "ON CONFLICT ON CONSTRAINT uq_scoring_surveys_source DO NOTHING"
+
+
 async def on_event(
     session: AsyncSession,
     *,
@@ -62,7 +69,25 @@ async def on_event(
     path: str,
     now: datetime,
 ) -> list[Survey]:
-    sent: list[Survey] = []
+    """The surveys the event sends (one per definition and event), each announced (``survey.sent``)."""
+    async with writes.batched(session) as batch:
+        queued = await queue_sent(session, batch, ctx=ctx, event=event, rules=rules, path=path, now=now)
+    return [survey for survey, key in queued if batch.written[key]]
+
+
+async def queue_sent(
+    session: AsyncSession,
+    batch: writes.WriteBatch,
+    *,
+    ctx: ScoringContext,
+    event: CloudEvent,
+    rules: RulesDocument,
+    path: str,
+    now: datetime,
+) -> list[tuple[Survey, Any]]:
+    """:func:`on_event` in a ``writes.batched`` block: each survey (nothing if the event sent it
+    before) with its ``survey.sent`` event if new; ``batch.written[key]`` says which, after it."""
+    queued: list[tuple[Survey, Any]] = []
     data = event.data
     for definition in rules.scorecards.surveys:
         if not fnmatchcase(event.short_type, definition.trigger_event):
@@ -85,30 +110,29 @@ async def on_event(
             sent_at=now,
             expires_at=now + timedelta(days=definition.link_days),
         )
-        values = {c.name: getattr(survey, c.key) for c in Survey.__table__.columns}  # type: ignore[attr-defined]
-        stmt = insert(Survey).values(**values).on_conflict_do_nothing(constraint="uq_scoring_surveys_source")
-        if (await session.execute(stmt.returning(col(Survey.id)))).first() is None:
-            continue
+        values = {c.name: getattr(survey, c.key) for c in _SURVEYS.columns}
+        key = batch.insert(_SURVEYS, values, on_conflict=_ONCE_PER_EVENT, report=True)
         link = (
             f"{ctx.settings.public_base_url}/v1/scoring/surveys/answer/{links.sign(ctx.settings, survey.id)}"
         )
-        await emit(
-            session,
-            SurveySent(
-                survey_id=str(survey.id),
-                survey=definition.key,
-                subject_id=survey.subject_id,
-                contact=survey.contact,
-                project_id=survey.project_id,
-                link=link,
-                expires_at=survey.expires_at,
-            ),
-            tenant=event.tenant,
-            source=SOURCE,
-            subject=str(survey.id),
-        )
-        sent.append(survey)
-    return sent
+        with batch.only_if(key):
+            await emit(
+                session,
+                SurveySent(
+                    survey_id=str(survey.id),
+                    survey=definition.key,
+                    subject_id=survey.subject_id,
+                    contact=survey.contact,
+                    project_id=survey.project_id,
+                    link=link,
+                    expires_at=survey.expires_at,
+                ),
+                tenant=event.tenant,
+                source=SOURCE,
+                subject=str(survey.id),
+            )
+        queued.append((survey, key))
+    return queued
 
 
 async def by_token(session: AsyncSession, *, ctx: ScoringContext, token: str) -> Survey:
@@ -129,6 +153,9 @@ async def answer(
     rules: RulesDocument,
     now: datetime,
 ) -> Survey:
+    """Round trips: the survey, the answer claimed (the row as written comes back), the recent
+    results (consequences), then the ``survey.answered`` event, the ledger entries with theirs, the
+    consequences and the rectification with its timer and event as one statement (steward.kit.writes)."""
     survey = await by_token(session, ctx=ctx, token=token)
     keys = [i.key for i in definition.items]
     if sorted(data.answers) != sorted(keys):
@@ -138,57 +165,78 @@ async def answer(
     if now >= survey.expires_at:
         raise InvalidTransition("this survey link has expired", code="link_expired")
     overall = overall_level(definition, dict(data.answers))
-    claimed = await session.execute(
-        sa.update(Survey)
-        .where(col(Survey.id) == survey.id, col(Survey.answered_at).is_(None))
-        .values(answered_at=now, answers=dict(data.answers), overall=overall, comment=data.comment)
-        .returning(col(Survey.id))
-    )
-    if claimed.first() is None:
+    claimed = (
+        await session.execute(
+            sa.update(Survey)
+            .where(col(Survey.id) == survey.id, col(Survey.answered_at).is_(None))
+            .values(answered_at=now, answers=dict(data.answers), overall=overall, comment=data.comment)
+            .returning(*_SURVEYS.columns)
+        )
+    ).first()
+    if claimed is None:
         raise Conflict("this survey was already answered", code="already_answered")
-    await session.refresh(survey)
-    event = await emit(
-        session,
-        SurveyAnswered(
-            survey_id=str(survey.id),
-            survey=survey.survey,
-            subject_id=survey.subject_id,
-            project_id=survey.project_id,
-            overall=overall,
-            answers=dict(data.answers),
-        ),
-        tenant=survey.tenant,
-        source=SOURCE,
-        subject=str(survey.id),
-    )
-    # the result feeds the agent's scorecard (民主评议) now, in this transaction
-    await score_event(
-        session,
-        event=event,
-        rules=rules,
-        path=survey.tenant_path,
-        now=now,
-        occurred_at=now,
-        actor=survey.contact,
-    )
-    await _consequences(session, survey=survey, definition=definition, now=now)
-    if overall in definition.rectification_levels:
-        await _open_rectification(session, survey=survey, definition=definition, now=now)
+    for column in _SURVEYS.columns:  # what refresh() would read back, without its round trip
+        set_committed_value(survey, column.key, claimed._mapping[column])
+    recent = await _recent(session, survey=survey, definition=definition)
+    async with writes.batched(session) as batch:
+        event = await emit(
+            session,
+            SurveyAnswered(
+                survey_id=str(survey.id),
+                survey=survey.survey,
+                subject_id=survey.subject_id,
+                project_id=survey.project_id,
+                overall=overall,
+                answers=dict(data.answers),
+            ),
+            tenant=survey.tenant,
+            source=SOURCE,
+            subject=str(survey.id),
+        )
+        # the result feeds the agent's scorecard (民主评议) now, in this transaction
+        entries = await entries_for(
+            session,
+            event=event,
+            rules=rules,
+            path=survey.tenant_path,
+            now=now,
+            occurred_at=now,
+            actor=survey.contact,
+        )
+        await queue_entries(session, batch, entries)
+        triggered = await _consequences(
+            session, batch, survey=survey, definition=definition, recent=recent, now=now
+        )
+        if overall in definition.rectification_levels:
+            await _open_rectification(session, survey=survey, definition=definition, now=now)
+    for c, key in triggered:
+        if batch.written[key]:
+            counted(c)
     return survey
 
 
+async def _recent(session: AsyncSession, *, survey: Survey, definition: SurveyDef) -> list[str | None]:
+    """The subject's latest results of this survey, newest first (this answer included)."""
+    rows = await session.exec(
+        select(Survey.overall)
+        .where(Survey.subject_id == survey.subject_id, Survey.survey == survey.survey)
+        .where(col(Survey.answered_at).is_not(None))
+        .order_by(col(Survey.answered_at).desc(), col(Survey.id).desc())
+        .limit(max((c.consecutive for c in definition.consequences), default=1) + 1)
+    )
+    return list(rows.all())
+
+
 async def _consequences(
-    session: AsyncSession, *, survey: Survey, definition: SurveyDef, now: datetime
-) -> None:
-    recent = (
-        await session.exec(
-            select(Survey.overall)
-            .where(Survey.subject_id == survey.subject_id, Survey.survey == survey.survey)
-            .where(col(Survey.answered_at).is_not(None))
-            .order_by(col(Survey.answered_at).desc(), col(Survey.id).desc())
-            .limit(max((c.consecutive for c in definition.consequences), default=1) + 1)
-        )
-    ).all()
+    session: AsyncSession,
+    batch: writes.WriteBatch,
+    *,
+    survey: Survey,
+    definition: SurveyDef,
+    recent: list[str | None],
+    now: datetime,
+) -> list[tuple[Consequence, Any]]:
+    queued: list[tuple[Consequence, Any]] = []
     for cons in definition.consequences:
         streak = 0
         for level in recent:
@@ -199,21 +247,25 @@ async def _consequences(
             continue
         times = "第一次" if cons.consecutive == 1 else f"连续{cons.consecutive}次"
         for action in cons.actions:
-            await trigger(
-                session,
-                tenant=survey.tenant,
-                path=survey.tenant_path,
-                source="survey",
-                definition=definition.key,
-                cause=str(survey.id),
-                subject_kind=survey.subject_kind,
-                subject_id=survey.subject_id,
-                subject_name=None,
-                action=action,
-                streak=streak,
-                reason_zh=f"{definition.name_zh}：{times}被评议为“{LEVEL_ZH[cons.level]}”，{ACTION_ZH[action]}",
-                now=now,
+            queued.append(
+                await queue_trigger(
+                    session,
+                    batch,
+                    tenant=survey.tenant,
+                    path=survey.tenant_path,
+                    source="survey",
+                    definition=definition.key,
+                    cause=str(survey.id),
+                    subject_kind=survey.subject_kind,
+                    subject_id=survey.subject_id,
+                    subject_name=None,
+                    action=action,
+                    streak=streak,
+                    reason_zh=f"{definition.name_zh}：{times}被评议为“{LEVEL_ZH[cons.level]}”，{ACTION_ZH[action]}",
+                    now=now,
+                )
             )
+    return queued
 
 
 async def _open_rectification(
@@ -229,7 +281,7 @@ async def _open_rectification(
         opened_at=now,
         due_at=due,
     )
-    session.add(r)
+    writes.add(session, r)
     await schedule(session, kind=RECTIFICATION_DUE, key=str(r.id), tenant=r.tenant, due_at=due)
     await emit(
         session,
