@@ -102,6 +102,16 @@ async def _overload(
     ]
 
 
+def _filing(project: str, title: str) -> dict[str, Any]:
+    return {
+        "kind": "obstacle",
+        "project_id": project,
+        "title": title,
+        "category": "utilities",
+        "tier": "unit",
+    }
+
+
 async def _to_inbox(
     platform: Platform,
     url: str,
@@ -254,13 +264,7 @@ async def _run(ctx: BenchContext) -> list[Row]:
                 "matters",
                 steward=(
                     f"{iss.url}/v1/matters",
-                    {
-                        "kind": "obstacle",
-                        "project_id": project,
-                        "title": "基准问题",
-                        "category": "utilities",
-                        "tier": "unit",
-                    },
+                    _filing(project, "基准问题"),
                     filer,
                 ),
                 reference=reference,
@@ -272,13 +276,7 @@ async def _run(ctx: BenchContext) -> list[Row]:
             peak = next(r.value for r in rows if r.name == "matter filing throughput")
             rows += await _overload(
                 f"{iss.url}/v1/matters",
-                {
-                    "kind": "obstacle",
-                    "project_id": project,
-                    "title": "过载",
-                    "category": "utilities",
-                    "tier": "unit",
-                },
+                _filing(project, "过载"),
                 filer,
                 peak=peak,
                 seconds=seconds,
@@ -314,13 +312,7 @@ async def _run(ctx: BenchContext) -> list[Row]:
             rows += await _to_inbox(
                 platform,
                 f"{iss.url}/v1/matters",
-                {
-                    "kind": "obstacle",
-                    "project_id": project,
-                    "title": "到达收件箱",
-                    "category": "utilities",
-                    "tier": "unit",
-                },
+                _filing(project, "到达收件箱"),
                 filer,
                 peak=peak,
                 seconds=seconds,
