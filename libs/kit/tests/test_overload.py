@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from steward.kit.http import create_app
-from steward.kit.overload import Gate
+from steward.kit.overload import Gate, OverloadMiddleware
 from steward.kit.settings import ServiceSettings
 from steward.kit.testing import serving
 
@@ -127,8 +129,9 @@ async def test_waiters_beyond_the_queue_are_refused_at_once() -> None:
     assert gate.waiting == 0 and gate.active == 1
 
 
-def _window(gate: Gate, latency: float, *, uncontended: bool = False) -> None:
-    """One full window of completions at ``latency`` seconds each."""
+def _window(gate: Gate, latency: float, *, uncontended: bool = False, shedding: bool = True) -> None:
+    """One full window of completions at ``latency`` seconds each (``shedding``: with refusals)."""
+    gate.refused += int(shedding)
     for _ in range(max(gate.limit, 16)):
         gate.active += 1
         gate.release(latency, uncontended=uncontended)
@@ -147,6 +150,20 @@ def test_the_limit_shrinks_to_the_floor_when_latency_passes_the_target_and_grows
     for _ in range(30):
         _window(gate, 0.004)
     assert gate.limit == 32  # back at the ceiling once requests are fast again
+    for _ in range(12):
+        _window(gate, 0.2)
+    assert gate.limit == 4
+    for _ in range(12):
+        _window(gate, 0.2, shedding=False)  # still slow, but nothing refused: not overload any more
+    assert gate.limit == 32
+
+
+def test_a_slow_replica_that_refuses_nothing_is_never_throttled() -> None:
+    gate = Gate(32, target=0.05, floor=4)
+    _window(gate, 0.004, uncontended=True, shedding=False)
+    for _ in range(20):  # a few clients on a busy machine: every request slow, none refused
+        _window(gate, 0.4, shedding=False)
+    assert gate.limit == 32
 
 
 def test_requests_slow_by_nature_do_not_throttle_the_replica() -> None:
@@ -201,46 +218,50 @@ async def test_no_slot_is_handed_on_while_more_run_than_the_shrunk_limit() -> No
     assert gate.active == 4 and gate.waiting == 0
 
 
-def _in_flight_limit(service: str) -> float:
-    from prometheus_client import REGISTRY
-
-    return REGISTRY.get_sample_value("steward_http_in_flight_limit", {"service": service}) or 0.0
-
-
-async def _contended(target: float, service: str) -> float:
-    """64 clients in a closed loop on an endpoint whose latency grows with the requests in flight
-    (as requests sharing one CPU do): the limit the gate ends at. (What that does to latency is
-    measured from outside, with the services as processes: bench/processes_bench.py.)"""
-    router = APIRouter()
+async def _offered(target: float) -> tuple[int, list[int]]:
+    """The gate as a service has it (``OverloadMiddleware``), in front of an application whose
+    latency grows with the requests in flight, as requests sharing one CPU do (100/s whatever the
+    concurrency), offered 200 requests/s open-loop for 2 s (no sockets: the arrival rate is exact):
+    the lowest limit seen while offered, and the answers' status codes."""
     running = {"n": 0}
 
-    @router.get("/v1/work")
-    async def work() -> dict[str, bool]:
+    async def work(scope: Scope, receive: Receive, send: Send) -> None:
         running["n"] += 1
         try:
-            await asyncio.sleep(0.004 * running["n"])
+            await asyncio.sleep(0.01 * running["n"])
         finally:
             running["n"] -= 1
-        return {"ok": True}
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
 
-    settings = ServiceSettings(service_name=service, http_latency_target_seconds=target, access_log=False)
-    app = create_app(service=service, title="t", version="0", routers=[router], settings=settings)
-    async with serving(app, name=service) as base:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=base, timeout=10.0, limits=limits) as client:
-            until = time.perf_counter() + 2.0
+    settings = ServiceSettings(service_name="kit-overload", http_latency_target_seconds=target)
+    gate = OverloadMiddleware(
+        work, "kit-overload", owner=SimpleNamespace(state=SimpleNamespace(settings=settings))
+    )
+    statuses: list[int] = []
 
-            async def loop() -> None:
-                while time.perf_counter() < until:
-                    r = await client.get("/v1/work")
-                    if r.status_code != 200:
-                        assert r.status_code == 503 and r.headers["retry-after"] == "1"
-                        await asyncio.sleep(0.02)
+    async def one() -> None:
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
 
-            await asyncio.gather(*(loop() for _ in range(64)))
-    return _in_flight_limit(service)
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await gate({"type": "http", "path": "/v1/work", "headers": []}, receive, send)
+
+    sent, lowest = [], settings.http_max_in_flight
+    for _ in range(400):
+        sent.append(asyncio.create_task(one()))
+        await asyncio.sleep(0.005)
+        if gate._gate is not None:
+            lowest = min(lowest, gate._gate.limit)
+    await asyncio.gather(*sent)
+    return lowest, statuses
 
 
-async def test_under_contention_the_limit_comes_down_and_a_fixed_one_stays() -> None:
-    assert await _contended(0.0, "kit-overload-fixed") == 32
-    assert await _contended(0.05, "kit-overload-adaptive") < 16
+async def test_offered_twice_what_it_serves_the_limit_comes_down_and_a_fixed_one_stays() -> None:
+    fixed, answers = await _offered(0.0)
+    assert fixed == 32 and set(answers) == {200, 503}
+    adaptive, answers = await _offered(0.05)
+    assert adaptive <= 8 and set(answers) == {200, 503}

@@ -10,8 +10,9 @@ client or load balancer retries elsewhere or later. ``/healthz``, ``/readyz`` an
 never refused (a busy replica is not a dead one). ``STEWARD_HTTP_MAX_IN_FLIGHT=0`` turns it off.
 
 The bound adapts: ``STEWARD_HTTP_MAX_IN_FLIGHT`` is its ceiling, ``STEWARD_HTTP_MIN_IN_FLIGHT`` its
-floor, and between them it follows the latency of the served requests (:class:`Gate`), so that
-under overload a served request waits behind a few others, not behind 32 (at 4× overload: served
+floor, and between them, while requests are being refused, it follows the latency of the served
+requests (:class:`Gate`), so that under overload a served request waits behind a few others, not
+behind 32 (at 4× overload: served
 p99 from 506 ms with the fixed 32 to the numbers in bench/README.md). A fixed 32 in flight on a
 replica serving 300/s is already about 100 ms per request before any queueing.
 ``STEWARD_HTTP_LATENCY_TARGET_SECONDS=0`` keeps the limit fixed.
@@ -47,15 +48,17 @@ LIMIT = Gauge(
 class Gate:
     """A counting gate with a bounded FIFO of waiters and a wait budget.
 
-    With ``target`` > 0 the limit adapts (between ``floor`` and ``limit``) to the latency of what it
-    serves, from arrival to the end of the response (the wait for a slot included): after each window
-    of completions, a median above ``max(target, 2 × baseline)`` cuts the limit by a quarter; a
-    median under half of that grows it again. The baseline is what a request takes when few run at
-    once (admitted at once, with at most ``floor`` in flight): the lowest such median, drifting slowly up to
-    follow a change that lasts, so a replica whose requests are slow by nature (a slow database) is
-    not throttled for it, while one started straight into overload learns it only once the limit
-    has come down. The median and not a high percentile: a few long imports beside many short
-    requests are not overload."""
+    With ``target`` > 0 the limit adapts (between ``floor`` and ``limit``) while the gate is
+    shedding — refusing requests, i.e. more arrive than the replica serves — to the latency of what
+    it serves, from arrival to the end of the response (the wait for a slot included): after each
+    window of completions with refusals in it, a median above ``max(target, 2 × baseline)`` cuts the
+    limit by a quarter, and a median under half of that grows it a little; a window without a
+    refusal grows it back towards ``limit``. So a replica that is merely slow (a few clients on a
+    busy machine, a slow database) is never throttled for it: only when requests must be refused
+    anyway are the ones served kept fast. The baseline is what a request takes when few run at once
+    (admitted at once, with at most ``floor`` in flight): the lowest such median, drifting slowly up
+    to follow a change that lasts. The median and not a high percentile: a few long imports beside
+    many short requests are not overload."""
 
     def __init__(
         self,
@@ -77,6 +80,7 @@ class Gate:
         self.baseline = 0.0
         self._window: list[float] = []
         self._uncontended: list[float] = []
+        self.refused = 0  # refusals in the current window
 
     @property
     def waiting(self) -> int:
@@ -92,6 +96,7 @@ class Gate:
             self.active += 1
             return True
         if self.queue_seconds <= 0 or len(self._waiters) >= self.max_waiting:
+            self.refused += 1
             return False
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
@@ -103,6 +108,7 @@ class Gate:
             else:
                 self._discard(fut)
             if isinstance(exc, TimeoutError):
+                self.refused += 1
                 return False
             raise
         return True  # a slot was handed to this waiter (counted in ``active``)
@@ -136,13 +142,17 @@ class Gate:
                 self.baseline = low
             else:
                 self.baseline += (low - self.baseline) * 0.05
+        shedding, self.refused = self.refused > 0, 0
         window.clear()
         self._uncontended.clear()
         threshold = max(self.target, 2 * self.baseline)
-        if median > threshold:
+        if not shedding:
+            self.limit = min(self.max_limit, self.limit + max(1, self.limit // 4))
+        elif median > threshold:
             self.limit = max(self.floor, self.limit * 3 // 4)
-        elif median < threshold / 2 and self.limit < self.max_limit:
+        elif median < threshold / 2:
             self.limit = min(self.max_limit, self.limit + max(1, self.limit // 8))
+        self._hand_over()  # a grown limit has room for the waiters now
 
     def _discard(self, fut: asyncio.Future[None]) -> None:
         with contextlib.suppress(ValueError):
