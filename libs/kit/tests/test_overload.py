@@ -218,11 +218,48 @@ async def test_no_slot_is_handed_on_while_more_run_than_the_shrunk_limit() -> No
     assert gate.active == 4 and gate.waiting == 0
 
 
-async def _offered(target: float) -> tuple[int, list[int]]:
-    """The gate as a service has it (``OverloadMiddleware``), in front of an application whose
-    latency grows with the requests in flight, as requests sharing one CPU do (100/s whatever the
-    concurrency), offered 200 requests/s open-loop for 2 s (no sockets: the arrival rate is exact):
-    the lowest limit seen while offered, and the answers' status codes."""
+def _gated(app: Any, **settings: Any) -> OverloadMiddleware:
+    """The gate as a service has it (``OverloadMiddleware``) in front of ``app``."""
+    kit_settings = ServiceSettings(service_name="kit-overload", **settings)
+    return OverloadMiddleware(
+        app, "kit-overload", owner=SimpleNamespace(state=SimpleNamespace(settings=kit_settings))
+    )
+
+
+async def _call(gate: OverloadMiddleware, statuses: list[int], path: str = "/v1/work") -> None:
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await gate({"type": "http", "path": path, "headers": []}, receive, send)
+
+
+async def _answer(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+async def _drive(gate: OverloadMiddleware, *, rate: float, n: int) -> tuple[list[int], list[int], list[int]]:
+    """``n`` requests open-loop at ``rate`` per second (no sockets: the arrival rate is exact): the
+    limit after each arrival, then the answers' status codes in order of the first and second half."""
+    statuses: list[int] = []
+    sent, limits = [], []
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for i in range(n):
+        sent.append(asyncio.create_task(_call(gate, statuses)))
+        await asyncio.sleep(max(0.0, t0 + (i + 1) / rate - loop.time()))
+        limits.append(gate._gate.limit if gate._gate is not None else 0)
+    await asyncio.gather(*sent)
+    return limits, statuses[: n // 2], statuses[n // 2 :]
+
+
+def _cpu_bound() -> Any:
+    """An application whose latency grows with the requests in flight, as requests sharing one CPU
+    do: 100 requests/s whatever the concurrency."""
     running = {"n": 0}
 
     async def work(scope: Scope, receive: Receive, send: Send) -> None:
@@ -231,37 +268,56 @@ async def _offered(target: float) -> tuple[int, list[int]]:
             await asyncio.sleep(0.01 * running["n"])
         finally:
             running["n"] -= 1
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"{}"})
+        await _answer(send)
 
-    settings = ServiceSettings(service_name="kit-overload", http_latency_target_seconds=target)
-    gate = OverloadMiddleware(
-        work, "kit-overload", owner=SimpleNamespace(state=SimpleNamespace(settings=settings))
-    )
-    statuses: list[int] = []
-
-    async def one() -> None:
-        async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                statuses.append(message["status"])
-
-        await gate({"type": "http", "path": "/v1/work", "headers": []}, receive, send)
-
-    sent, lowest = [], settings.http_max_in_flight
-    for _ in range(400):
-        sent.append(asyncio.create_task(one()))
-        await asyncio.sleep(0.005)
-        if gate._gate is not None:
-            lowest = min(lowest, gate._gate.limit)
-    await asyncio.gather(*sent)
-    return lowest, statuses
+    return work
 
 
 async def test_offered_twice_what_it_serves_the_limit_comes_down_and_a_fixed_one_stays() -> None:
-    fixed, answers = await _offered(0.0)
-    assert fixed == 32 and set(answers) == {200, 503}
-    adaptive, answers = await _offered(0.05)
-    assert adaptive <= 8 and set(answers) == {200, 503}
+    limits, *answers = await _drive(_gated(_cpu_bound(), http_latency_target_seconds=0.0), rate=200, n=400)
+    assert min(limits) == 32 and {200, 503} <= {*answers[0], *answers[1]}
+    limits, *answers = await _drive(_gated(_cpu_bound(), http_latency_target_seconds=0.05), rate=200, n=400)
+    assert min(limits) <= 8 and {200, 503} <= {*answers[0], *answers[1]}
+
+
+async def test_a_replica_waiting_on_io_gets_its_limit_back_from_the_floor() -> None:
+    async def io_bound(scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.sleep(0.02)  # 20 ms however many run: 32 at once serve 1,600/s
+        await _answer(send)
+
+    gate = _gated(io_bound, http_latency_target_seconds=0.05)
+    await _call(gate, [])  # the gate is made at the first request
+    assert gate._gate is not None
+    gate._gate.limit = 4  # as a passing CPU spike would leave it
+    limits, _, second = await _drive(gate, rate=300, n=600)
+    assert limits[-1] >= 16, limits[::50]
+    assert second.count(503) <= 5  # once the limit is back, 300/s is served in full
+
+
+async def test_open_streams_do_not_hold_the_slots_of_other_requests() -> None:
+    closing = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/v1/stream":  # Server-Sent Events: open as long as the page is
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")],
+                }
+            )
+            await closing.wait()
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await _answer(send)
+
+    gate = _gated(app, http_max_in_flight=4, http_queue_seconds=0.0)
+    statuses: list[int] = []
+    streams = [asyncio.create_task(_call(gate, statuses, "/v1/stream")) for _ in range(8)]
+    await asyncio.sleep(0.05)
+    assert statuses == [200] * 8  # more streams than slots, all open
+    await _call(gate, statuses)
+    assert statuses[-1] == 200 and gate._gate is not None and gate._gate.active == 0
+    closing.set()
+    await asyncio.gather(*streams)
+    assert gate._gate.limit == 4 and gate._gate.active == 0  # a stream's lifetime is no latency sample

@@ -12,9 +12,8 @@ never refused (a busy replica is not a dead one). ``STEWARD_HTTP_MAX_IN_FLIGHT=0
 The bound adapts: ``STEWARD_HTTP_MAX_IN_FLIGHT`` is its ceiling, ``STEWARD_HTTP_MIN_IN_FLIGHT`` its
 floor, and between them, while requests are being refused, it follows the latency of the served
 requests (:class:`Gate`), so that under overload a served request waits behind a few others, not
-behind 32 (at 4× overload: served
-p99 from 506 ms with the fixed 32 to the numbers in bench/README.md). A fixed 32 in flight on a
-replica serving 300/s is already about 100 ms per request before any queueing.
+behind 32: a fixed 32 in flight on a replica serving 300/s is already about 100 ms per request
+before any queueing (bench/README.md, ``processes``, the overload rows).
 ``STEWARD_HTTP_LATENCY_TARGET_SECONDS=0`` keeps the limit fixed.
 """
 
@@ -30,7 +29,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from steward.kit.security import settings_of
 
@@ -50,7 +49,8 @@ class Gate:
 
     With ``target`` > 0 the limit adapts (between ``floor`` and ``limit``) while the gate is
     shedding — refusing requests, i.e. more arrive than the replica serves — to the latency of what
-    it serves, from arrival to the end of the response (the wait for a slot included): after each
+    it serves, from admission to the end of the response (the wait for a slot not included; a
+    stream's slot is given back when it starts, without a sample): after each
     window of completions with refusals in it, a median above ``max(target, 2 × baseline)`` cuts the
     limit by a quarter, and a median under half of that grows it a little; a window without a
     refusal grows it back towards ``limit``. So a replica that is merely slow (a few clients on a
@@ -203,16 +203,41 @@ class OverloadMiddleware:
             OVERLOAD_REFUSED.labels(self.service).inc()
             await _refuse(scope, send)
             return
+        admitted = time.perf_counter()
         # what a request takes when few run at once, and it did not wait for its slot
-        uncontended = gate.active <= gate.floor and time.perf_counter() - start < 0.001
+        uncontended = gate.active <= gate.floor and admitted - start < 0.001
         gauge = IN_FLIGHT.labels(self.service)
         gauge.inc()
+        held = True
+
+        def let_go(elapsed: float | None) -> None:
+            nonlocal held
+            if held:
+                held = False
+                gauge.dec()
+                gate.release(elapsed, uncontended=uncontended)
+                LIMIT.labels(self.service).set(gate.limit)
+
+        async def sending(message: Message) -> None:
+            # a stream (Server-Sent Events: the inbox, the console's live view) is open for as long as
+            # a page is: its slot is given back once it starts, and its lifetime is no latency
+            if message["type"] == "http.response.start" and _is_stream(message):
+                let_go(None)
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, sending)
         finally:
-            gauge.dec()
-            gate.release(time.perf_counter() - start, uncontended=uncontended)
-            LIMIT.labels(self.service).set(gate.limit)
+            # the time it was served (its wait for a slot is not the replica's speed: counted in, a
+            # full queue would keep the median up and the limit at its floor on a replica whose
+            # requests are fast, e.g. waiting on I/O)
+            let_go(time.perf_counter() - admitted)
+
+
+def _is_stream(message: Message) -> bool:
+    return any(
+        k.lower() == b"content-type" and v.startswith(b"text/event-stream") for k, v in message.get("headers", ())
+    )
 
 
 async def _refuse(scope: Scope, send: Send) -> None:
