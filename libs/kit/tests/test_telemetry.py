@@ -44,3 +44,14 @@ def test_once_an_exporter_is_added_spans_are_recorded_and_exported() -> None:
         span.set_attribute("http.route", "/v1/x")
     assert [s.name for s in keep.spans] == ["request"]
     assert keep.spans[0].attributes == {"http.route": "/v1/x"}
+
+
+def test_with_an_exporter_the_callers_decision_is_kept() -> None:
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+
+    provider = _Provider(WhenExported())
+    provider.add_span_processor(SimpleSpanProcessor(_Keep()))
+    unsampled = SpanContext(trace_id=1, span_id=2, is_remote=True, trace_flags=TraceFlags(0))
+    parent = set_span_in_context(NonRecordingSpan(unsampled))
+    with provider.get_tracer("t").start_as_current_span("request", context=parent) as span:
+        assert not span.is_recording()  # parent-based: not sampled upstream, not here either

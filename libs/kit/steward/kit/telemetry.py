@@ -11,7 +11,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, SamplingResult
 
 from steward.kit.settings import ServiceSettings
 
@@ -80,17 +80,29 @@ def setup_logging(*, service: str, level: str = "INFO", json_logs: bool = True) 
         lib.propagate = True
 
 
+def _sampling_from_env() -> Sampler:
+    try:
+        from opentelemetry.sdk.trace.sampling import _get_from_env_or_default
+
+        return _get_from_env_or_default()
+    except ImportError:  # pragma: no cover - an SDK without the helper
+        return ParentBased(ALWAYS_ON)
+
+
 class WhenExported(Sampler):
     """Records spans only while a span processor is there to take them (an OTLP exporter, a test's
-    collector). Without one, every span would be built in full — attributes, events, timings — and
+    collector), then as the SDK would (``OTEL_TRACES_SAMPLER``; by default parent-based: a request
+    whose caller did not sample it is not sampled here either). Without one, every span would be built in full — attributes, events, timings — and
     thrown away, on every request and every event; dropped instead, a span still gets its ids, so
     log lines keep their trace id and ``traceparent`` still travels to the next service."""
 
     def __init__(self) -> None:
         self.listening = False
+        # with an exporter: the SDK's own choice (OTEL_TRACES_SAMPLER, else parent-based always on)
+        self.exported: Sampler = _sampling_from_env()
 
     def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
-        return (ALWAYS_ON if self.listening else ALWAYS_OFF).should_sample(*args, **kwargs)
+        return (self.exported if self.listening else ALWAYS_OFF).should_sample(*args, **kwargs)
 
     def get_description(self) -> str:
         return "WhenExported"
