@@ -124,7 +124,8 @@ async def _to_inbox(
 ) -> list[Row]:
     """Filings paced at 80% of the -c8 peak with every service running; for each, the time from the
     filing (its event's time, taken while the request is handled) to the message in the project
-    steward's inbox, written by notify after the relay published the event."""
+    steward's inbox (its ``created_at``: when notify's batch took the event, a few ms before that
+    batch commits), written by notify after the relay published the event."""
     import asyncpg
 
     from steward.kit.db import asyncpg_dsn

@@ -176,6 +176,45 @@ async def test_conditional_parts_follow_the_part_they_depend_on(db: Database, ki
     assert [len(rows[k]) for k in ("audit", "outbox")] == [1, 1]
 
 
+async def test_a_condition_sent_early_still_guards_what_is_queued_after_it(
+    db: Database, kit: Any, tenant: str
+) -> None:
+    """A DELETE inside ``only_if`` (``timers.cancel``) sends the condition early; what is queued after
+    it is written only if the condition wrote its row, and ``wrote`` answers from the first statement."""
+    inbox = ConsumedEvent.__table__
+    event_id = uuid.uuid4()
+    reported = []
+    for _ in range(2):
+        async with db.transaction() as session, writes.batched(session) as batch:
+            key = batch.insert(
+                inbox,
+                {"consumer": "kit-test", "event_id": event_id, "received_at": utcnow()},
+                on_conflict="ON CONFLICT DO NOTHING",
+                report=True,
+            )
+            with batch.only_if(key):
+                await cancel(session, kind="kit.none", key="nothing")  # sends the condition now
+                await _write_change(session, kit, tenant, f"late-{event_id}", timers=False)
+        reported.append(batch.wrote(key))
+    assert reported == [True, False]
+    rows = await _rows(db, f"late-{event_id}")
+    assert [len(rows[k]) for k in ("audit", "outbox")] == [1, 1]  # the repeat wrote neither
+
+
+async def test_wrote_refuses_to_answer_before_the_statement_is_sent(db: Database, tenant: str) -> None:
+    async with db.transaction() as session, writes.batched(session) as outer:
+        async with writes.batched(session) as inner:  # nested: the outer block sends everything
+            key = inner.insert(
+                ConsumedEvent.__table__,
+                {"consumer": "kit-test", "event_id": uuid.uuid4(), "received_at": utcnow()},
+                on_conflict="ON CONFLICT DO NOTHING",
+                report=True,
+            )
+        with pytest.raises(RuntimeError):
+            inner.wrote(key)
+    assert outer.wrote(key) is True
+
+
 async def test_only_if_needs_a_reporting_part(db: Database, tenant: str) -> None:
     async with db.transaction() as session, writes.batched(session) as batch:
         key = batch.add(AuditEntry(actor="u1", tenant=tenant, action="a", entity="e", entity_id="x"))

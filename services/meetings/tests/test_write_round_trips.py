@@ -108,13 +108,23 @@ async def test_a_decision_is_five_round_trips(meetings: Meetings, tree: Tree, cl
             ["decision.file"],
         )
     assert numbers == [1, 2]
-    # the facts statement refuses as before: a topic of another meeting is not found
-    r = await meetings.http.post(
-        f"/v1/meetings/{m['id']}/decisions",
-        json={"text": "x", "responsible_unit_name": "y", "topic_id": str(uuid.uuid4())},
-        headers=auth(d, "dispatcher"),
+    # the facts statement refuses as before: a topic of another meeting, or none, is not found
+    r = await meetings.http.get(
+        "/v1/meetings", params={"tenant": d, "upcoming_first": "true"}, headers=auth(d, "dispatcher")
     )
-    assert r.status_code == 404, r.text
+    other = next(x for x in r.json()["items"] if x["id"] != m["id"])
+    unit = Principal(subject="hq-clerk", tenant=d, roles=frozenset({Role.SPECIALIST}))
+    body = TopicCreate(
+        meeting_id=other["id"], title="另一会议的议题", problem="p", request="q", unit_name="u"
+    )
+    elsewhere = await agenda_views.submit(ctx, unit, None, body)
+    for topic in (str(elsewhere.id), str(uuid.uuid4())):
+        r = await meetings.http.post(
+            f"/v1/meetings/{m['id']}/decisions",
+            json={"text": "x", "responsible_unit_name": "y", "topic_id": topic},
+            headers=auth(d, "dispatcher"),
+        )
+        assert r.status_code == 404, r.text
 
 
 async def test_attendance_is_five_round_trips_for_any_number_of_people(

@@ -1,7 +1,8 @@
 """Consumer de-duplication: a row per (consumer, event id), inserted in the handler's transaction.
 
 Delivery is at least once; a consumer calls :func:`first_delivery` in the transaction that applies
-the event and skips the event when it was handled before. (The table keeps its first name,
+the event and skips the event when it was handled before — or, on a hot path, queues the row in
+its write batch with :func:`queue_first` and makes the event's writes conditional on it. (The table keeps its first name,
 ``steward_inbox``, which every service's migrations created.)"""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from steward.kit import writes
 from steward.kit.db import utcnow
 
 
@@ -36,3 +38,15 @@ async def first_delivery(session: AsyncSession, *, consumer: str, event_id: str 
         .returning(col(ConsumedEvent.event_id))
     )
     return (await session.execute(stmt)).first() is not None
+
+
+_TABLE = ConsumedEvent.__table__  # type: ignore[attr-defined]
+_SEEN = "ON CONFLICT (consumer, event_id) DO NOTHING"
+
+
+def queue_first(batch: writes.WriteBatch, *, consumer: str, event_id: str | uuid.UUID) -> object:
+    """:func:`first_delivery` as a reporting part of ``batch`` (``steward.kit.writes``): the parts
+    queued under ``batch.only_if(key)`` are written only on the first delivery, and after the
+    block ``batch.wrote(key)`` is ``False`` for a repeat."""
+    values = {"consumer": consumer, "event_id": uuid.UUID(str(event_id)), "received_at": utcnow()}
+    return batch.insert(_TABLE, values, on_conflict=_SEEN, report=True)

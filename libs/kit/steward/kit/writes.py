@@ -56,8 +56,9 @@ def _quoted(name: str) -> str:
 
 
 def _text(shape: _Shape, tables: list[sa.Table]) -> sa.TextClause:
-    cached = _STATEMENTS.get(shape)
+    cached = _STATEMENTS.pop(shape, None)
     if cached is not None:
+        _STATEMENTS[shape] = cached  # the most recently used last: the first one is evicted
         return cached
     parts, channels = shape[0], shape[1]
     links: tuple[tuple[int, bool], ...] = shape[2] if len(shape) > 2 else ()  # type: ignore[misc]
@@ -82,8 +83,8 @@ def _text(shape: _Shape, tables: list[sa.Table]) -> sa.TextClause:
     binds += [sa.bindparam(f"n{k}", value=ch, type_=sa.String()) for k, ch in enumerate(channels)]
     sql = (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT {', '.join(selected) or '1'}"
     clause = sa.text(sql).bindparams(*binds)
-    if len(_STATEMENTS) >= _MAX_STATEMENTS:
-        _STATEMENTS.clear()
+    if len(_STATEMENTS) >= _MAX_STATEMENTS:  # many shapes (attendance of 1…500 people): the least
+        del _STATEMENTS[next(iter(_STATEMENTS))]  # recently used goes, the hot paths' stay
     _STATEMENTS[shape] = clause
     return clause
 
@@ -103,6 +104,14 @@ class WriteBatch:
         self.written: dict[Any, bool] = {}
         self._when: Any = None
         self._seq = itertools.count()  # part keys stay unique for the batch's life (``written``)
+
+    def wrote(self, key: Any) -> bool:
+        """Whether the reporting part ``key`` wrote its row, once its statement was sent."""
+        if key in self.rows:
+            raise RuntimeError(
+                "the part is not sent yet (a batched block nested in another sends at the outer end)"
+            )
+        return self.written[key]
 
     @contextmanager
     def only_if(self, key: Any) -> Iterator[None]:

@@ -11,9 +11,8 @@ from contextlib import nullcontext
 import structlog
 
 from steward.events.envelope import CloudEvent
-from steward.kit import writes
-from steward.kit.db import utcnow
-from steward.kit.dedup import ConsumedEvent, first_delivery
+from steward.kit import dedup, writes
+from steward.kit.dedup import first_delivery
 from steward.kit.errors import NotFound, ValidationFailed
 from steward.kit.inputs import is_tenant_code
 from steward.scoring import metrics
@@ -27,8 +26,6 @@ log = structlog.get_logger(__name__)
 
 EVENTS_SUBJECT = "steward.events.>"
 RULES_CONSUMER = "scoring-rules"  # per replica: steward.kit.clients.registry.follow_rules
-_INBOX = ConsumedEvent.__table__  # type: ignore[attr-defined]
-_SEEN = "ON CONFLICT (consumer, event_id) DO NOTHING"  # steward.kit.dedup.first_delivery's row
 
 
 def inbox_key(event_id: str) -> uuid.UUID:
@@ -82,21 +79,16 @@ class EventConsumer:
             async with writes.batched(session) as batch:
                 first = None
                 if not ordered:
-                    first = batch.insert(
-                        _INBOX,
-                        {"consumer": consumer, "event_id": event_id, "received_at": utcnow()},
-                        on_conflict=_SEEN,
-                        report=True,
-                    )
+                    first = dedup.queue_first(batch, consumer=consumer, event_id=event_id)
                 with batch.only_if(first) if first is not None else nullcontext():
                     queued = await queue_entries(session, batch, entries)
                     await surveys.queue_sent(
                         session, batch, ctx=ctx, event=event, rules=rules, path=path, now=now
                     )
-            if first is not None and not batch.written[first]:
+            if first is not None and not batch.wrote(first):
                 metrics.EVENTS.labels("duplicate").inc()
                 return
-            written = [entry for entry, key in queued if batch.written[key]]
+            written = [entry for entry, key in queued if batch.wrote(key)]
             if ordered:
                 await lights.on_event(session, event=event, rules=rules, path=path, now=now, project=project)
         metrics.EVENTS.labels("ok").inc()

@@ -74,7 +74,7 @@ async def queue(
 ) -> Any:
     """:func:`append` in a ``writes.batched`` block: the entry (nothing for a repeat) and, when
     ``announce``, its ``score.recorded`` event only if the entry is written. Returns the part's key:
-    ``batch.written[key]`` says after the block whether the entry is new."""
+    ``batch.wrote(key)`` says after the block whether the entry is new."""
     key = batch.insert(
         _ENTRIES, {name: getattr(entry, k) for name, k in _COLUMNS}, on_conflict=_SKIP_REPEAT, report=True
     )
@@ -175,7 +175,7 @@ async def manual(
                 source=SOURCE,
                 subject=entry.subject_id,
             )
-    if not batch.written[key]:  # the same key again: the entry recorded the first time
+    if not batch.wrote(key):  # the same key again: the entry recorded the first time
         existing = (
             await session.exec(
                 select(ScoreEntry).where(

@@ -333,7 +333,7 @@ async def queue_trigger(
     session: AsyncSession, batch: writes.WriteBatch, **what: Unpack[ConsequenceArgs]
 ) -> tuple[Consequence, Any]:
     """:func:`trigger` in a ``writes.batched`` block: the consequence, announced only if new. After
-    the block ``batch.written[key]`` says whether it was (then count it: :func:`counted`)."""
+    the block ``batch.wrote(key)`` says whether it was (then count it: :func:`counted`)."""
     c, announced = _consequence(**what)
     values = {col_.name: getattr(c, col_.key) for col_ in _CONSEQUENCES.columns}
     key = batch.insert(_CONSEQUENCES, values, on_conflict=_ONCE, report=True)

@@ -20,7 +20,7 @@ from steward.kit import writes
 from steward.rules import RulesDocument
 from steward.rules.scoring import ScoreRule
 from steward.scoring.ledger.models import ScoreEntry
-from steward.scoring.ledger.service import append, append_many, queue
+from steward.scoring.ledger.service import append_many, queue
 from steward.scoring.periods.keys import period_key
 from steward.scoring.rules.models import MatterPeople
 
@@ -214,20 +214,20 @@ async def score_event(
     entries = await entries_for(
         session, event=event, rules=rules, path=path, now=now, occurred_at=occurred_at, actor=actor
     )
-    if writes.current(session) is not None:  # inside the caller's batch: answers are needed now
-        return [entry for entry in entries if await append(session, entry=entry) is not None]
+    if writes.current(session) is not None:
+        raise RuntimeError("score_event sends its own batch: in a caller's batch, use queue_entries")
     if not entries:
         return []
     async with writes.batched(session) as batch:
         queued = await queue_entries(session, batch, entries)
-    return [entry for entry, key in queued if batch.written[key]]
+    return [entry for entry, key in queued if batch.wrote(key)]
 
 
 async def queue_entries(
     session: AsyncSession, batch: writes.WriteBatch, entries: list[ScoreEntry]
 ) -> list[tuple[ScoreEntry, Any]]:
     """:func:`score_event`'s writes in a ``writes.batched`` block: each entry with its event if new;
-    after the block, ``batch.written[key]`` of each pair says which entries were written."""
+    after the block, ``batch.wrote(key)`` of each pair says which entries were written."""
     return [(entry, await queue(session, batch, entry=entry)) for entry in entries]
 
 

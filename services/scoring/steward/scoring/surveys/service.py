@@ -72,7 +72,7 @@ async def on_event(
     """The surveys the event sends (one per definition and event), each announced (``survey.sent``)."""
     async with writes.batched(session) as batch:
         queued = await queue_sent(session, batch, ctx=ctx, event=event, rules=rules, path=path, now=now)
-    return [survey for survey, key in queued if batch.written[key]]
+    return [survey for survey, key in queued if batch.wrote(key)]
 
 
 async def queue_sent(
@@ -86,7 +86,7 @@ async def queue_sent(
     now: datetime,
 ) -> list[tuple[Survey, Any]]:
     """:func:`on_event` in a ``writes.batched`` block: each survey (nothing if the event sent it
-    before) with its ``survey.sent`` event if new; ``batch.written[key]`` says which, after it."""
+    before) with its ``survey.sent`` event if new; ``batch.wrote(key)`` says which, after it."""
     queued: list[tuple[Survey, Any]] = []
     data = event.data
     for definition in rules.scorecards.surveys:
@@ -193,7 +193,9 @@ async def answer(
             source=SOURCE,
             subject=str(survey.id),
         )
-        # the result feeds the agent's scorecard (民主评议) now, in this transaction
+        # the result feeds the agent's scorecard (民主评议) now, in this transaction. A read inside a
+        # batch (writes' rule: it would not see the queued rows): safe here, what it reads — the
+        # scorecard, the people a rule names — is nothing this block queues
         entries = await entries_for(
             session,
             event=event,
@@ -210,7 +212,7 @@ async def answer(
         if overall in definition.rectification_levels:
             await _open_rectification(session, survey=survey, definition=definition, now=now)
     for c, key in triggered:
-        if batch.written[key]:
+        if batch.wrote(key):
             counted(c)
     return survey
 
