@@ -236,7 +236,8 @@ class OverloadMiddleware:
 
 def _is_stream(message: Message) -> bool:
     return any(
-        k.lower() == b"content-type" and v.startswith(b"text/event-stream") for k, v in message.get("headers", ())
+        k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+        for k, v in message.get("headers", ())
     )
 
 
