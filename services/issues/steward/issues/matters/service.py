@@ -14,10 +14,10 @@ from steward.events import issues as ev
 from steward.issues import metrics
 from steward.issues.context import IssuesContext
 from steward.issues.matters import deadlines as dl
-from steward.issues.matters import timers
+from steward.issues.matters import listing, timers
 from steward.issues.matters.events import matter_event, record
 from steward.issues.matters.filing import Filing, bad, look_up_filing
-from steward.issues.matters.models import OPEN_STATUSES, Matter, MatterHistory
+from steward.issues.matters.models import Matter, MatterHistory
 from steward.issues.matters.schemas import (
     RATING_LABELS,
     Attachment,
@@ -32,7 +32,7 @@ from steward.kit import writes
 from steward.kit.auth import Principal
 from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.errors import Conflict, NotFound
-from steward.kit.paging import keyset_page, scoped
+from steward.kit.paging import keyset_page
 from steward.kit.tenancy import ALL_TENANTS, ensure_visible
 from steward.rules import RulesDocument, rules_fingerprint
 from steward.rules.catalogue import DEFAULT_TAXONOMY
@@ -254,10 +254,6 @@ async def get(session: AsyncSession, *, principal: Principal, key: str, lock: bo
     return m
 
 
-# models.SEARCH_BIGRAMS with qualified columns: the planner matches it to the index expression
-_SEARCH_DOC = "steward_bigrams(lower(matters.title || ' ' || matters.number))"
-
-
 async def list_matters(
     session: AsyncSession,
     *,
@@ -267,36 +263,10 @@ async def list_matters(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Matter], str | None]:
-    """Newest first; keyset pagination on (filed_at, id). ``base_path`` = subtree root (None: all)."""
-    stmt = scoped(select(Matter), Matter.tenant_path, base_path)
-    if principal.is_enterprise:
-        stmt = stmt.where(Matter.owner_unit_id == (principal.unit or "-"))
-    if f.kinds:
-        stmt = stmt.where(col(Matter.kind).in_([k.value for k in f.kinds]))
-    if f.statuses:
-        stmt = stmt.where(col(Matter.status).in_([s.value for s in f.statuses]))
-    if f.open_only:
-        stmt = stmt.where(col(Matter.status).in_(OPEN_STATUSES))
-    if f.tiers:
-        stmt = stmt.where(col(Matter.tier).in_([t.value for t in f.tiers]))
-    for attr in ("category", "project_id", "responsible_unit_id", "handling_tenant", "meeting_id"):
-        value = getattr(f, attr)
-        if value is not None:
-            stmt = stmt.where(getattr(Matter, attr) == value)
-    if f.overdue is not None:
-        stmt = stmt.where(Matter.overdue == f.overdue)
-    if f.q:
-        stmt = stmt.where(
-            # ix_matters_search: the title and number hold every character pair of q (the LIKEs recheck)
-            sa.literal_column(_SEARCH_DOC).op("@>")(
-                sa.func.steward_bigrams(sa.func.lower(sa.cast(f.q, sa.Text)))
-            ),
-            sa.or_(
-                col(Matter.title).contains(f.q, autoescape=True),
-                col(Matter.number).contains(f.q, autoescape=True),
-            ),
-        )
-    return await keyset_page(session, stmt, order=(Matter.filed_at, Matter.id), cursor=cursor, limit=limit)
+    """Newest first; keyset pagination on (filed_at, id). ``base_path`` = subtree root (None: all).
+    The filters are ``listing.filtered``'s; the REST list reads its page with ``listing.list_page``."""
+    stmt = listing.filtered(select(Matter), principal=principal, f=f, base_path=base_path)
+    return await keyset_page(session, stmt, order=listing.ORDER, cursor=cursor, limit=limit)
 
 
 async def history(session: AsyncSession, *, matter: Matter) -> list[MatterHistory]:

@@ -1,9 +1,14 @@
 """Project lists: the filters of ``GET /v1/projects`` (also used by the map and the gaps report) on
-the caller's subtree, the text search on its bigram index, and newest-first keyset pages."""
+the caller's subtree, the text search on its bigram index, and newest-first keyset pages.
+
+``list_projects`` hands out table rows (gRPC); ``list_page`` is the REST page: it reads only the
+columns a ``ProjectOut`` shows, as plain rows (no entities, no identity map), and validates the
+whole page in one pydantic call from dicts that hold what ``service.to_out`` would pass."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,9 +19,8 @@ from steward.kit.auth import Principal
 from steward.kit.paging import keyset_page, scoped
 from steward.registry.projects.models import Project
 from steward.registry.projects.national_code import looks_like
-from steward.registry.projects.schemas import (
-    ProjectFilter,
-)
+from steward.registry.projects.schemas import ProjectFilter, ProjectList
+from steward.registry.projects.stages import NAMES_ZH
 from steward.registry.tenants.models import Tenant
 from steward.registry.tenants.service import get_visible_tenant
 
@@ -76,3 +80,70 @@ async def list_projects(
     return await keyset_page(
         session, stmt, order=(Project.created_at, Project.id), cursor=cursor, limit=limit
     )
+
+
+# What a ProjectOut shows, under its names (``tenant``) or as read by ``row_to_item``.
+_PAGE_COLUMNS: tuple[Any, ...] = (
+    Project.id,
+    Project.code,
+    Project.national_code,
+    col(Project.tenant_code).label("tenant"),
+    Project.name,
+    Project.owner_unit_id,
+    Project.total_investment,
+    Project.annual_plan_investment,
+    Project.funding_type,
+    Project.industry,
+    Project.key_level,
+    Project.major,
+    Project.stage,
+    Project.tier,
+    Project.on_platform,
+    Project.steward_required,
+    Project.named_responsibility,
+    Project.derivation,
+    Project.lat,
+    Project.lon,
+    Project.address,
+    Project.planned_start,
+    Project.planned_completion,
+    Project.created_by,
+    Project.created_at,
+    Project.updated_at,
+    Project.row_version,
+)
+_STAGE_ZH = {stage.value: name for stage, name in NAMES_ZH.items()}
+
+
+def row_to_item(row: Any) -> dict[str, Any]:
+    """A ``ProjectOut``'s input from a ``_PAGE_COLUMNS`` row: the values ``service.to_out`` passes
+    (keys the model does not have are ignored by its validation)."""
+    item: dict[str, Any] = row._asdict()
+    d = item["derivation"] or {}
+    item["stage_zh"] = _STAGE_ZH.get(item["stage"])  # an unknown stage fails validation, as in to_out
+    item["dispatch"] = {
+        "tier": item["tier"],
+        "on_platform": item["on_platform"],
+        "steward_required": item["steward_required"],
+        "named_responsibility": item["named_responsibility"],
+        "reasons": list(d.get("reasons", [])),
+        "rules_versions": list(d.get("rules_versions", [])),
+        "derived_at": datetime.fromisoformat(d["derived_at"]) if d.get("derived_at") else item["created_at"],
+    }
+    lat, lon = item["lat"], item["lon"]
+    item["location"] = (
+        {"lat": lat, "lon": lon, "address": item["address"]} if lat is not None and lon is not None else None
+    )
+    return item
+
+
+async def list_page(
+    session: AsyncSession, *, principal: Principal, f: ProjectFilter, limit: int, cursor: str | None
+) -> ProjectList:
+    """``list_projects``' page as the REST answer: same rows, same order, same cursor."""
+    base = await get_visible_tenant(session, principal=principal, code=f.tenant or principal.tenant)
+    stmt = filtered(sa.select(*_PAGE_COLUMNS), base, f, principal)
+    rows, nxt = await keyset_page(
+        session, stmt, order=(Project.created_at, Project.id), cursor=cursor, limit=limit
+    )
+    return ProjectList.model_validate({"items": [row_to_item(r) for r in rows], "next_cursor": nxt})

@@ -169,10 +169,10 @@ async def list_projects(
     f: ProjectFilterDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
-) -> ProjectList:
+) -> Response:
     async with db.read() as session:
-        rows, nxt = await listing.list_projects(session, principal=principal, f=f, limit=limit, cursor=cursor)
-        return ProjectList(items=[service.to_out(p) for p in rows], next_cursor=nxt)
+        page = await listing.list_page(session, principal=principal, f=f, limit=limit, cursor=cursor)
+    return _json(page, 200)  # validated once in list_page: the bytes FastAPI would write for it
 
 
 @router.get(
