@@ -50,15 +50,17 @@ class Gate:
     With ``target`` > 0 the limit adapts (between ``floor`` and ``limit``) while the gate is
     shedding — refusing requests, i.e. more arrive than the replica serves — to the latency of what
     it serves, from admission to the end of the response (the wait for a slot not included; a
-    stream's slot is given back when it starts, without a sample): after each
-    window of completions with refusals in it, a median above ``max(target, 2 × baseline)`` cuts the
-    limit by a quarter, and a median under half of that grows it a little; a window without a
-    refusal grows it back towards ``limit``. So a replica that is merely slow (a few clients on a
-    busy machine, a slow database) is never throttled for it: only when requests must be refused
-    anyway are the ones served kept fast. The baseline is what a request takes when few run at once
-    (admitted at once, with at most ``floor`` in flight): the lowest such median, drifting slowly up
-    to follow a change that lasts. The median and not a high percentile: a few long imports beside
-    many short requests are not overload."""
+    stream's slot is given back when it starts, without a sample): after each window of completions
+    with refusals in it, a median above ``max(target, 2 × baseline)`` cuts the limit by a quarter,
+    and a median under three quarters of that grows it a little; a window without a refusal grows
+    it back towards ``limit``. So a replica that is merely slow (a few clients on a busy machine, a
+    slow database) is never throttled for it: only when requests must be refused anyway are the
+    ones served kept fast. The baseline is what a request takes with nothing else running, or at
+    the floor (the least that runs while shedding): the lowest such median, drifting slowly up to
+    follow a change that lasts — requests slow by nature (waiting on I/O) take as long at the floor
+    as at the ceiling, so the limit grows back; requests that share a CPU get faster with fewer
+    running, so it settles where they take about twice what they take at the floor. The median and
+    not a high percentile: a few long imports beside many short requests are not overload."""
 
     def __init__(
         self,
@@ -115,7 +117,7 @@ class Gate:
 
     def release(self, elapsed: float | None = None, *, uncontended: bool = False) -> None:
         """Give the slot back; ``elapsed``: the request's latency, for the adaptive limit, and
-        ``uncontended``: it was admitted with at most ``floor`` requests in flight."""
+        ``uncontended``: it ran alone (or at the floor), admitted without waiting."""
         self.active -= 1
         if elapsed is not None and self.target > 0:
             self._observe(elapsed, uncontended)
@@ -150,7 +152,7 @@ class Gate:
             self.limit = min(self.max_limit, self.limit + max(1, self.limit // 4))
         elif median > threshold:
             self.limit = max(self.floor, self.limit * 3 // 4)
-        elif median < threshold / 2:
+        elif median < threshold * 0.75:
             self.limit = min(self.max_limit, self.limit + max(1, self.limit // 8))
         self._hand_over()  # a grown limit has room for the waiters now
 
@@ -204,8 +206,9 @@ class OverloadMiddleware:
             await _refuse(scope, send)
             return
         admitted = time.perf_counter()
-        # what a request takes when few run at once, and it did not wait for its slot
-        uncontended = gate.active <= gate.floor and admitted - start < 0.001
+        # what a request takes with nothing else running (or at the floor: the least that can run
+        # while shedding), admitted without waiting for its slot
+        uncontended = admitted - start < 0.001 and (gate.active <= 1 or gate.limit <= gate.floor)
         gauge = IN_FLIGHT.labels(self.service)
         gauge.inc()
         held = True
