@@ -321,3 +321,14 @@ async def test_open_streams_do_not_hold_the_slots_of_other_requests() -> None:
     closing.set()
     await asyncio.gather(*streams)
     assert gate._gate.limit == 4 and gate._gate.active == 0  # a stream's lifetime is no latency sample
+
+
+async def test_a_second_without_refusals_restores_the_ceiling() -> None:
+    gate = Gate(32, queue_seconds=0.05, target=0.05, floor=4)
+    gate.limit = 4  # left by an overload
+    gate._refusing()
+    for _ in range(4):
+        assert await gate.acquire()
+    assert await gate.acquire() is False  # just refused: the overload may still be on
+    gate._last_refusal -= 2.0  # ...and then nothing was refused for two seconds
+    assert await gate.acquire() and gate.limit == 32

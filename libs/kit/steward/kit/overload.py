@@ -44,6 +44,9 @@ LIMIT = Gauge(
 )
 
 
+RECOVERED_SECONDS = 1.0  # no refusal for this long: the limit goes back to its ceiling
+
+
 class Gate:
     """A counting gate with a bounded FIFO of waiters and a wait budget.
 
@@ -53,7 +56,9 @@ class Gate:
     stream's slot is given back when it starts, without a sample): after each window of completions
     with refusals in it, a median above ``max(target, 2 × baseline)`` cuts the limit by a quarter,
     and a median under three quarters of that grows it a little; a window without a refusal grows
-    it back towards ``limit``. So a replica that is merely slow (a few clients on a busy machine, a
+    it back towards ``limit``, and a second without any refusal restores it at once (a replica
+    whose overload has passed gets few completions to count: its next clients must not find it
+    still at the floor). So a replica that is merely slow (a few clients on a busy machine, a
     slow database) is never throttled for it: only when requests must be refused anyway are the
     ones served kept fast. The baseline is what a request takes with nothing else running, or at
     the floor (the least that runs while shedding): the lowest such median, drifting slowly up to
@@ -83,6 +88,7 @@ class Gate:
         self._window: list[float] = []
         self._uncontended: list[float] = []
         self.refused = 0  # refusals in the current window
+        self._last_refusal = 0.0
 
     @property
     def waiting(self) -> int:
@@ -94,11 +100,15 @@ class Gate:
 
     async def acquire(self) -> bool:
         """True with a slot held (release it), False when none came free within the budget."""
+        if self.limit < self.max_limit and time.monotonic() - self._last_refusal > RECOVERED_SECONDS:
+            # nothing refused for a while: the overload is over, whatever came (or did not) since
+            self.limit = self.max_limit
+            self._hand_over()
         if self.active < self.limit and not self._waiters:
             self.active += 1
             return True
         if self.queue_seconds <= 0 or len(self._waiters) >= self.max_waiting:
-            self.refused += 1
+            self._refusing()
             return False
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
@@ -110,10 +120,14 @@ class Gate:
             else:
                 self._discard(fut)
             if isinstance(exc, TimeoutError):
-                self.refused += 1
+                self._refusing()
                 return False
             raise
         return True  # a slot was handed to this waiter (counted in ``active``)
+
+    def _refusing(self) -> None:
+        self.refused += 1
+        self._last_refusal = time.monotonic()
 
     def release(self, elapsed: float | None = None, *, uncontended: bool = False) -> None:
         """Give the slot back; ``elapsed``: the request's latency, for the adaptive limit, and
