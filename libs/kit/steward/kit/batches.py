@@ -36,7 +36,7 @@ from opentelemetry import propagate, trace
 
 from steward.events.envelope import CloudEvent
 from steward.kit import metrics as kit_metrics
-from steward.kit.bus import DLQ_PREFIX, DLQ_STREAM, REPLAY_HEADER, EventBus
+from steward.kit.bus import REPLAY_HEADER, EventBus, PoisonBudget
 from steward.kit.logs import THROTTLED
 from steward.kit.transient import is_transient
 
@@ -79,7 +79,7 @@ class BatchSubscription:
         self.ack_wait = ack_wait
         self.skip = skip or (lambda _subject: False)
         self._stopping = asyncio.Event()
-        self._poison: dict[int, int] = {}
+        self._poison = PoisonBudget()
         self._sub: Any = None
         self._busy: asyncio.Future[None] | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -190,7 +190,7 @@ class BatchSubscription:
             try:
                 event = CloudEvent.model_validate_json(msg.data)
             except ValueError as exc:
-                await self._dead_letter(msg, f"undecodable event: {exc}")
+                await self.bus.dead_letter(self.consumer, msg, f"undecodable event: {exc}")
                 await msg.ack()
                 self._count("invalid")
                 continue
@@ -227,7 +227,7 @@ class BatchSubscription:
         ok = 0
         for msg, event, outcome in zip(carriers, events, outcomes, strict=True):
             if outcome.error is None:
-                self._poison.pop(_seq(msg), None)
+                self._poison.forget(_seq(msg))
                 await msg.ack()
                 ok += 1
             else:
@@ -251,14 +251,11 @@ class BatchSubscription:
             )
             return
         seq = _seq(msg)
-        failures = self._poison.pop(seq, 0) + 1
-        self._poison[seq] = failures
-        if len(self._poison) > 10_000:
-            self._poison.pop(next(iter(self._poison)))
+        failures = self._poison.failed(seq)
         if failures >= self.settings.consumer_max_deliver:
-            await self._dead_letter(msg, f"{type(exc).__name__}: {exc}")
+            await self.bus.dead_letter(self.consumer, msg, f"{type(exc).__name__}: {exc}")
             await msg.ack()
-            self._poison.pop(seq, None)
+            self._poison.forget(seq)
             self._count("dead_lettered")
             log.error("bus.dead_lettered", consumer=self.consumer, event_id=event.id, error=str(exc))
         else:
@@ -272,14 +269,6 @@ class BatchSubscription:
                 attempt=failures,
                 error=str(exc)[:500],
             )
-
-    async def _dead_letter(self, msg: Msg, reason: str) -> None:
-        headers: dict[str, str] = dict(msg.headers or {})
-        headers.pop("Nats-Msg-Id", None)
-        headers.update({"Steward-Dlq-Reason": reason[:500], "Steward-Dlq-Subject": msg.subject})
-        await self.bus.js.publish(
-            f"{DLQ_PREFIX}.{self.consumer}", msg.data, headers=headers, stream=DLQ_STREAM
-        )
 
 
 def _seq(msg: Msg) -> int:

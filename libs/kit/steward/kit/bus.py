@@ -23,6 +23,7 @@ import structlog
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from opentelemetry import propagate, trace
@@ -166,7 +167,7 @@ class EventBus:
         else:
             self.shared_consumers.append(consumer)
         service = self.settings.service_name
-        poison = _PoisonBudget()
+        poison = PoisonBudget()
 
         async def _consume(msg: NatsMessage) -> None:
             # The raw bytes, never FastStream's content-type based decoding: a JSON body that is not
@@ -181,7 +182,7 @@ class EventBus:
             try:
                 event = CloudEvent.model_validate_json(body)
             except ValueError as exc:
-                await self._dead_letter(consumer, msg, f"undecodable event: {exc}")
+                await self.dead_letter(consumer, msg.raw_message, f"undecodable event: {exc}")
                 await msg.ack()
                 metrics.EVENTS_CONSUMED.labels(service, label, "invalid").inc()
                 return
@@ -221,7 +222,7 @@ class EventBus:
                     return
                 failures = poison.failed(seq)
                 if failures >= limit:
-                    await self._dead_letter(consumer, msg, f"{type(exc).__name__}: {exc}")
+                    await self.dead_letter(consumer, msg.raw_message, f"{type(exc).__name__}: {exc}")
                     await msg.ack()
                     poison.forget(seq)
                     metrics.EVENTS_CONSUMED.labels(service, label, "dead_lettered").inc()
@@ -267,8 +268,8 @@ class EventBus:
             out[consumer] = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
         return out
 
-    async def _dead_letter(self, consumer: str, msg: NatsMessage, reason: str) -> None:
-        raw = msg.raw_message
+    async def dead_letter(self, consumer: str, raw: Msg, reason: str) -> None:
+        """Park ``raw`` on ``steward.dlq.<consumer>`` with the reason and the subject it came on."""
         headers: dict[str, Any] = dict(raw.headers or {})
         headers.pop("Nats-Msg-Id", None)
         headers.update({"Steward-Dlq-Reason": reason[:500], "Steward-Dlq-Subject": raw.subject})
@@ -280,7 +281,7 @@ def _stream_seq(msg: NatsMessage) -> int:
     return int(meta.sequence.stream) if meta is not None else 0
 
 
-class _PoisonBudget:
+class PoisonBudget:
     """Failures that were not transient, per message (stream sequence) of one consumer in this
     process. A restart forgets them, which only gives a message more tries, never fewer."""
 
