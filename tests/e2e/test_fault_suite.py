@@ -349,6 +349,12 @@ async def test_every_part_killed_under_load_loses_and_doubles_nothing(
                 " JOIN delivery_attempts a ON a.delivery_id = d.id WHERE d.event_type = 'matter.filed'"
                 " AND d.channel = 'email' AND a.outcome = 'started'",
             )
+            timed_out = await _query(  # attempts cut off midway: the server may have accepted the message
+                notify_db,
+                "SELECT DISTINCT d.event_id FROM deliveries d JOIN delivery_attempts a ON a.delivery_id = d.id"
+                " WHERE d.event_type = 'matter.filed' AND d.channel = 'email' AND a.outcome = 'error'"
+                " AND a.error LIKE '%Timeout%'",
+            )
             died = [name for name, svc in svcs.items() if svc.proc is None or svc.proc.poll() is not None]
         finally:
             for svc in svcs.values():
@@ -376,7 +382,7 @@ async def test_every_part_killed_under_load_loses_and_doubles_nothing(
         f"\n  inbox messages {len(inbox)} (distinct event+recipient {len(inbox_pairs)});"
         f" e-mails received {len(mails)} (distinct event+recipient {len(mail_pairs)},"
         f" resent with the same Message-ID {sum(mail_pairs.values()) - len(mail_pairs)},"
-        f" attempts whose outcome was lost {dict(lost)}); deliveries {[tuple(d) for d in deliveries]}"
+        f" attempts whose outcome was lost {dict(lost)}, timed out {len(timed_out)}); deliveries {[tuple(d) for d in deliveries]}"
         f"\n  setup {started:.1f}s, total {elapsed:.1f}s"
     )
     assert load.other == [], load.other[:10]  # only 201, or 503 with Retry-After
@@ -395,6 +401,8 @@ async def test_every_part_killed_under_load_loses_and_doubles_nothing(
     # the documented at-least-once window: an attempt whose outcome was never recorded (notify or its
     # database killed after the SMTP server accepted the message) is sent again, same Message-ID
     # (an attempt may fall in two windows, e.g. "notify down and registry down": one is notify's or PG's)
-    assert resent <= {e for e, _ in unfinished}
+    # (or cut off by the channel's time limit after the server took the message but before its "250"
+    # came back: that attempt failed, the retry sends again — the same unknown outcome, not a bug)
+    assert resent <= {e for e, _ in unfinished} | {e for (e,) in timed_out}
     assert all("notify down" in w or "postgres down" in w for w in lost), lost
     assert {status for _, status, _ in deliveries} <= {"sent", "skipped"}  # none failed or dead

@@ -56,7 +56,9 @@ async def test_threshold_change_applies_from_effective_date_and_keeps_history(
     admin = registry.auth(d, "tenant_admin")
     before = (await create_project(registry, d, total_investment="2500万")).json()
     assert before["dispatch"]["steward_required"] is False
-    starts = datetime.now(UTC) + timedelta(seconds=2)
+    # far enough ahead that the next registration lands before it even when the host stalls (a PUT
+    # took 2.6 s on a loaded CI machine and a 2 s margin was gone)
+    starts = datetime.now(UTC) + timedelta(seconds=6)
     r = await registry.http.put(
         f"/v1/rules/{d}",
         json={
@@ -69,6 +71,7 @@ async def test_threshold_change_applies_from_effective_date_and_keeps_history(
     assert r.status_code == 201, r.text
     assert r.json()["version"] == 1
     early = (await create_project(registry, d, total_investment="2500万")).json()
+    assert datetime.now(UTC) < starts, "the host stalled past the margin: nothing below can be judged"
     assert early["dispatch"]["steward_required"] is False, "not in force before its effective date"
     await asyncio.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.3)
     after = (await create_project(registry, d, total_investment="2500万")).json()

@@ -177,6 +177,15 @@ def test_free_port_is_bindable() -> None:
         assert not infra.port_is_free(port)
 
 
+def test_free_ports_are_distinct_and_outside_the_ephemeral_range() -> None:
+    """Outgoing connections take ports from the kernel's ephemeral range, so a port handed out there
+    can be taken before its server listens; and a port is never handed out twice."""
+    floor = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [infra.free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
+    assert all(1024 <= p < floor for p in ports)
+
+
 def test_servers_die_with_a_killed_parent(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """

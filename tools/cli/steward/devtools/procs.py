@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,11 +29,38 @@ class InfraError(RuntimeError):
     """A local server could not be started."""
 
 
+_GIVEN: set[int] = set()  # ports this process handed out: never twice (a server may not bind them yet)
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel picks for outgoing connections (and for a bind to port 0)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = HOST) -> int:
-    """A TCP port that is free right now on ``host`` (bind to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port that is free right now on ``host``, below the kernel's ephemeral range and not
+    handed out before by this process. A port from a bind to port 0 lies in that range, where any
+    outgoing connection (a client of the database, a test's HTTP call) may take it before the server
+    meant to listen there starts — seen as "address already in use" from a NATS cluster node."""
+    floor = _ephemeral_floor()
+    low = max(1024, floor - 20000)
+    for _ in range(200):
+        port = random.randrange(low, floor) if floor > low else 0
+        if port in _GIVEN:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            port = int(sock.getsockname()[1])
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
+    raise InfraError(f"no free port on {host}")
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:

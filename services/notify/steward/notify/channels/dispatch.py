@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from steward.notify.channels.base import ChannelError, Outgoing
+from steward.notify.channels.base import ChannelError, Lease, Outgoing
 from steward.notify.channels.email import SmtpConnection, send_email
 from steward.notify.channels.http import send_robot, send_sms, send_webhook
 from steward.notify.settings import NotifySettings
@@ -25,10 +25,15 @@ class Channels:
         await self.client.aclose()
         await self.smtp.close()
 
-    async def send(self, out: Outgoing) -> None:
-        if out.channel == "email":
-            await send_email(out, self.settings, time_limit=self.timeout, connection=self.smtp)
-        elif out.channel == "sms":
+    async def send(self, out: Outgoing, lease: Lease | None = None) -> None:
+        """Send through the delivery's channel. With a ``lease``, nothing is handed over unless the
+        send can end within it (:class:`~steward.notify.channels.base.LeaseLost` otherwise)."""
+        if out.channel == "email":  # checked once the one SMTP connection is free for it
+            await send_email(out, self.settings, time_limit=self.timeout, connection=self.smtp, lease=lease)
+            return
+        if lease is not None:
+            lease.check(self.timeout)
+        if out.channel == "sms":
             await send_sms(out, self.settings, self.client, time_limit=self.timeout)
         elif out.channel in ROBOTS:
             await send_robot(out, self.settings, self.client, time_limit=self.timeout)

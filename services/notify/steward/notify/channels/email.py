@@ -15,7 +15,7 @@ from email.utils import formataddr, formatdate, parseaddr
 
 import aiosmtplib
 
-from steward.notify.channels.base import ChannelError, Outgoing
+from steward.notify.channels.base import ChannelError, Lease, Outgoing
 from steward.notify.settings import NotifySettings
 
 
@@ -142,7 +142,9 @@ class SmtpConnection:
             with contextlib.suppress(Exception):
                 client.close()
 
-    async def send(self, message: EmailMessage | Wire, *, time_limit: float) -> None:
+    async def send(
+        self, message: EmailMessage | Wire, *, time_limit: float, lease: Lease | None = None
+    ) -> None:
         async with self._lock:
             loop = asyncio.get_running_loop()
             if self._client is not None and (
@@ -153,6 +155,8 @@ class SmtpConnection:
                 fresh = self._client is None
                 if self._client is None:
                     self._client = await self._connect(time_limit)
+                if lease is not None:  # after the wait for this connection: is there time to send?
+                    lease.check(time_limit)
                 try:
                     if isinstance(message, Wire):
                         await self._client.sendmail(
@@ -184,16 +188,25 @@ class SmtpConnection:
 
 
 async def send_email(
-    out: Outgoing, settings: NotifySettings, *, time_limit: float, connection: SmtpConnection | None = None
+    out: Outgoing,
+    settings: NotifySettings,
+    *,
+    time_limit: float,
+    connection: SmtpConnection | None = None,
+    lease: Lease | None = None,
 ) -> None:
     if "@" not in out.address:
         raise ChannelError(f"not an email address: {out.address!r}", permanent=True)
     try:
         if connection is not None:
             await connection.send(
-                wire_message(out, settings) or build_message(out, settings), time_limit=time_limit
+                wire_message(out, settings) or build_message(out, settings),
+                time_limit=time_limit,
+                lease=lease,
             )
             return
+        if lease is not None:
+            lease.check(time_limit)
         await aiosmtplib.send(
             build_message(out, settings),
             hostname=settings.smtp_host,

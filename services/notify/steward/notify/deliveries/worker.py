@@ -19,9 +19,9 @@ from steward.kit.db import Database, asyncpg_dsn, utcnow
 from steward.kit.logs import THROTTLED
 from steward.kit.transient import is_transient
 from steward.notify import metrics
-from steward.notify.channels.base import ChannelError
+from steward.notify.channels.base import ChannelError, Lease, LeaseLost
 from steward.notify.channels.dispatch import Channels
-from steward.notify.deliveries import service, timing
+from steward.notify.deliveries import leases, service, timing
 from steward.notify.deliveries.fanout import DELIVERY_CHANNEL
 from steward.notify.settings import NotifySettings
 
@@ -56,6 +56,8 @@ class DeliveryWorker:
         self._recorder: asyncio.Task[None] | None = None
         self.recorded_batches = 0  # transactions that recorded sends (the bench reports the ratio)
         self._record_failing = False  # recording sends fails transiently: claim nothing meanwhile
+        self.held = leases.Held(db, settings.delivery_lease_seconds)
+        self._heartbeat_task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -73,44 +75,57 @@ class DeliveryWorker:
             self._saturated = True
             return 0
         limit = min(free, self.settings.delivery_batch_size)
+        since = time.monotonic()  # the leases run from before the claim's statement
         async with self.db.transaction() as session:
             claimed = await service.claim(
                 session, now=self.clock(), limit=limit, settings=self.settings, limiter=self.limiter
             )
         self._saturated = len(claimed) >= limit
         for item in claimed:
-            task = asyncio.create_task(self._deliver(item))
+            lease = self.held.take(item.outgoing.delivery_id, item.outgoing.attempt_id, since)
+            task = asyncio.create_task(self._deliver(item, lease))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         return len(claimed)
 
-    async def _deliver(self, item: service.Claimed) -> None:
+    async def _deliver(self, item: service.Claimed, lease: Lease | None = None) -> None:
+        out = item.outgoing
+        if lease is None:
+            lease = self.held.take(out.delivery_id, out.attempt_id, item.claimed_at)
         try:
-            await self._send_and_record(item)
+            await self._send_and_record(item, lease)
         finally:
+            self.held.release(out.delivery_id)
             # half the window free and more was due: claim again now (not one claim per free slot)
             if self._saturated and len(self._inflight) - 1 <= self.window() // 2:
                 self._wake.set()
 
-    async def _send_and_record(self, item: service.Claimed) -> None:
+    async def _send_and_record(self, item: service.Claimed, lease: Lease) -> None:
         out = item.outgoing
         error: str | None = None
         permanent = False
         async with self._sem:
             if self.settings.fault_pause_after_claim_seconds:
                 await asyncio.sleep(self.settings.fault_pause_after_claim_seconds)
-            # claimed rows wait here for a free sender: past half the lease, another worker (or this
-            # one) may soon claim the row again, so the lease is renewed — or found lost — first
-            waited = time.monotonic() - item.claimed_at
-            if waited > self.settings.delivery_lease_seconds / 2 and not await self._still_ours(out):
-                return
-            try:
-                await self.channels.send(out)
-            except ChannelError as exc:
-                error, permanent = str(exc), exc.permanent
-            except Exception as exc:  # a sender bug must not kill the worker; retried like any failure
-                error = f"{type(exc).__name__}: {exc}"
-                log.exception("notify.sender_error", delivery_id=str(out.delivery_id))
+            for _ in range(3):
+                # the heartbeat keeps the lease of a delivery waiting here; it runs short only while
+                # the database is unreachable, or when another attempt took the row: renew, or learn
+                # it is lost (then this attempt must not send: the other one does)
+                if lease.remaining() < self.channels.timeout and not await self._renew(out):
+                    return
+                try:
+                    await self.channels.send(out, lease)
+                except LeaseLost as exc:  # waited too long for the SMTP connection: nothing was sent
+                    log.info("notify.lease_short_before_send", delivery_id=str(out.delivery_id), why=str(exc))
+                    continue
+                except ChannelError as exc:
+                    error, permanent = str(exc), exc.permanent
+                except Exception as exc:  # a sender bug must not kill the worker; retried like any failure
+                    error = f"{type(exc).__name__}: {exc}"
+                    log.exception("notify.sender_error", delivery_id=str(out.delivery_id))
+                break
+            else:
+                return  # no time to send under this lease: it runs out and the row is claimed again
             if self.settings.fault_pause_after_send_seconds:
                 await asyncio.sleep(self.settings.fault_pause_after_send_seconds)
         if error is None:  # recorded with the other sends of the moment, in one transaction
@@ -197,6 +212,19 @@ class DeliveryWorker:
                     return
                 await asyncio.sleep(min(1.0, 0.1 * 2**attempt))
 
+    async def _renew(self, out: service.Outgoing) -> bool:
+        """Renew this one lease now; False when it is lost (or unconfirmed: the database is down)."""
+        since = time.monotonic()
+        if not await self._still_ours(out):
+            return False
+        self.held.extended(out.delivery_id, since)
+        return True
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.delivery_lease_seconds / 4)
+            await self.held.heartbeat(self.clock())
+
     async def _still_ours(self, out: service.Outgoing) -> bool:
         try:
             async with self.db.transaction() as session:
@@ -231,6 +259,14 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         await self._listen()
+        self._heartbeat_task = asyncio.create_task(self._heartbeat())
+        try:
+            await self._loop()
+        finally:
+            if not self._stopping.is_set():  # cancelled; stop() cancels it once in-flight sends end
+                self._heartbeat_task.cancel()
+
+    async def _loop(self) -> None:
         failures = 0
         while not self._stopping.is_set():
             self._wake.clear()
@@ -272,6 +308,8 @@ class DeliveryWorker:
         self._wake.set()
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=self.settings.shutdown_grace_seconds)
+        if self._heartbeat_task is not None:  # renewed until every send above is recorded
+            self._heartbeat_task.cancel()
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close()

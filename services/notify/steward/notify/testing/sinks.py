@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,13 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from steward.devtools.procs import free_port
 from steward.kit.db import utcnow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- SMTP -------------------------------------------------------------------------------------
@@ -39,10 +33,13 @@ class SmtpSink:
     def __init__(self) -> None:
         self.port = free_port()
         self.messages: list[Message] = []
+        self.delay = 0.0  # seconds each message takes to be accepted (a slow mail server)
         self._lock = threading.Lock()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         msg = message_from_bytes(envelope.content, policy=email_policy.default)
         with self._lock:
             self.messages.append(msg)
