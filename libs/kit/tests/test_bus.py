@@ -182,6 +182,36 @@ async def test_failing_handler_is_retried_and_succeeds_later(
     assert await kit.count_messages(js, DLQ_STREAM, f"steward.dlq.{name}") == 0
 
 
+async def test_a_consumer_handles_fewer_events_at_once_than_the_database_pool_holds(
+    nats_url: str, bus: EventBus, kit: Any, tenant: str
+) -> None:
+    """Each handler holds a connection for its transaction: more at once than the pool holds and
+    every event past it opens (and closes) a connection of its own."""
+    consumer = EventBus(ServiceSettings(nats_url=nats_url, service_name="kit-pool", database_pool_size=6))
+    active, most, seen = 0, 0, 0
+    done = asyncio.Event()
+
+    async def handler(event: CloudEvent) -> None:
+        nonlocal active, most, seen
+        active += 1
+        most = max(most, active)
+        await asyncio.sleep(0.02)  # a transaction's round trips
+        active -= 1
+        seen += 1
+        if seen == 40:
+            done.set()
+
+    consumer.subscribe(f"steward.events.{tenant}.>", consumer=consumer_name(), handler=handler)
+    for n in range(40):
+        await publish(bus, kit, tenant, n)
+    await consumer.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=20)
+    finally:
+        await consumer.stop()
+    assert 1 < most <= 4  # concurrent, and two connections left for the rest of the service
+
+
 async def test_exhausted_retries_go_to_the_dead_letter_subject(
     bus: EventBus, consumer_bus: EventBus, js: Any, kit: Any, tenant: str
 ) -> None:

@@ -90,6 +90,21 @@ async def test_an_event_teaching_who_handles_a_matter_keeps_its_order(
     assert await _rows(scoring, event.id) == (1, ["steward.score.recorded.v1"], 0)
 
 
+async def test_an_event_naming_a_project_that_moves_no_light_takes_no_lock(
+    scoring: Scoring, tree: Tree, clock: Any
+) -> None:
+    """A filing or a comment names its project but moves no light: no ``SELECT … FOR UPDATE`` of the
+    project's light (every filing of a busy project queued on that one lock)."""
+    d = tree.districts[0]
+    consumer = EventConsumer(scoring.runtime.ctx)
+    await consumer.handle(_event("attendance.late", d, {"agent": "warm-the-rules-cache"}))
+    event = _event("matter.commented", d, {"project_id": str(uuid.uuid4()), "comment_id": "c-1"})
+    with RoundTrips(scoring.db) as trips:
+        await consumer.handle(event)
+    assert trips.count == 3, trips.sent  # BEGIN, the de-duplication row, COMMIT
+    assert not any("FOR UPDATE" in sql for sql in trips.sent), trips.sent
+
+
 async def test_a_fact_is_one_statement(scoring: Scoring, tree: Tree, clock: Any) -> None:
     d = tree.districts[0]
     supervisor = Principal(subject="sup", tenant=d, roles=frozenset({Role.SUPERVISOR}))

@@ -147,10 +147,34 @@ async def reevaluate(
     return change
 
 
+# what :func:`_apply` reads: any other event leaves every light as it is
+MOVES_LIGHTS = frozenset(
+    {
+        "project.registered",
+        "project.updated",
+        "project.stage_changed",
+        "report.submitted",
+        "report.overdue",
+        "milestone.delayed",
+        "milestone.reached",
+        "matter.overdue",
+        "matter.resolved",
+        "matter.closed",
+        "matter.rejected",
+    }
+)
+
+
 def concerns(event: CloudEvent) -> bool:
-    """The event names a project: :func:`on_event` reads its light (and may move it)."""
+    """The event may move its project's light: :func:`on_event` reads it under a lock. A filing, a
+    comment or a meeting's topic naming the project does not (no lock, no read for those)."""
     project_id = event.data.get("project_id")
-    return isinstance(project_id, str) and bool(project_id) and len(project_id) <= 64
+    return (
+        event.short_type in MOVES_LIGHTS
+        and isinstance(project_id, str)
+        and bool(project_id)
+        and len(project_id) <= 64
+    )
 
 
 async def on_event(
