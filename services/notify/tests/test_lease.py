@@ -21,6 +21,22 @@ from steward.notify.deliveries.worker import DeliveryWorker
 from steward.notify.testing import SmtpSink, migrate, notify_settings
 
 
+def _email(address: str, recipient: str) -> Delivery:
+    """A pending e-mail delivery of a filing, due now."""
+    return Delivery(
+        tenant="210102",
+        tenant_path="210100.210102",
+        event_id=str(uuid.uuid4()),
+        event_type="matter.filed",
+        event_time=utcnow(),
+        recipient=recipient,
+        channel="email",
+        address=address,
+        title="新事项：施工用电接入受阻",
+        body="请及时处理。",
+    )
+
+
 async def _claim(db: Database, worker: DeliveryWorker) -> service.Claimed:
     async with db.transaction() as session:
         claimed = await service.claim(
@@ -37,19 +53,7 @@ async def test_a_lease_lost_while_queued_is_not_sent_twice(make_database: Any, s
     channels = Channels(settings)
     worker = DeliveryWorker(db, settings, channels)
     address = f"lease-{uuid.uuid4().hex[:8]}@example.gov.cn"
-    now = utcnow()
-    row = Delivery(
-        tenant="210102",
-        tenant_path="210100.210102",
-        event_id=str(uuid.uuid4()),
-        event_type="matter.filed",
-        event_time=now,
-        recipient="person:lease",
-        channel="email",
-        address=address,
-        title="新事项：施工用电接入受阻",
-        body="请及时处理。",
-    )
+    row = _email(address, "person:lease")
     try:
         async with db.transaction() as session:
             session.add(row)
@@ -102,26 +106,12 @@ async def test_mail_queued_behind_a_slow_server_past_the_lease_is_sent_once(
     worker = DeliveryWorker(db, settings, channels)
     tag = uuid.uuid4().hex[:8]
     addresses = [f"queue-{tag}-{i}@example.gov.cn" for i in range(16)]
-    now = utcnow()
     smtp.delay = 0.25
     runner = asyncio.create_task(worker.run())
     try:
         async with db.transaction() as session:
             for i, address in enumerate(addresses):
-                session.add(
-                    Delivery(
-                        tenant="210102",
-                        tenant_path="210100.210102",
-                        event_id=str(uuid.uuid4()),
-                        event_type="matter.filed",
-                        event_time=now,
-                        recipient=f"person:queue-{i}",
-                        channel="email",
-                        address=address,
-                        title="新事项：施工用电接入受阻",
-                        body="请及时处理。",
-                    )
-                )
+                session.add(_email(address, f"person:queue-{i}"))
         worker.wake()
         deadline = asyncio.get_running_loop().time() + 30
         while sum(len(smtp.to(a)) > 0 for a in addresses) < len(addresses):
@@ -150,22 +140,7 @@ async def test_heartbeat_extends_held_leases_and_marks_a_taken_one_run_out(make_
     settings = notify_settings(db_url, "nats://127.0.0.1:1", "127.0.0.1:1", delivery_lease_seconds=2.0)
     db = Database(db_url)
     worker = DeliveryWorker(db, settings, Channels(settings))
-    now = utcnow()
-    rows = [
-        Delivery(
-            tenant="210102",
-            tenant_path="210100.210102",
-            event_id=str(uuid.uuid4()),
-            event_type="matter.filed",
-            event_time=now,
-            recipient=f"person:hb-{i}",
-            channel="email",
-            address=f"hb-{i}@example.gov.cn",
-            title="t",
-            body="b",
-        )
-        for i in range(2)
-    ]
+    rows = [_email(f"hb-{i}@example.gov.cn", f"person:hb-{i}") for i in range(2)]
     try:
         async with db.transaction() as session:
             session.add_all(rows)
