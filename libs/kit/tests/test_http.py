@@ -304,3 +304,11 @@ async def test_a_refused_connection_is_answered_without_a_traceback(app: FastAPI
     assert resp.status_code == 503
     assert resp.headers["retry-after"] == "5"
     assert error_of(resp)["code"] == "unavailable"
+
+
+def test_fastapis_own_telemetry_stays_off(app: FastAPI) -> None:
+    """The kit carries the trace and counts requests; FastAPI's native OpenTelemetry would build a
+    second server span, histogram and log record per request once a tracer provider is set (and
+    the kit's trace middleware hides the contrib middleware it would otherwise detect)."""
+    config = app._telemetry  # type: ignore[attr-defined]
+    assert (config["tracing"], config["metrics"], config["logs"]) == (False, False, False)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
@@ -55,3 +57,55 @@ def test_with_an_exporter_the_callers_decision_is_kept() -> None:
     parent = set_span_in_context(NonRecordingSpan(unsampled))
     with provider.get_tracer("t").start_as_current_span("request", context=parent) as span:
         assert not span.is_recording()  # parent-based: not sampled upstream, not here either
+
+
+async def test_without_an_exporter_a_request_keeps_its_trace_and_builds_no_span_attributes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import opentelemetry.instrumentation.asgi as otel_asgi
+
+    from steward.kit import http, telemetry
+
+    collected: list[object] = []
+    real_collect = otel_asgi.collect_request_attributes
+    monkeypatch.setattr(
+        otel_asgi, "collect_request_attributes", lambda *a: collected.append(a) or real_collect(*a)
+    )
+    seen: list[trace.SpanContext] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(trace.get_current_span().get_span_context())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        return None
+
+    middleware = http.TraceContextMiddleware(app, excluded_urls="healthz", exclude_spans=["receive", "send"])
+    middleware.tracer = _Provider(WhenExported()).get_tracer("t")
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/projects",
+        "raw_path": b"/v1/projects",
+        "query_string": b"",
+        "scheme": "http",
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 5000),
+        "http_version": "1.1",
+        "headers": [(b"traceparent", f"00-{trace_id}-{parent_id}-01".encode()), (b"host", b"x")],
+    }
+    monkeypatch.setattr(telemetry, "exporting", lambda: False)
+    await middleware(scope, receive, send)
+    assert format(seen[0].trace_id, "032x") == trace_id  # the caller's trace goes on
+    assert format(seen[0].span_id, "016x") != parent_id  # under a span of this request's own
+    assert collected == []  # no attributes built for a span nobody records
+
+    monkeypatch.setattr(telemetry, "exporting", lambda: True)
+    await middleware(scope, receive, send)
+    assert collected  # exported: OpenTelemetry's own middleware, with the request's attributes
+    assert format(seen[1].trace_id, "032x") == trace_id

@@ -118,6 +118,13 @@ class _Provider(TracerProvider):
         self._when_exported.listening = True
 
 
+def exporting() -> bool:
+    """Spans may be recorded now: an exporter (or a test's collector) listens, or tracing is set up
+    by someone else (then nothing is assumed)."""
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, _Provider) or provider._when_exported.listening
+
+
 def setup_tracing(settings: ServiceSettings) -> None:
     global _configured
     if _configured:
