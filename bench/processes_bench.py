@@ -135,13 +135,13 @@ async def _to_inbox(
     try:
         since = await issues.fetchval("SELECT now()")
         load = await wrk(url, body, token, seconds, workdir, rate=STEADY_FACTOR * peak)
-        filed = {
-            str(r["id"]): r["created_at"]
-            for r in await issues.fetch(
-                "SELECT id, created_at FROM steward_outbox WHERE type LIKE '%.matter.filed.%' AND created_at >= $1",
-                since,
-            )
-        }
+        outbox = await issues.fetch(
+            "SELECT id, created_at, published_at FROM steward_outbox"
+            " WHERE type LIKE '%.matter.filed.%' AND created_at >= $1",
+            since,
+        )
+        filed = {str(r["id"]): r["created_at"] for r in outbox}
+        published = {str(r["id"]): r["published_at"] for r in outbox}
         inbox: dict[str, Any] = {}
         for _ in range(240):  # what is still on its way: at most 2 minutes
             rows = await notify.fetch(
@@ -161,12 +161,28 @@ async def _to_inbox(
     if not filed or missing:
         raise RuntimeError(f"to inbox: {len(missing)} of {len(filed)} filings have no inbox message")
     latency = [(inbox[k] - at).total_seconds() for k, at in filed.items()]
+    # the two legs: issues' relay (the row written → its batch published and marked), then NATS and
+    # notify (published → the inbox row); a row is marked once its whole batch is out
+    relay = [(published[k] - at).total_seconds() for k, at in filed.items() if published[k] is not None]
+    onward = [(inbox[k] - published[k]).total_seconds() for k in filed if published[k] is not None]
     how = f"wrk -c{CONNECTIONS} paced at {STEADY_FACTOR:.0%} of the -c8 peak ({load.rate:.0f}/s), {seconds:.0f} s"
     return [
         Row(
             "80% of peak: HTTP → inbox p50", percentile(latency, 50) * 1000, "ms", f"{how}; n={len(latency)}"
         ),
         Row("80% of peak: HTTP → inbox p99", percentile(latency, 99) * 1000, "ms", "target < 150"),
+        Row(
+            "80% of peak: written → published p50/p99",
+            percentile(relay, 50) * 1000,
+            "ms",
+            f"p99 {percentile(relay, 99) * 1000:.0f} ms; issues' outbox relay",
+        ),
+        Row(
+            "80% of peak: published → inbox p50/p99",
+            percentile(onward, 50) * 1000,
+            "ms",
+            f"p99 {percentile(onward, 99) * 1000:.0f} ms; NATS, notify's batch and its registry lookups",
+        ),
         Row("80% of peak: filing p99", load.p99_ms, "ms", "wrk, the same paced load"),
     ]
 
