@@ -30,6 +30,9 @@ def client(ttl: float = 30.0) -> tuple[RegistryClient, list[tuple[str, str | Non
     calls: list[tuple[str, str | None]] = []
 
     async def fake_call(method: str, request: Any, token: str | None) -> object:
+        if method == "GetRoster":
+            calls.append((f"roster:{request.project_id}", token))
+            return pb.Roster(project_id="p-1", tenant="210112", missing_roles=[f"v{len(calls)}"])
         calls.append((request.id_or_code, token))
         return pb.Project(id="p-1", code="210112-2026-0001", tenant="210112", name=f"v{len(calls)}")
 
@@ -89,6 +92,50 @@ async def test_follow_projects_subscribes_per_replica_and_drops_on_any_project_e
     )
     await sub["handler"](event)
     await reg.project("p-1", token="a")
+    assert len(calls) == 2
+
+
+async def test_a_roster_is_cached_like_its_project_and_dropped_with_it() -> None:
+    reg, calls, clock = client()
+    assert (await reg.roster("p-1", token="a")).missing_roles == ["v1"]
+    assert (await reg.roster("p-1", token="a")).missing_roles == ["v1"]  # cached
+    await reg.roster("p-1", token="mallory-of-another-tenant")
+    assert len(calls) == 2
+    reg.invalidate_project("p-1")
+    assert (await reg.roster("p-1", token="a")).missing_roles == ["v3"]
+    clock.now += 31
+    await reg.roster("p-1", token="a")
+    assert len(calls) == 4
+
+
+async def test_follow_projects_with_rosters_also_follows_roster_events() -> None:
+    reg, calls, _ = client()
+    subs: list[dict[str, Any]] = []
+
+    class Runtime:
+        settings = ServiceSettings()
+
+        def add_subscription(self, subject: str, **kw: Any) -> None:
+            subs.append({"subject": subject, **kw})
+
+    follow_projects(Runtime(), reg, consumer="svc-projects", rosters=True)
+    assert [(s["subject"], s["consumer"], s["per_replica"]) for s in subs] == [
+        ("steward.events.*.project.>", "svc-projects", True),
+        ("steward.events.*.roster.>", "svc-projects-rosters", True),
+    ]
+    await reg.roster("p-1", token="a")
+    event = CloudEvent.model_validate(
+        {
+            "id": "e2",
+            "source": "/steward/registry",
+            "type": "steward.registry.roster.assigned.v1",
+            "tenant": "210112",
+            "time": "2026-11-30T00:00:00Z",
+            "data": {"project_id": "p-1", "code": "210112-2026-0001"},
+        }
+    )
+    await subs[1]["handler"](event)
+    await reg.roster("p-1", token="a")
     assert len(calls) == 2
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from steward.kit import sealing
-from steward.kit.clients.registry import RegistryClient, follow_rules
+from steward.kit.clients.registry import RegistryClient, follow_projects, follow_rules
 from steward.kit.http import create_app as create_http_app
 from steward.kit.limits import registry_tenant_gate
 from steward.kit.runtime import ServiceRuntime
@@ -32,6 +32,7 @@ from steward.notify.templates import service as templates
 from steward.notify.templates.views import router as templates_router
 
 VERSION = "0.1.0"
+PROJECT_CACHE_SECONDS = 30.0  # at the latest; events drop an entry at once
 DESCRIPTION = """Every event reaches the right people on the right channel, once: in-app inbox (REST +
 SSE), email, SMS gateway, WeCom/DingTalk/Feishu robots, signed webhooks; templates, preferences,
 delivery status and dead letters; agency webhook subscriptions. See docs/notify.md."""
@@ -53,7 +54,9 @@ def build(
     sealing.configure(settings)  # signing secrets are sealed at rest (STEWARD_SECRETS_KEYS)
     templates.set_timezone(settings.notify_timezone)
     runtime = ServiceRuntime(settings)
-    registry = registry or RegistryClient(settings)
+    # projects and rosters cached (a filing's recipients without two registry calls), dropped on
+    # their events in stream order (EventConsumer.handle_batch) and by every replica (follow_projects)
+    registry = registry or RegistryClient(settings, project_ttl_seconds=PROJECT_CACHE_SECONDS)
     channels = Channels(settings)
     worker = DeliveryWorker(runtime.db, settings, channels)
     hub = InboxHub(settings.database_url)
@@ -71,6 +74,7 @@ def build(
     stream.subscribe(runtime, settings, consumer.handle_batch)
 
     follow_rules(runtime, registry, consumer=f"{settings.notify_consumer}-rules")
+    follow_projects(runtime, registry, consumer=f"{settings.notify_consumer}-projects", rosters=True)
     runtime.add_timer(DIGEST_TIMER, digest_handler(settings))
     runtime.on_start(hub.start)
     runtime.add_worker("notify-deliveries", worker.run, worker.stop)

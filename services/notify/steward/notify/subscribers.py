@@ -62,9 +62,14 @@ class EventConsumer:
 
     async def handle_batch(self, events: Sequence[CloudEvent]) -> list[Outcome]:
         outcomes = [Outcome() for _ in events]
-        for event in events:
-            if event.short_type == "rules.updated":
+        for event in events:  # before any plan: an event after a change is routed on what it changed
+            short = event.short_type
+            if short == "rules.updated":
                 self.registry.invalidate_rules(str(event.data.get("tenant") or event.tenant))
+            elif short.startswith(("project.", "roster.")) and event.data.get("project_id"):
+                self.registry.invalidate_project(
+                    str(event.data["project_id"]), str(event.data.get("code") or "")
+                )
         lookups = Lookups(self.registry)
         plans: list[Plan | None] = list(
             await asyncio.gather(*(self._plan(e, o, lookups) for e, o in zip(events, outcomes, strict=True)))

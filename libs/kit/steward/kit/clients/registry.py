@@ -62,11 +62,13 @@ class RegistryClient:
         self._ancestry: dict[str, list[pb.Tenant]] = {}
         self._rules: dict[str, tuple[float, RulesDocument, list[str]]] = {}
         self._fingerprints: dict[int, tuple[RulesDocument, str]] = {}
-        # projects, per (id or code, the caller's token): an entry answers only the same caller the
-        # registry already answered with its scope, never another tenant's; dropped on the project's
-        # ``project.*`` events (follow_projects) and after project_ttl_seconds at the latest
+        # projects and their rosters, per (id or code, the caller's token): an entry answers only the
+        # same caller the registry already answered with its scope, never another tenant's; dropped
+        # on the project's ``project.*`` and ``roster.*`` events (follow_projects, or the caller's
+        # own consumer) and after project_ttl_seconds at the latest
         self._project_ttl = project_ttl_seconds
         self._projects: dict[tuple[str, str | None], tuple[float, pb.Project]] = {}
+        self._rosters: dict[tuple[str, str | None], tuple[float, pb.Roster]] = {}
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -107,10 +109,13 @@ class RegistryClient:
         return result
 
     def invalidate_project(self, project_id: str, code: str = "") -> None:
-        """Drop every cached answer about this project (call on its ``project.*`` events)."""
+        """Drop every cached answer about this project and its roster (call on its ``project.*`` and
+        ``roster.*`` events)."""
         keys = {project_id, code} - {""}
         for key in [k for k, (_, p) in self._projects.items() if k[0] in keys or p.id in keys]:
             del self._projects[key]
+        for key in [k for k, (_, r) in self._rosters.items() if k[0] in keys or r.project_id in keys]:
+            del self._rosters[key]
 
     def fingerprint(self, doc: RulesDocument) -> str:
         """``rules_fingerprint(doc)``, computed once per rules document this client handed out
@@ -125,8 +130,17 @@ class RegistryClient:
         return value
 
     async def roster(self, project_id: str, *, token: str | None = None) -> pb.Roster:
+        """A project's responsibility roster, cached like :meth:`project`."""
+        key = (project_id, token)
+        cached = self._rosters.get(key)
+        if cached is not None and self._clock() - cached[0] < self._project_ttl:
+            return cached[1]
         result = await self._call("GetRoster", pb.GetRosterRequest(project_id=project_id), token)
         assert isinstance(result, pb.Roster)
+        if self._project_ttl > 0:
+            if len(self._rosters) >= MAX_CACHED_PROJECTS:
+                self._rosters.pop(next(iter(self._rosters)))  # the oldest entry
+            self._rosters[key] = (self._clock(), result)
         return result
 
     async def ancestry(self, tenant: str) -> list[pb.Tenant]:
@@ -173,21 +187,24 @@ class _Runtime(Protocol):
     ) -> None: ...
 
 
-def follow_projects(runtime: _Runtime, registry: RegistryClient, *, consumer: str) -> None:
+def follow_projects(
+    runtime: _Runtime, registry: RegistryClient, *, consumer: str, rosters: bool = False
+) -> None:
     """Keep ``registry``'s project cache fresh: every replica drops a project's cached answers when
-    any ``project.*`` event of it arrives (per-replica consumer, like :func:`follow_rules`)."""
+    any ``project.*`` event of it arrives (per-replica consumer, like :func:`follow_rules`); with
+    ``rosters`` also on its ``roster.*`` events (a second per-replica consumer)."""
 
     async def drop(event: CloudEvent) -> None:
         project_id = str(event.data.get("project_id") or "")
         if project_id:
             registry.invalidate_project(project_id, str(event.data.get("code") or ""))
 
-    runtime.add_subscription(
-        f"{runtime.settings.events_subject_prefix}.*.project.>",
-        consumer=consumer,
-        handler=drop,
-        per_replica=True,
-    )
+    prefix = runtime.settings.events_subject_prefix
+    runtime.add_subscription(f"{prefix}.*.project.>", consumer=consumer, handler=drop, per_replica=True)
+    if rosters:
+        runtime.add_subscription(
+            f"{prefix}.*.roster.>", consumer=f"{consumer}-rosters", handler=drop, per_replica=True
+        )
 
 
 def follow_rules(runtime: _Runtime, registry: RegistryClient, *, consumer: str) -> None:
