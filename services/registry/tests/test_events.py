@@ -23,7 +23,15 @@ from steward.registry.testing import SECRET, EventTap, Registry, Tree, create_pr
 async def test_state_changes_emit_events(registry: Registry, tree: Tree, tap: EventTap) -> None:
     d = tree.districts[0]
     admin = registry.auth(d, "tenant_admin")
-    p = (await create_project(registry, d, total_investment="3000万")).json()
+    p = (
+        await create_project(
+            registry,
+            d,
+            total_investment="3000万",
+            planned_start="2026-03-01",
+            annual_plan_investment="1200万",
+        )
+    ).json()
     await registry.http.post(
         f"/v1/projects/{p['id']}/transitions", json={"to_stage": "signed", "reason": "签约"}, headers=admin
     )
@@ -62,6 +70,15 @@ async def test_state_changes_emit_events(registry: Registry, tree: Tree, tap: Ev
     registered = next(e for e in events if e["type"] == "steward.project.registered.v1")
     assert registered["data"]["code"] == p["code"] and registered["data"]["total_investment"] == "30000000.00"
     assert registered["subject"] == p["id"] and registered["actor"] == "tester"
+    # what a warning light starts from travels with the event (scoring asks the registry nothing)
+    plan = {
+        k: registered["data"][k] for k in ("planned_start", "planned_completion", "annual_plan_investment")
+    }
+    assert plan == {
+        "planned_start": "2026-03-01",
+        "planned_completion": None,
+        "annual_plan_investment": "12000000.00",
+    }
 
 
 async def test_failed_request_emits_nothing(registry: Registry, tree: Tree, tap: EventTap) -> None:

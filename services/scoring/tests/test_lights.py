@@ -153,3 +153,57 @@ async def test_red_turns_yellow_only_after_catching_up(
     body = rates.json()
     assert body["counts"]["green"] >= 1 and Decimal(body["start_rate"]) == Decimal(1)
     assert body["funds_rate"] is None
+
+
+async def test_a_registration_carrying_its_plan_lights_the_project_without_asking_the_registry(
+    scoring: Scoring, tree: Tree, clock: Any
+) -> None:
+    """The ``project.registered`` event carries the plan figures and dates a light starts from: no
+    registry call per new project (a bulk import of thousands would make thousands)."""
+    from steward.events.envelope import CloudEvent
+    from steward.scoring.subscribers import EventConsumer
+
+    d = tree.districts[0]
+    clock.set(local(2026, 7, 1, 10))
+    pid = f"p-{uuid.uuid4().hex[:8]}"  # unknown to the registry: asking it would find nothing
+    ctx = scoring.runtime.ctx
+    asked: list[str] = []
+    real_project = ctx.registry.project
+
+    async def project(id_or_code: str, **kw: Any) -> Any:
+        asked.append(id_or_code)
+        return await real_project(id_or_code, **kw)
+
+    ctx.registry.project = project  # type: ignore[method-assign]
+    try:
+        event = cloud_event(
+            "project.registered",
+            d,
+            {
+                "project_id": pid,
+                "code": "2026-101",
+                "name": "新能源装备产业园",
+                "stage": "continuing",
+                "owner_unit_id": None,
+                "total_investment": "50000000.00",
+                "funding_type": "enterprise",
+                "key_level": "city",
+                "tier": "district",
+                "on_platform": True,
+                "steward_required": True,
+                "named_responsibility": False,
+                "planned_start": "2026-03-01",
+                "planned_completion": None,
+                "annual_plan_investment": "12000000.00",
+            },
+            at=local(2026, 7, 1, 10),
+            source="/steward/registry",
+        )
+        await EventConsumer(ctx).handle(CloudEvent.model_validate(event))
+    finally:
+        ctx.registry.project = real_project  # type: ignore[method-assign]
+    assert asked == []
+    r = await scoring.http.get(f"/v1/scoring/lights/{pid}", headers=auth(d))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["light"] == "red" and "投资完成严重滞后于序时进度（0%）" in body["reasons"]

@@ -77,6 +77,12 @@ class ProjectRegistered(EventData):
     on_platform: bool
     steward_required: bool
     named_responsibility: bool
+    # what a project's warning light starts from (scoring reads them here, not by asking the registry)
+    planned_start: str | None = Field(default=None, description="计划开工 (ISO date) when known")
+    planned_completion: str | None = Field(default=None, description="计划竣工 (ISO date) when known")
+    annual_plan_investment: str | None = Field(
+        default=None, description="年度计划投资, exact decimal yuan, when known"
+    )
 
 
 class ProjectUpdated(EventData):

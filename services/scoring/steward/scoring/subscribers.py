@@ -10,6 +10,7 @@ from contextlib import nullcontext
 
 import structlog
 
+from steward.api.registry.v1 import registry_pb2 as pb
 from steward.events.envelope import CloudEvent
 from steward.kit import dedup, writes
 from steward.kit.dedup import first_delivery
@@ -58,8 +59,10 @@ class EventConsumer:
             log.warning("scoring.unroutable_event", event_id=event.id, type=short, error=str(exc))
             return
         path = "/".join(codes)
-        project = None
-        if short in ("project.registered", "project.updated") and event.data.get("project_id"):
+        project: lights.Registered | pb.Project | None = None
+        if short == "project.registered" and "annual_plan_investment" in event.data:
+            project = lights.registered(event)  # the event carries the light's plan figures and dates
+        elif short in ("project.registered", "project.updated") and event.data.get("project_id"):
             try:  # plan figures and dates for the warning light, read outside the transaction
                 project = await ctx.registry.project(str(event.data["project_id"]))
             except (NotFound, ValidationFailed):

@@ -307,6 +307,11 @@ async def write(
                 on_platform=derivation["on_platform"],
                 steward_required=derivation["steward_required"],
                 named_responsibility=derivation["named_responsibility"],
+                planned_start=it.planned_start.isoformat() if it.planned_start else None,
+                planned_completion=it.planned_completion.isoformat() if it.planned_completion else None,
+                annual_plan_investment=f"{it.annual_plan_investment:.2f}"
+                if it.annual_plan_investment is not None
+                else None,
             ),
             tenant=tenant.code,
             source=SOURCE,

@@ -195,6 +195,13 @@ async def register(session: AsyncSession, *, principal: Principal, data: Project
                 on_platform=project.on_platform,
                 steward_required=project.steward_required,
                 named_responsibility=project.named_responsibility,
+                planned_start=project.planned_start.isoformat() if project.planned_start else None,
+                planned_completion=project.planned_completion.isoformat()
+                if project.planned_completion
+                else None,
+                annual_plan_investment=f"{project.annual_plan_investment:.2f}"
+                if project.annual_plan_investment is not None
+                else None,
             ),
             source=SOURCE,
             subject=str(project.id),

@@ -4,6 +4,7 @@ up on every input (not when a single input improves); the four rates per tenant 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -72,6 +73,31 @@ def next_light(current: str, raw: str) -> str:
     if current == "red" and raw != "red":
         return "yellow" if raw == "green" else "red"
     return raw
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What a light reads of a project (the registry's answer has the same fields), as its
+    ``project.registered`` event carries it: no call to the registry per new project."""
+
+    code: str
+    name: str
+    stage: str
+    planned_start: str
+    planned_completion: str
+    annual_plan_investment: str
+
+
+def registered(event: CloudEvent) -> Registered:
+    d = event.data
+    return Registered(
+        code=str(d.get("code") or ""),
+        name=str(d.get("name") or ""),
+        stage=str(d.get("stage") or ""),
+        planned_start=str(d.get("planned_start") or ""),
+        planned_completion=str(d.get("planned_completion") or ""),
+        annual_plan_investment=str(d.get("annual_plan_investment") or ""),
+    )
 
 
 def _apply(p: ProjectLight, event: CloudEvent, project: Any | None) -> bool:
