@@ -66,31 +66,39 @@ async def test_project_events_and_the_ttl_drop_cached_projects() -> None:
     assert len(calls) == 6
 
 
-async def test_follow_projects_subscribes_per_replica_and_drops_on_any_project_event() -> None:
-    reg, calls, _ = client()
-    subs: list[dict[str, Any]] = []
+class Runtime:
+    """What follow_projects uses of a service runtime; records the subscriptions."""
 
-    class Runtime:
-        settings = ServiceSettings()
+    settings = ServiceSettings()
 
-        def add_subscription(self, subject: str, **kw: Any) -> None:
-            subs.append({"subject": subject, **kw})
+    def __init__(self) -> None:
+        self.subs: list[dict[str, Any]] = []
 
-    follow_projects(Runtime(), reg, consumer="svc-projects")
-    [sub] = subs
-    assert sub["subject"] == "steward.events.*.project.>" and sub["per_replica"] is True
-    await reg.project("p-1", token="a")
-    event = CloudEvent.model_validate(
+    def add_subscription(self, subject: str, **kw: Any) -> None:
+        self.subs.append({"subject": subject, **kw})
+
+
+def registry_event(short: str) -> CloudEvent:
+    return CloudEvent.model_validate(
         {
-            "id": "e1",
+            "id": f"e-{short}",
             "source": "/steward/registry",
-            "type": "steward.registry.project.updated.v1",
+            "type": f"steward.registry.{short}.v1",
             "tenant": "210112",
             "time": "2026-11-30T00:00:00Z",
             "data": {"project_id": "p-1", "code": "210112-2026-0001"},
         }
     )
-    await sub["handler"](event)
+
+
+async def test_follow_projects_subscribes_per_replica_and_drops_on_any_project_event() -> None:
+    reg, calls, _ = client()
+    runtime = Runtime()
+    follow_projects(runtime, reg, consumer="svc-projects")
+    [sub] = runtime.subs
+    assert sub["subject"] == "steward.events.*.project.>" and sub["per_replica"] is True
+    await reg.project("p-1", token="a")
+    await sub["handler"](registry_event("project.updated"))
     await reg.project("p-1", token="a")
     assert len(calls) == 2
 
@@ -110,31 +118,14 @@ async def test_a_roster_is_cached_like_its_project_and_dropped_with_it() -> None
 
 async def test_follow_projects_with_rosters_also_follows_roster_events() -> None:
     reg, calls, _ = client()
-    subs: list[dict[str, Any]] = []
-
-    class Runtime:
-        settings = ServiceSettings()
-
-        def add_subscription(self, subject: str, **kw: Any) -> None:
-            subs.append({"subject": subject, **kw})
-
-    follow_projects(Runtime(), reg, consumer="svc-projects", rosters=True)
-    assert [(s["subject"], s["consumer"], s["per_replica"]) for s in subs] == [
+    runtime = Runtime()
+    follow_projects(runtime, reg, consumer="svc-projects", rosters=True)
+    assert [(s["subject"], s["consumer"], s["per_replica"]) for s in runtime.subs] == [
         ("steward.events.*.project.>", "svc-projects", True),
         ("steward.events.*.roster.>", "svc-projects-rosters", True),
     ]
     await reg.roster("p-1", token="a")
-    event = CloudEvent.model_validate(
-        {
-            "id": "e2",
-            "source": "/steward/registry",
-            "type": "steward.registry.roster.assigned.v1",
-            "tenant": "210112",
-            "time": "2026-11-30T00:00:00Z",
-            "data": {"project_id": "p-1", "code": "210112-2026-0001"},
-        }
-    )
-    await subs[1]["handler"](event)
+    await runtime.subs[1]["handler"](registry_event("roster.assigned"))
     await reg.roster("p-1", token="a")
     assert len(calls) == 2
 
