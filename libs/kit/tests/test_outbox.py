@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from steward.events.envelope import CloudEvent
 from steward.kit.bus import EventBus
 from steward.kit.db import Database
-from steward.kit.outbox import OutboxEvent, OutboxRelay, emit
+from steward.kit.outbox import HELD, OutboxEvent, OutboxRelay, emit
 
 
 class Boom(RuntimeError):
@@ -286,6 +286,36 @@ async def test_run_wakes_on_notify_long_before_the_poll_interval(
         await relay.stop(flush=False)
         await asyncio.wait_for(task, timeout=5)
     assert relay._listener is None
+
+
+async def test_an_event_too_large_for_nats_is_held_and_the_rest_go_on(
+    db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
+) -> None:
+    """An event body larger than NATS takes can never be published: retrying it first for ever
+    would stop every later event of the service. It stays in the outbox unpublished (counted in
+    the backlog, so the outbox-age alert fires) and the relay goes on past it."""
+    ids = await emit_many(db, kit, tenant, 3, per_tx=1)
+    async with db.transaction() as session:  # about 1.1 MB: past the server's default max_payload (1 MB)
+        await session.execute(
+            sa.text(
+                "UPDATE steward_outbox SET payload = jsonb_set(payload, '{data,pad}', to_jsonb(repeat('x', 1100000)))"
+                " WHERE id = CAST(:i AS uuid)"
+            ),
+            {"i": ids[1]},
+        )
+    relay = OutboxRelay(db, bus, service="kit-held")
+    assert await relay.publish_pending() == 2
+    assert await relay.publish_pending() == 0  # the held row is not tried again
+    async with db.transaction() as session:
+        rows = {str(r.id): r for r in (await session.execute(sa.select(OutboxEvent))).scalars()}
+    assert rows[ids[0]].published_at is not None and rows[ids[2]].published_at is not None
+    held = rows[ids[1]]
+    assert held.published_at is None and held.attempts == 1
+    assert held.last_error is not None and held.last_error.startswith(HELD), held.last_error
+    pending, _ = await relay.backlog()
+    assert pending == 1  # still counted: the outbox's age alert shows it
+    subject = f"steward.events.{tenant}.>"
+    assert await kit.count_messages(js, bus.settings.events_stream, subject) == 2
 
 
 async def test_run_exports_backlog_metrics(db: Database, kit: Any, tenant: str) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
+import nats.errors
 import sqlalchemy as sa
 import structlog
 from opentelemetry import propagate, trace
@@ -124,6 +125,13 @@ async def emit(
     return event
 
 
+# ``last_error`` of a row NATS can never take (its body is larger than the server's max_payload):
+# it stays in the outbox, unpublished — counted in the backlog, so the outbox-age alert fires — and
+# the relay publishes the rows after it instead of stopping there for good. Any other failure stops
+# the batch at that row, which is retried first next time (per-subject order).
+HELD = "held: "
+
+
 class Publisher(Protocol):
     async def publish_event(
         self, *, subject: str, body: bytes, msg_id: str, headers: dict[str, str]
@@ -169,6 +177,7 @@ class OutboxRelay:
             result = await session.execute(
                 sa.select(t.c.id, t.c.subject, t.c.type, sa.cast(t.c.payload, sa.Text), t.c.headers)
                 .where(t.c.published_at.is_(None))
+                .where(sa.or_(t.c.last_error.is_(None), sa.not_(t.c.last_error.startswith(HELD))))
                 .order_by(t.c.created_at)
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
@@ -192,13 +201,22 @@ class OutboxRelay:
                             subject=subject, body=payload.encode(), msg_id=str(event_id), headers=headers
                         )
                 except Exception as exc:  # keep going: a broken subject must not block the rest
-                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    held = isinstance(exc, nats.errors.MaxPayloadError)
+                    if held:  # can never be published: the relay goes past it (see HELD)
+                        error = f"{HELD}the event's {len(payload.encode())} bytes exceed what NATS takes"
+                    else:
+                        error = f"{type(exc).__name__}: {exc}"[:500]
                     await session.execute(
                         sa.update(t)
                         .where(t.c.id == event_id)
                         .values(attempts=t.c.attempts + 1, last_error=error)
                     )
                     metrics.EVENTS_PUBLISH_FAILED.labels(self.service).inc()
+                    if held:
+                        log.error(
+                            "outbox.event_held", service=self.service, event_id=str(event_id), error=error
+                        )
+                        continue
                     # once per interval with a count: NATS down (or electing a leader) for a while
                     # would otherwise write a line per attempt
                     THROTTLED.warning(
