@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from steward.kit import audit, writes
+from steward.kit import audit, dedup, writes
 from steward.kit.audit import AuditEntry
 from steward.kit.db import Database, utcnow
-from steward.kit.dedup import ConsumedEvent
 from steward.kit.outbox import NOTIFY_CHANNEL, OutboxEvent, emit
 from steward.kit.timers import DueTimer, cancel, schedule
 
@@ -153,19 +152,13 @@ async def test_a_repeated_upsert_keeps_the_last(db: Database, tenant: str) -> No
 async def test_conditional_parts_follow_the_part_they_depend_on(db: Database, kit: Any, tenant: str) -> None:
     """A reporting part (an idempotent insert) and the audit entry and event that depend on it: one
     statement either way; the repeat writes neither, and says so."""
-    inbox = ConsumedEvent.__table__
     event_id = uuid.uuid4()
     reported = []
     for _ in range(2):
         async with db.transaction() as session:
             with Counted(db) as one:
                 async with writes.batched(session) as batch:
-                    key = batch.insert(
-                        inbox,
-                        {"consumer": "kit-test", "event_id": event_id, "received_at": utcnow()},
-                        on_conflict="ON CONFLICT DO NOTHING",
-                        report=True,
-                    )
+                    key = dedup.queue_first(batch, consumer="kit-test", event_id=event_id)
                     with batch.only_if(key):
                         await _write_change(session, kit, tenant, f"guarded-{event_id}", timers=False)
             assert len(one.statements) == 1, one.statements
@@ -181,17 +174,11 @@ async def test_a_condition_sent_early_still_guards_what_is_queued_after_it(
 ) -> None:
     """A DELETE inside ``only_if`` (``timers.cancel``) sends the condition early; what is queued after
     it is written only if the condition wrote its row, and ``wrote`` answers from the first statement."""
-    inbox = ConsumedEvent.__table__
     event_id = uuid.uuid4()
     reported = []
     for _ in range(2):
         async with db.transaction() as session, writes.batched(session) as batch:
-            key = batch.insert(
-                inbox,
-                {"consumer": "kit-test", "event_id": event_id, "received_at": utcnow()},
-                on_conflict="ON CONFLICT DO NOTHING",
-                report=True,
-            )
+            key = dedup.queue_first(batch, consumer="kit-test", event_id=event_id)
             with batch.only_if(key):
                 await cancel(session, kind="kit.none", key="nothing")  # sends the condition now
                 await _write_change(session, kit, tenant, f"late-{event_id}", timers=False)
@@ -204,12 +191,7 @@ async def test_a_condition_sent_early_still_guards_what_is_queued_after_it(
 async def test_wrote_refuses_to_answer_before_the_statement_is_sent(db: Database, tenant: str) -> None:
     async with db.transaction() as session, writes.batched(session) as outer:
         async with writes.batched(session) as inner:  # nested: the outer block sends everything
-            key = inner.insert(
-                ConsumedEvent.__table__,
-                {"consumer": "kit-test", "event_id": uuid.uuid4(), "received_at": utcnow()},
-                on_conflict="ON CONFLICT DO NOTHING",
-                report=True,
-            )
+            key = dedup.queue_first(inner, consumer="kit-test", event_id=uuid.uuid4())
         with pytest.raises(RuntimeError):
             inner.wrote(key)
     assert outer.wrote(key) is True

@@ -92,9 +92,10 @@ def _sampling_from_env() -> Sampler:
 class WhenExported(Sampler):
     """Records spans only while a span processor is there to take them (an OTLP exporter, a test's
     collector), then as the SDK would (``OTEL_TRACES_SAMPLER``; by default parent-based: a request
-    whose caller did not sample it is not sampled here either). Without one, every span would be built in full — attributes, events, timings — and
-    thrown away, on every request and every event; dropped instead, a span still gets its ids, so
-    log lines keep their trace id and ``traceparent`` still travels to the next service."""
+    whose caller did not sample it is not sampled here either). Without one, every span would be
+    built in full — attributes, events, timings — and thrown away, on every request and every
+    event; dropped instead, a span still gets its ids, so log lines keep their trace id and
+    ``traceparent`` still travels to the next service."""
 
     def __init__(self) -> None:
         self.listening = False

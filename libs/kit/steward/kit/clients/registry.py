@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 import structlog
@@ -40,6 +40,34 @@ class RegistryUnavailable(DomainError):
     code = "registry_unavailable"
 
 
+_V = TypeVar("_V")
+
+
+class _Cached(Generic[_V]):
+    """Answers per (what was asked, the caller's token) for ``ttl`` seconds (0: nothing is kept), at
+    most ``MAX_CACHED_PROJECTS`` of them (the oldest goes first)."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+        self.ttl, self.clock = ttl, clock
+        self._entries: dict[tuple[str, str | None], tuple[float, _V]] = {}
+
+    def get(self, key: tuple[str, str | None]) -> _V | None:
+        hit = self._entries.get(key)
+        return hit[1] if hit is not None and self.clock() - hit[0] < self.ttl else None
+
+    def put(self, key: tuple[str, str | None], value: _V) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= MAX_CACHED_PROJECTS:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[key] = (self.clock(), value)
+
+    def drop(self, about: Callable[[str, _V], bool]) -> None:
+        """Forget every entry ``about(asked, answer)`` says concerns what changed."""
+        for key in [k for k, (_, v) in self._entries.items() if about(k[0], v)]:
+            del self._entries[key]
+
+
 class RegistryClient:
     def __init__(
         self,
@@ -66,9 +94,8 @@ class RegistryClient:
         # same caller the registry already answered with its scope, never another tenant's; dropped
         # on the project's ``project.*`` and ``roster.*`` events (follow_projects, or the caller's
         # own consumer) and after project_ttl_seconds at the latest
-        self._project_ttl = project_ttl_seconds
-        self._projects: dict[tuple[str, str | None], tuple[float, pb.Project]] = {}
-        self._rosters: dict[tuple[str, str | None], tuple[float, pb.Roster]] = {}
+        self._projects: _Cached[pb.Project] = _Cached(project_ttl_seconds, clock)
+        self._rosters: _Cached[pb.Roster] = _Cached(project_ttl_seconds, clock)
 
     async def close(self) -> None:
         if self._channel is not None:
@@ -98,24 +125,19 @@ class RegistryClient:
         caller (token) for ``project_ttl_seconds``, dropped on the project's events."""
         key = (id_or_code, token)
         cached = self._projects.get(key)
-        if cached is not None and self._clock() - cached[0] < self._project_ttl:
-            return cached[1]
+        if cached is not None:
+            return cached
         result = await self._call("GetProject", pb.GetProjectRequest(id_or_code=id_or_code), token)
         assert isinstance(result, pb.Project)
-        if self._project_ttl > 0:
-            if len(self._projects) >= MAX_CACHED_PROJECTS:
-                self._projects.pop(next(iter(self._projects)))  # the oldest entry
-            self._projects[key] = (self._clock(), result)
+        self._projects.put(key, result)
         return result
 
     def invalidate_project(self, project_id: str, code: str = "") -> None:
         """Drop every cached answer about this project and its roster (call on its ``project.*`` and
         ``roster.*`` events)."""
         keys = {project_id, code} - {""}
-        for key in [k for k, (_, p) in self._projects.items() if k[0] in keys or p.id in keys]:
-            del self._projects[key]
-        for key in [k for k, (_, r) in self._rosters.items() if k[0] in keys or r.project_id in keys]:
-            del self._rosters[key]
+        self._projects.drop(lambda asked, p: asked in keys or p.id in keys)
+        self._rosters.drop(lambda asked, r: asked in keys or r.project_id in keys)
 
     def fingerprint(self, doc: RulesDocument) -> str:
         """``rules_fingerprint(doc)``, computed once per rules document this client handed out
@@ -133,14 +155,11 @@ class RegistryClient:
         """A project's responsibility roster, cached like :meth:`project`."""
         key = (project_id, token)
         cached = self._rosters.get(key)
-        if cached is not None and self._clock() - cached[0] < self._project_ttl:
-            return cached[1]
+        if cached is not None:
+            return cached
         result = await self._call("GetRoster", pb.GetRosterRequest(project_id=project_id), token)
         assert isinstance(result, pb.Roster)
-        if self._project_ttl > 0:
-            if len(self._rosters) >= MAX_CACHED_PROJECTS:
-                self._rosters.pop(next(iter(self._rosters)))  # the oldest entry
-            self._rosters[key] = (self._clock(), result)
+        self._rosters.put(key, result)
         return result
 
     async def ancestry(self, tenant: str) -> list[pb.Tenant]:
