@@ -3,29 +3,35 @@
 
 The city has three districts, a zone and ten townships (15 tenants); the items are bulk-inserted
 with ``INSERT … SELECT generate_series`` spread evenly over the tenants, then ANALYZEd. For every
-filter the API offers, the same request is timed over REST against the real service running in
-this event loop (``p50``/``p99`` with 1 client, then with 8), and the SQL the list issued (captured
-with a ``before_cursor_execute`` hook) is EXPLAINed: the ``plan`` row is 1 when no node scans the
-big table sequentially (an index path) and 0 for a Seq Scan; its note names the scan nodes. The
-``SQL`` row is that statement's execution time inside PostgreSQL, the ``CPU per page`` row the CPU
-this process (HTTP client and service together) spent per page with one client: with 8 clients
-on a small machine the latency is mostly queueing behind that CPU.
+filter the API offers, one request to a replica in this event loop captures the SQL the list issued
+(``bench.explain``), which is EXPLAINed: the ``plan`` row is 1 when no node scans the big table
+sequentially (an index path) and 0 for a Seq Scan; its note names the scan nodes. The ``SQL`` row is
+that statement's execution time inside PostgreSQL. Then the service runs as its own process on the
+same database, as ``make run`` starts it, and ``wrk`` (another process) loads the same request with
+1 connection for 1 s and with 8 for 2 s: ``p50``/``p99`` from wrk's histogram, and the ``CPU per
+page`` the service process spent with one client (``/proc``). With 8 clients on a small machine the
+latency is mostly queueing behind that CPU (the service uses one core; wrk and PostgreSQL share the
+machine with it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
-from bench.common import BenchContext, Row, Timing, measure
+from bench.common import BenchContext, Row
+from bench.explain import captured, explain, plan_summary
+from bench.loadgen import Load, Meter, wrk, wrk_binary
+from bench.procs import Started, service_process
 from bench.registry_bench import bulk_projects, expect
+from steward.devtools.infra import terminate
 from steward.issues.testing import auth as issues_auth
 from steward.issues.testing import migrate as migrate_issues
 from steward.issues.testing import running_issues
@@ -33,19 +39,16 @@ from steward.kit.auth import Principal, Role
 from steward.kit.db import Database
 from steward.registry.tenants import service as tenant_service
 from steward.registry.tenants.schemas import TenantCreate, TenantKind
-from steward.registry.testing import Registry, Tree, make_tree
+from steward.registry.testing import SECRET, Registry, Tree, make_tree
 
 CONCURRENCY = 8
 PAGE = 50
 ITEMS = 100_000
-SINGLE = 150  # requests per filter with one client
-MANY = 240  # requests per filter with 8 clients
+SINGLE_SECONDS = 1  # wrk's run per filter with one connection (wrk counts whole seconds)
+MANY_SECONDS = 2  # and with 8
+WARM_UP = 5  # requests to the process before wrk's
+SMOKE_LOADED = 2  # below scale 1 (the smoke test) only the first filters of each list get the load
 NATIONAL_EVERY = 100  # every 100th project gets a national project code
-
-_SCAN = re.compile(
-    r"(Index Only Scan Backward|Index Scan Backward|Index Only Scan|Index Scan|Bitmap Heap Scan|Seq Scan)"
-    r"(?: using (\S+))? on (\w+)"
-)
 
 
 async def city_tree(reg: Registry) -> tuple[Tree, list[str]]:
@@ -75,90 +78,82 @@ async def tenant_paths(reg: Registry, codes: list[str]) -> list[str]:
     return [by_code[c] for c in codes]
 
 
-@contextmanager
-def captured(db: Database, table: str) -> Iterator[list[tuple[str, Any]]]:
-    """The statements reading ``table`` with an ORDER BY (the list query) while the block runs."""
-    seen: list[tuple[str, Any]] = []
-    needle = f"FROM {table}"
-
-    def hook(_conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
-        if needle in statement and "ORDER BY" in statement:
-            seen.append((statement, parameters))
-
-    engine = db.engine.sync_engine
-    sa.event.listen(engine, "before_cursor_execute", hook)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", hook)
-
-
-async def explain(db: Database, statement: str, parameters: Any) -> tuple[str, float]:
-    """The plan of ``statement`` and its execution time in PostgreSQL (ms, EXPLAIN ANALYZE, warm)."""
-    async with db.engine.connect() as conn:
-        for _ in range(3):  # warm: the last of three runs
-            result = await conn.exec_driver_sql("EXPLAIN (ANALYZE, TIMING OFF) " + statement, parameters)
-        plan = "\n".join(r[0] for r in result)
-    m = re.search(r"Execution Time: ([0-9.]+) ms", plan)
-    return plan, float(m.group(1)) if m else 0.0
-
-
-def plan_summary(plan: str, table: str) -> tuple[bool, str]:
-    """(no Seq Scan on ``table``, "top node; scans of the table")."""
-    top = plan.splitlines()[0].split("  (")[0].strip() if plan else "?"
-    scans = [m for m in _SCAN.finditer(plan) if m.group(3) == table]
-    index_path = bool(scans) and not any(m.group(1) == "Seq Scan" for m in scans)
-    nodes = sorted({f"{m.group(1)}{' ' + m.group(2) if m.group(2) else ''}" for m in scans})
-    return index_path, f"top: {top}; {table}: {', '.join(nodes) or 'no scan'}"
-
-
 async def bench_filter(
     ctx: BenchContext,
     *,
     http: Any,
     db: Database,
+    service: Started,
+    workdir: Path,
     table: str,
     label: str,
     path: str,
     params: dict[str, Any],
     headers: dict[str, str],
     expect_full: bool,
+    load: bool = True,
 ) -> list[Row]:
-    retried = 0
-
-    async def page(_: int) -> None:
-        nonlocal retried
-        try:
-            r = await http.get(path, params=params, headers=headers)
-        except httpx.TransportError:  # a keep-alive connection the server closed as it was reused
-            retried += 1
-            r = await http.get(path, params=params, headers=headers)
-        expect(r.status_code, 200, r.text)
-        if expect_full and len(r.json()["items"]) != PAGE:
-            raise RuntimeError(f"{label}: expected a page of {PAGE}, got {len(r.json()['items'])}")
-
+    """One request to the in-process replica (the SQL it issues, EXPLAINed; a full page), then with
+    ``load`` ``wrk`` with 1 and with 8 connections against the service running as its own process."""
     with captured(db, table) as seen:
-        await page(0)
+        r = await http.get(path, params=params, headers=headers)
+    expect(r.status_code, 200, r.text)
+    if expect_full and len(r.json()["items"]) != PAGE:
+        raise RuntimeError(f"{label}: expected a page of {PAGE}, got {len(r.json()['items'])}")
     if not seen:
         raise RuntimeError(f"{label}: no list query on {table} was seen")
     plan, executed = await explain(db, *seen[-1])
     index_path, summary = plan_summary(plan, table)
-    await measure(page, count=3)  # warm-up
-    cpu = time.process_time()
-    single = await measure(page, count=ctx.scaled(SINGLE, minimum=3))
-    cpu = (time.process_time() - cpu) / single.count * 1000
-    many = await measure(page, count=ctx.scaled(MANY, minimum=CONCURRENCY), concurrency=CONCURRENCY)
+    explained = [
+        Row(f"{label} plan", 1.0 if index_path else 0.0, "index path", summary),
+        Row(f"{label} SQL", executed, "ms", "execution time in PostgreSQL (EXPLAIN ANALYZE, warm)"),
+    ]
+    if not load:
+        return explained
+    url = f"{service.url}{path}?{httpx.QueryParams(params)}"
+    token = headers["Authorization"].removeprefix("Bearer ")
+    async with httpx.AsyncClient(headers=headers) as warm:  # the process's first run of this query
+        for _ in range(WARM_UP):
+            r = await warm.get(url)
+            expect(r.status_code, 200, r.text)
+    meter = Meter({"service": (service.proc.pid, False)})
+    meter.start()
+    single = await wrk(url, None, token, SINGLE_SECONDS, workdir, connections=1)
+    cpu = meter.stop()["service"] * 1000 / max(single.requests, 1)
+    many = await wrk(url, None, token, MANY_SECONDS, workdir, connections=CONCURRENCY)
     return [
         *_latency(f"{label} (1 client)", single),
         *_latency(f"{label} ({CONCURRENCY} clients)", many),
-        Row(f"{label} plan", 1.0 if index_path else 0.0, "index path", f"{summary}; retried {retried}"),
-        Row(f"{label} SQL", executed, "ms", "execution time in PostgreSQL (EXPLAIN ANALYZE, warm)"),
-        Row(f"{label} CPU per page", cpu, "ms", "bench process (HTTP client + service), 1 client"),
+        *explained,
+        Row(f"{label} CPU per page", cpu, "ms", f"the {service.spec.name} process (/proc), 1 client"),
     ]
 
 
-def _latency(label: str, timing: Timing) -> list[Row]:
-    return [Row(f"{label} p{q}", timing.ms(q), "ms", f"n={timing.count}") for q in (50, 99)]
+def _latency(label: str, load: Load) -> list[Row]:
+    note = f"wrk, {load.requests} pages in {load.seconds:.1f} s"
+    return [Row(f"{label} p50", load.p50_ms, "ms", note), Row(f"{label} p99", load.p99_ms, "ms", note)]
+
+
+@asynccontextmanager
+async def as_process(
+    ctx: BenchContext, name: str, *, database_url: str, registry_target: str
+) -> AsyncIterator[tuple[Started, Path]]:
+    """The service as its own process (as ``make run`` starts it) on the bench's filled database."""
+    with tempfile.TemporaryDirectory(prefix=f"steward-lists-{name}-") as tmp:
+        workdir = Path(tmp)
+        wrk_binary()
+        started = await service_process(
+            ctx,
+            name,
+            database_url=database_url,
+            registry_target=registry_target,
+            jwt_secret=SECRET,
+            workdir=workdir,
+        )
+        try:
+            yield started, workdir
+        finally:
+            terminate(started.proc, timeout=20.0)
 
 
 async def first_cursor(
@@ -218,18 +213,23 @@ async def bench_projects(ctx: BenchContext, reg: Registry, tree: Tree, tenants: 
         ("page 21 (cursor)", {"cursor": deep}, True),
     ]
     rows: list[Row] = []
-    for label, extra, full in filters:
-        rows += await bench_filter(
-            ctx,
-            http=reg.http,
-            db=reg.db,
-            table="projects",
-            label=f"projects {label}",
-            path="/v1/projects",
-            params={**base, **extra},
-            headers=headers,
-            expect_full=full,
-        )
+    url = reg.settings.database_url
+    async with as_process(ctx, "registry", database_url=url, registry_target=reg.grpc_target) as (svc, wd):
+        for i, (label, extra, full) in enumerate(filters):
+            rows += await bench_filter(
+                ctx,
+                http=reg.http,
+                db=reg.db,
+                service=svc,
+                workdir=wd,
+                table="projects",
+                label=f"projects {label}",
+                path="/v1/projects",
+                params={**base, **extra},
+                headers=headers,
+                expect_full=full,
+                load=ctx.scale >= 1 or i < SMOKE_LOADED,
+            )
     rows.append(Row("projects in the subtree", n, "projects", f"{len(tenants)} tenants, bulk-inserted"))
     return rows
 
@@ -361,18 +361,22 @@ async def bench_matters(ctx: BenchContext, reg: Registry, tree: Tree, tenants: l
             ),
         ]
         rows: list[Row] = []
-        for label, path, extra, hdrs, full in filters:
-            rows += await bench_filter(
-                ctx,
-                http=svc.http,
-                db=svc.db,
-                table="matters",
-                label=f"matters {label}",
-                path=path,
-                params={**base, **extra},
-                headers=hdrs,
-                expect_full=full and n >= ITEMS,
-            )
+        async with as_process(ctx, "issues", database_url=url, registry_target=reg.grpc_target) as (proc, wd):
+            for i, (label, path, extra, hdrs, full) in enumerate(filters):
+                rows += await bench_filter(
+                    ctx,
+                    http=svc.http,
+                    db=svc.db,
+                    service=proc,
+                    workdir=wd,
+                    table="matters",
+                    label=f"matters {label}",
+                    path=path,
+                    params={**base, **extra},
+                    headers=hdrs,
+                    expect_full=full and n >= ITEMS,
+                    load=ctx.scale >= 1 or i < SMOKE_LOADED,
+                )
     rows.append(Row("matters in the subtree", n, "matters", f"{len(tenants)} tenants, bulk-inserted"))
     return rows
 

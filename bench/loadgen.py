@@ -21,9 +21,7 @@ import psutil
 CONNECTIONS = 8
 
 WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.body = [==[{body}]==]
-wrk.headers["Content-Type"] = "application/json"
+{request}
 {auth}
 {pace}
 done = function(summary, latency, requests)
@@ -67,7 +65,7 @@ def wrk_binary() -> str:
 
 async def wrk(
     url: str,
-    body: dict[str, Any],
+    body: dict[str, Any] | None,
     token: str | None,
     seconds: float,
     workdir: Path,
@@ -76,14 +74,20 @@ async def wrk(
     refusals: bool = False,
     rate: float | None = None,
 ) -> Load:
-    """``wrk`` with the JSON ``body`` POSTed; every answer must be 2xx unless ``refusals`` (then the
+    """``wrk`` with the JSON ``body`` POSTed (``None``: a GET of ``url``); every answer must be 2xx unless ``refusals`` (then the
     non-2xx count is returned in ``Load.refused``; socket errors still fail)."""
     auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
     script = workdir / f"load-{secrets.token_hex(4)}.lua"
     # paced: each connection waits connections/rate seconds before each request, so the offered rate
     # is ``rate`` whatever the answers (as long as they come faster than that), not "as fast as served"
     pace = f"function delay() return {connections * 1000.0 / rate:.1f} end" if rate else ""
-    script.write_text(WRK_SCRIPT.format(body=json.dumps(body, ensure_ascii=False), auth=auth, pace=pace))
+    request = (
+        'wrk.method = "GET"'
+        if body is None
+        else 'wrk.method = "POST"\nwrk.body = [==[' + json.dumps(body, ensure_ascii=False) + "]==]\n"
+        'wrk.headers["Content-Type"] = "application/json"'
+    )
+    script.write_text(WRK_SCRIPT.format(request=request, auth=auth, pace=pace))
     proc = await asyncio.create_subprocess_exec(
         wrk_binary(),
         "-t1",

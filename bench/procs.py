@@ -54,6 +54,33 @@ def _ready(spec: ServiceSpec, proc: subprocess.Popen[bytes], instance: str, log:
     return time.perf_counter() - t0
 
 
+def _base_env() -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
+    base["STEWARD_LOG_LEVEL"] = "WARNING"
+    return base
+
+
+async def service_process(
+    ctx: BenchContext, name: str, *, database_url: str, registry_target: str, jwt_secret: str, workdir: Path
+) -> Started:
+    """One service as ``make run`` starts it (the dev runner's environment, its own ports), on a
+    database the bench has already migrated and filled; stop it with ``terminate(started.proc)``."""
+    spec = assign_ports([s for s in SERVICES if s.name == name])[0]
+    env = service_env(
+        spec,
+        database_url=database_url,
+        nats_url=ctx.nats_url,
+        jwt_secret=jwt_secret,
+        registry_grpc_target=registry_target,
+        base=_base_env(),
+    )
+    log = workdir / f"{name}-process.log"
+    t0 = time.perf_counter()
+    proc, instance = runner.spawn_service(spec, env, log)
+    ready_s = await asyncio.to_thread(_ready, spec, proc, instance, log, t0)
+    return Started(spec, proc, env, ready_s)
+
+
 class Platform:
     """The services as ``make run`` starts them, on a fresh set of databases."""
 
@@ -63,9 +90,8 @@ class Platform:
         names = ("registry", "issues", "meetings", "scoring", "notify")
         self.specs = {s.name: s for s in assign_ports([s for s in SERVICES if s.name in names])}
         registry_target = f"127.0.0.1:{self.specs['registry'].grpc_port}"
-        base = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
+        base = _base_env()
         base["STEWARD_ISSUES_GRPC_TARGET"] = f"127.0.0.1:{self.specs['issues'].grpc_port}"
-        base["STEWARD_LOG_LEVEL"] = "WARNING"
         self.envs = {
             name: service_env(
                 spec,
