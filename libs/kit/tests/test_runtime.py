@@ -122,3 +122,31 @@ async def test_readiness_reports_years_without_official_holiday_data() -> None:
         value = REGISTRY.get_sample_value("steward_calendar_year_covered", {"year": str(y)})
         assert value == (0.0 if y in expected else 1.0)
     await runtime.db.dispose()
+
+
+async def test_a_started_server_takes_its_start_up_heap_out_of_the_collectors_reach() -> None:
+    """``serve``'s server freezes the start-up heap once it listens: a full collection then walks
+    only what was made since (it walked ~200,000 start-up objects, ~100 ms with the loop stopped)."""
+    import gc
+    import socket
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    from steward.kit.runtime import _Server
+
+    gc.unfreeze()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(FastAPI(), log_config=None, lifespan="off")
+    config.load()
+    server = _Server(config)
+    server.lifespan = config.lifespan_class(config)  # as uvicorn's Server._serve sets it up
+    try:
+        assert gc.get_freeze_count() == 0
+        await server.startup(sockets=[sock])
+        assert gc.get_freeze_count() > 1000, "the start-up heap is frozen once the server listens"
+    finally:
+        await server.shutdown()
+        gc.unfreeze()
+        sock.close()

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -306,9 +308,25 @@ class ServiceRuntime:
         self._worker_tasks.clear()
 
 
+def settle_heap() -> None:
+    """Start-up is over: what exists now (modules, the app, pools, caches) lives as long as the
+    process. ``gc.freeze()`` takes it out of the collector's reach, so a full collection walks only
+    what was made since. Without it every full collection walked the whole start-up heap (~200,000
+    objects): 95–128 ms with the event loop stopped, a few times a minute under load, which was the
+    p99 of every request (issue 15)."""
+    gc.collect()
+    gc.freeze()
+
+
 class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM after its graceful shutdown (exit status -15); a service that shut
-    down cleanly exits 0 instead, so supervisors can tell a clean stop from a crash."""
+    down cleanly exits 0 instead, so supervisors can tell a clean stop from a crash. Once started
+    (the lifespan ran, the sockets listen) the start-up heap is settled (:func:`settle_heap`)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            settle_heap()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
