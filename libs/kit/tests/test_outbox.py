@@ -354,3 +354,40 @@ async def test_stop_without_flush_leaves_rows_pending(
     relay = OutboxRelay(db, bus)
     await relay.stop(flush=False)
     assert await pending_rows(db) == 3
+
+
+class FlowingRelay(OutboxRelay):
+    """Each of the first 20 batches publishes one event while the next commit's NOTIFY arrives."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches = self.backlogs = 0
+        self.done = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        self.batches += 1
+        if self.batches <= 20:
+            self._wake.set()
+            return 1
+        self.done.set()
+        return 0
+
+    async def backlog(self) -> tuple[int, float]:
+        self.backlogs += 1
+        return await super().backlog()
+
+
+async def test_while_events_flow_the_backlog_is_not_counted_per_batch(db: Database, bus: EventBus) -> None:
+    """The backlog gauges cost a query (a transaction: three round trips, each a turn of a busy
+    event loop): while commits keep waking the relay it counts once a second, not once per batch,
+    and always once before it waits."""
+    relay = FlowingRelay(db, bus, poll_seconds=30.0, service="kit-flow")
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(relay.done.wait(), timeout=10)
+        await asyncio.sleep(0.2)
+    finally:
+        await relay.stop(flush=False)
+        await asyncio.wait_for(task, timeout=5)
+    assert relay.batches >= 21
+    assert 2 <= relay.backlogs < 10, f"{relay.backlogs} backlog queries for {relay.batches} batches"

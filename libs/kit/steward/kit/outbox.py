@@ -23,7 +23,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.envelope import CloudEvent, EventData
-from steward.kit import metrics, writes
+from steward.kit import metrics, telemetry, writes
 from steward.kit.db import JSONB, Database, asyncpg_dsn, utcnow
 from steward.kit.ids import new_id
 from steward.kit.logs import THROTTLED
@@ -130,6 +130,7 @@ async def emit(
 # the relay publishes the rows after it instead of stopping there for good. Any other failure stops
 # the batch at that row, which is retried first next time (per-subject order).
 HELD = "held: "
+BACKLOG_EVERY = 1.0  # seconds between the backlog gauges' queries while events flow
 
 
 class Publisher(Protocol):
@@ -167,6 +168,7 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._last_cleanup = 0.0
+        self._backlog_at = 0.0
 
     async def publish_pending(self) -> int:
         """Publish one batch; returns how many rows were published. Plain statements, no ORM objects:
@@ -183,22 +185,14 @@ class OutboxRelay:
                 .with_for_update(skip_locked=True)
             )
             done: list[uuid.UUID] = []
+            traced = telemetry.exporting()
             for event_id, subject, type_, payload, stored_headers in result.all():
                 try:
-                    with _tracer.start_as_current_span(
-                        f"publish {type_}",
-                        context=propagate.extract(stored_headers),  # the trace of the request that wrote it
-                        kind=trace.SpanKind.PRODUCER,
-                        attributes={
-                            "messaging.system": "nats",
-                            "messaging.destination.name": subject,
-                            "cloudevents.event_id": str(event_id),
-                        },
-                    ):
-                        headers = dict(stored_headers)
-                        propagate.inject(headers)  # consumers' spans become children of this one
+                    if traced:
+                        await self._publish_traced(event_id, subject, type_, payload, stored_headers)
+                    else:  # no span to record: the stored trace context travels on as it is
                         await self.publisher.publish_event(
-                            subject=subject, body=payload.encode(), msg_id=str(event_id), headers=headers
+                            subject=subject, body=payload.encode(), msg_id=str(event_id), headers=stored_headers
                         )
                 except Exception as exc:  # keep going: a broken subject must not block the rest
                     held = isinstance(exc, nats.errors.MaxPayloadError)
@@ -232,6 +226,25 @@ class OutboxRelay:
             if done:
                 await session.execute(_MARK_PUBLISHED, {"ids": done, "at": utcnow()})
             return len(done)
+
+    async def _publish_traced(
+        self, event_id: uuid.UUID, subject: str, type_: str, payload: str, stored_headers: dict[str, str]
+    ) -> None:
+        with _tracer.start_as_current_span(
+            f"publish {type_}",
+            context=propagate.extract(stored_headers),  # the trace of the request that wrote it
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": subject,
+                "cloudevents.event_id": str(event_id),
+            },
+        ):
+            headers = dict(stored_headers)
+            propagate.inject(headers)  # consumers' spans become children of this one
+            await self.publisher.publish_event(
+                subject=subject, body=payload.encode(), msg_id=str(event_id), headers=headers
+            )
 
     async def backlog(self) -> tuple[int, float]:
         """(pending rows, age in seconds of the oldest) — exported as metrics."""
@@ -270,10 +283,15 @@ class OutboxRelay:
                 self._listen_retry_at = loop.time() + 30.0
                 await self._listen()
             try:
-                count = await self.publish_pending()
-                pending, age = await self.backlog()
-                metrics.OUTBOX_BACKLOG.labels(self.service).set(pending)
-                metrics.OUTBOX_AGE.labels(self.service).set(age)
+                count, pending = await self.publish_pending(), 0
+                busy = count >= self.batch_size or self._wake.is_set()  # it goes on at once
+                if not busy or loop.time() >= self._backlog_at:
+                    # while events flow, the backlog gauges once a second, not a query per batch;
+                    # always before the relay waits (the wait depends on what is pending)
+                    pending, age = await self.backlog()
+                    metrics.OUTBOX_BACKLOG.labels(self.service).set(pending)
+                    metrics.OUTBOX_AGE.labels(self.service).set(age)
+                    self._backlog_at = loop.time() + BACKLOG_EVERY
                 if loop.time() - self._last_cleanup > 3600:
                     await self.cleanup()
                     self._last_cleanup = loop.time()
