@@ -192,7 +192,10 @@ class OutboxRelay:
                         await self._publish_traced(event_id, subject, type_, payload, stored_headers)
                     else:  # no span to record: the stored trace context travels on as it is
                         await self.publisher.publish_event(
-                            subject=subject, body=payload.encode(), msg_id=str(event_id), headers=stored_headers
+                            subject=subject,
+                            body=payload.encode(),
+                            msg_id=str(event_id),
+                            headers=stored_headers,
                         )
                 except Exception as exc:  # keep going: a broken subject must not block the rest
                     held = isinstance(exc, nats.errors.MaxPayloadError)
