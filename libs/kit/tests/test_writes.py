@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from steward.kit import audit, dedup, writes
 from steward.kit.audit import AuditEntry
-from steward.kit.db import Database, utcnow
+from steward.kit.db import Database, construct, utcnow
 from steward.kit.outbox import NOTIFY_CHANNEL, OutboxEvent, emit
 from steward.kit.timers import DueTimer, cancel, schedule
 
@@ -203,3 +203,28 @@ async def test_only_if_needs_a_reporting_part(db: Database, tenant: str) -> None
         with pytest.raises(ValueError), batch.only_if(key):
             pass
         batch.rows.clear()  # nothing to send
+
+
+async def test_a_constructed_entity_is_written_and_tracked_like_an_orm_built_one(
+    db: Database, tenant: str
+) -> None:
+    """``construct`` skips the per-field instrumentation of the model's constructor; the instance
+    still gets every default, is written batched or by the ORM, and later changes are UPDATEs."""
+    built = construct(AuditEntry, actor="u1", tenant=tenant, action="create", entity="doc", entity_id="c1")
+    orm = AuditEntry(actor="u1", tenant=tenant, action="create", entity="doc", entity_id="c2")
+    defaults = {k for k, f in AuditEntry.model_fields.items() if not f.is_required()}
+    assert {k: type(getattr(built, k)) for k in defaults} == {k: type(getattr(orm, k)) for k in defaults}
+    assert built.id != orm.id and sa.inspect(built).transient
+    plain = construct(AuditEntry, actor="u1", tenant=tenant, action="create", entity="doc", entity_id="c3")
+    async with db.transaction() as session:
+        async with writes.batched(session):
+            writes.add(session, built, attach=True)
+        built.action = "renamed"
+        session.add(plain)  # the ORM's own INSERT, outside a batch
+    async with db.read() as session:
+        found = await session.execute(sa.select(AuditEntry).where(AuditEntry.tenant == tenant))
+        rows = {r.entity_id: r for r in found.scalars()}
+    assert rows["c1"].action == "renamed" and rows["c1"].id == built.id
+    assert rows["c3"].action == "create" and rows["c3"].at is not None
+    with pytest.raises(TypeError, match="no field"):
+        construct(AuditEntry, actor="u1", colour="red")

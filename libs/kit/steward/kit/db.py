@@ -31,6 +31,29 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+M = TypeVar("M")
+
+
+def construct(model: type[M], **values: Any) -> M:
+    """A new table-model instance built as SQLAlchemy builds one it loads: the values, and every
+    other field's default, go straight into the instance's ``__dict__``. SQLModel's constructor sets
+    each field through SQLAlchemy's attribute instrumentation (events, history): 130 µs for a
+    matter's 50 columns, against 17 µs here, on every filing. Nothing is validated or converted —
+    a table model's constructor does not validate either. The instance is transient, like a
+    constructed one: ``session.add`` or ``writes.add`` it, and later changes are tracked as usual."""
+    fields = model.model_fields  # type: ignore[attr-defined]
+    unknown = values.keys() - fields.keys()
+    if unknown:
+        raise TypeError(f"{model.__name__} has no field(s) {sorted(unknown)}")
+    obj = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]  # __new__ + instance state
+    for name, field in fields.items():
+        if name not in values:
+            values[name] = field.get_default(call_default_factory=True)
+    obj.__dict__.update(values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    return obj  # type: ignore[no-any-return]
+
+
 def tz_column(*, nullable: bool = False, index: bool = False, default_now: bool = False) -> Any:
     """A timezone-aware timestamp column (``timestamptz``)."""
     kwargs: dict[str, Any] = {"nullable": nullable, "index": index}

@@ -31,6 +31,7 @@ from steward.issues.matters.schemas import (
 from steward.kit import writes
 from steward.kit.auth import Principal
 from steward.kit.calendar import DEFAULT_TZ
+from steward.kit.db import construct
 from steward.kit.errors import Conflict, NotFound
 from steward.kit.paging import keyset_page
 from steward.kit.tenancy import ALL_TENANTS, ensure_visible
@@ -168,7 +169,8 @@ async def file(
     if data.complaint is not None:
         details["complaint"] = data.complaint.model_dump()
     p = prep.project
-    m = Matter(
+    m = construct(
+        Matter,
         number=await next_number(
             session, tenant=prep.tenant, year=dl.local_date(now).year, letter=data.kind.letter
         ),

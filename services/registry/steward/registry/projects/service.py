@@ -15,7 +15,7 @@ from steward.events.registry import ProjectRegistered, ProjectUpdated
 from steward.kit import audit, writes
 from steward.kit.auth import Principal, Role
 from steward.kit.changes import record_change
-from steward.kit.db import utcnow
+from steward.kit.db import construct, utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable
 from steward.registry.projects.models import Project, StageChange
@@ -132,7 +132,8 @@ async def register(session: AsyncSession, *, principal: Principal, data: Project
         session, tenant=tenant, investment=data.total_investment, funding_type=data.funding_type.value, at=now
     )
     loc = data.location
-    project = Project(
+    project = construct(
+        Project,
         code=await next_code(session, tenant=tenant.code, year=now.year),
         national_code=data.national_code,
         tenant_code=tenant.code,
@@ -164,7 +165,8 @@ async def register(session: AsyncSession, *, principal: Principal, data: Project
         writes.add(session, project, attach=True)
         writes.add(
             session,
-            StageChange(
+            construct(
+                StageChange,
                 project_id=project.id,
                 from_stage=None,
                 to_stage=project.stage,
