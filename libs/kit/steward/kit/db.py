@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -116,6 +117,84 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@dataclass(frozen=True)
+class _Driven:
+    sql: str  # as SQLAlchemy sends it ($1::TYPE placeholders)
+    names: tuple[str, ...]  # the bind parameter of each placeholder
+    processors: tuple[Callable[[Any], Any] | None, ...]  # SQLAlchemy's bind processing per placeholder
+    fixed: dict[str, Any]  # values bound in the clause itself
+
+
+# by the clause itself (held here, so its identity is never reused by another)
+_DRIVEN: dict[sa.TextClause, _Driven] = {}
+
+
+def _driven(clause: sa.TextClause, dialect: Any) -> _Driven:
+    found = _DRIVEN.get(clause)
+    if found is None:
+        compiled = clause.compile(dialect=dialect)
+        names = tuple(compiled.positiontup or ())
+        binds = compiled.binds
+        processors = tuple(binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
+        fixed = {n: binds[n].value for n in names if binds[n].value is not None}
+        found = _Driven(compiled.string, names, processors, fixed)
+        if len(_DRIVEN) < 1024:  # constant statements of hot paths; anything else is compiled again
+            _DRIVEN[clause] = found
+    return found
+
+
+async def first_row(session: AsyncSession, clause: sa.TextClause, params: dict[str, Any]) -> Any:
+    """The first row of a constant hot-path statement (``None`` without rows), in the session's
+    transaction, sent straight through asyncpg: the same SQL and values SQLAlchemy would send (its
+    compiled text and bind processing, worked out once per statement), without its per-execution
+    work — about 95 µs of CPU a statement, a twentieth of a filing. As ``session.execute`` does, what
+    the session holds is flushed first; a failure raises SQLAlchemy's ``DBAPIError`` subclass, and a
+    lost connection is invalidated. While anything listens to the engine's statement events (a
+    test counting statements, SQL tracing) the statement goes through SQLAlchemy to be seen."""
+    await session.flush()
+    conn = await session.connection()
+    sync: Any = conn.sync_connection
+    if (
+        sync.dispatch.before_cursor_execute
+        or sync.dispatch.after_cursor_execute
+        or conn.dialect.driver != "asyncpg"
+    ):
+        return (await conn.execute(clause, params)).first()
+    driven = _driven(clause, conn.dialect)
+    values = {**driven.fixed, **params}
+    args = [
+        value if proc is None or value is None else proc(value)
+        for proc, value in zip(driven.processors, (values[n] for n in driven.names), strict=True)
+    ]
+    fairy = await conn.get_raw_connection()
+    adapted: Any = fairy.dbapi_connection
+    try:
+        async with adapted._execute_mutex:  # as SQLAlchemy's asyncpg cursor does
+            if adapted._transaction is None:
+                await adapted._start_transaction()  # BEGIN, if this is the transaction's first statement
+            return await adapted._connection.fetchrow(driven.sql, *args)
+    except Exception as error:
+        raise await _wrapped(conn, adapted, driven.sql, args, error) from error
+
+
+async def _wrapped(conn: Any, adapted: Any, sql: str, args: list[Any], error: Exception) -> BaseException:
+    """``error`` as SQLAlchemy's Connection would raise it (and a lost connection invalidated)."""
+    dialect = conn.dialect
+    dbapi_error = dialect.loaded_dbapi.Error
+    try:
+        adapted._handle_exception(error)  # raises the DBAPI error asyncpg's is translated to
+    except dbapi_error as translated:
+        lost = dialect.is_disconnect(translated, adapted, None)
+        if lost:
+            await conn.invalidate(translated)
+        return DBAPIError.instance(
+            sql, args, translated, dbapi_error, connection_invalidated=lost, dialect=dialect
+        )
+    except BaseException as other:
+        return other
+    return error
 
 
 # a pooled connection idle longer than this is pinged before use (PostgreSQL or a proxy may have

@@ -37,6 +37,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from steward.kit.db import first_row
+
 _BATCH = "steward_write_batch"
 
 # (table, columns, ON CONFLICT clause) of each part, the NOTIFY channels, and for conditional
@@ -214,9 +216,8 @@ class WriteBatch:
         attach, self.rows, self.channels, self.attach = self.attach, {}, [], []
         self.conditions, self.reporting = {}, set()
         if composed is not None:
-            result = await session.execute(*composed)
+            row = await first_row(session, *composed)  # the SELECT of the statement: one row
             if reporting:
-                row = result.one()
                 self.written.update(zip(reporting, (bool(v) for v in row[: len(reporting)]), strict=True))
         for key, obj in attach:
             if not self.written.get(conditions.get(key, key), True) or not self.written.get(key, True):

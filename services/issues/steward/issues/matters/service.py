@@ -31,7 +31,7 @@ from steward.issues.matters.schemas import (
 from steward.kit import writes
 from steward.kit.auth import Principal
 from steward.kit.calendar import DEFAULT_TZ
-from steward.kit.db import construct
+from steward.kit.db import construct, first_row
 from steward.kit.errors import Conflict, NotFound
 from steward.kit.paging import keyset_page
 from steward.kit.tenancy import ALL_TENANTS, ensure_visible
@@ -92,7 +92,7 @@ _NEXT_NUMBER = sa.text(
 async def next_number(session: AsyncSession, *, tenant: str, year: int, letter: str) -> str:
     """编号: ``<tenant>-<year>-<letter>-<seq>``; the counter row serialises concurrent filings."""
     params = {"tenant": tenant, "year": year, "letter": letter}
-    seq = (await session.execute(_NEXT_NUMBER, params)).scalar_one()
+    (seq,) = await first_row(session, _NEXT_NUMBER, params)
     return f"{tenant}-{year}-{letter}-{seq:06d}"
 
 

@@ -15,7 +15,7 @@ from steward.events.registry import ProjectRegistered, ProjectUpdated
 from steward.kit import audit, writes
 from steward.kit.auth import Principal, Role
 from steward.kit.changes import record_change
-from steward.kit.db import construct, utcnow
+from steward.kit.db import construct, first_row, utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable
 from steward.registry.projects.models import Project, StageChange
@@ -79,7 +79,7 @@ _NEXT_CODE = sa.text(
 
 async def next_code(session: AsyncSession, *, tenant: str, year: int) -> str:
     """一项一码: ``<tenant>-<year>-<seq>``; the counter row serialises concurrent registrations."""
-    seq = (await session.execute(_NEXT_CODE, {"tenant": tenant, "year": year})).scalar_one()
+    (seq,) = await first_row(session, _NEXT_CODE, {"tenant": tenant, "year": year})
     return f"{tenant}-{year}-{seq:05d}"
 
 
