@@ -7,7 +7,12 @@ transaction through :meth:`Database.transaction`.
 from __future__ import annotations
 
 import asyncio
+import copy
+import decimal
+import enum
+import functools
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,6 +40,40 @@ def utcnow() -> datetime:
 M = TypeVar("M")
 
 
+_DEFAULTS: dict[type, dict[str, tuple[Any, Callable[[], Any] | None]]] = {}
+
+
+def _defaults(model: type) -> dict[str, tuple[Any, Callable[[], Any] | None]]:
+    """Each field's (default, default factory), read from pydantic once per model."""
+    found = _DEFAULTS.get(model)
+    if found is None:
+        found = {}
+        for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+            value = None if field.is_required() else field.default
+            factory = field.default_factory
+            if factory is None and not isinstance(value, _IMMUTABLE):  # a copy each, as pydantic does
+                factory = functools.partial(copy.deepcopy, value)
+            found[name] = (value, factory)  # type: ignore[assignment]  # factories here take no argument
+        _DEFAULTS[model] = found
+    return found
+
+
+_IMMUTABLE = (
+    str,
+    bytes,
+    int,
+    float,
+    bool,
+    type(None),
+    decimal.Decimal,
+    datetime,
+    uuid.UUID,
+    enum.Enum,
+    tuple,
+    frozenset,
+)
+
+
 def construct(model: type[M], **values: Any) -> M:
     """A new table-model instance built as SQLAlchemy builds one it loads: the values, and every
     other field's default, go straight into the instance's ``__dict__``. SQLModel's constructor sets
@@ -42,14 +81,14 @@ def construct(model: type[M], **values: Any) -> M:
     matter's 50 columns, against 17 µs here, on every filing. Nothing is validated or converted —
     a table model's constructor does not validate either. The instance is transient, like a
     constructed one: ``session.add`` or ``writes.add`` it, and later changes are tracked as usual."""
-    fields = model.model_fields  # type: ignore[attr-defined]
-    unknown = values.keys() - fields.keys()
+    defaults = _defaults(model)
+    unknown = values.keys() - defaults.keys()
     if unknown:
         raise TypeError(f"{model.__name__} has no field(s) {sorted(unknown)}")
     obj = model._sa_class_manager.new_instance()  # type: ignore[attr-defined]  # __new__ + instance state
-    for name, field in fields.items():
+    for name, (value, factory) in defaults.items():
         if name not in values:
-            values[name] = field.get_default(call_default_factory=True)
+            values[name] = factory() if factory is not None else value
     obj.__dict__.update(values)
     object.__setattr__(obj, "__pydantic_fields_set__", set(values))
     return obj  # type: ignore[no-any-return]

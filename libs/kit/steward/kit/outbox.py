@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -130,6 +131,23 @@ async def emit(
 # the relay publishes the rows after it instead of stopping there for good. Any other failure stops
 # the batch at that row, which is retried first next time (per-subject order).
 HELD = "held: "
+
+
+@functools.cache
+def _pending(limit: int) -> sa.Select[Any]:
+    """The relay's batch (built once per batch size: no statement tree to build per batch; the
+    LIMIT stays a literal, so the planner always knows it takes the pending index's first rows)."""
+    t = _OUTBOX
+    return (
+        sa.select(t.c.id, t.c.subject, t.c.type, sa.cast(t.c.payload, sa.Text), t.c.headers)
+        .where(t.c.published_at.is_(None))
+        .where(sa.or_(t.c.last_error.is_(None), sa.not_(t.c.last_error.startswith(HELD))))
+        .order_by(t.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
 BACKLOG_EVERY = 1.0  # seconds between the backlog gauges' queries while events flow
 
 
@@ -176,14 +194,7 @@ class OutboxRelay:
         published rows are marked by one UPDATE."""
         t = _OUTBOX
         async with self.db.transaction() as session:
-            result = await session.execute(
-                sa.select(t.c.id, t.c.subject, t.c.type, sa.cast(t.c.payload, sa.Text), t.c.headers)
-                .where(t.c.published_at.is_(None))
-                .where(sa.or_(t.c.last_error.is_(None), sa.not_(t.c.last_error.startswith(HELD))))
-                .order_by(t.c.created_at)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            )
+            result = await session.execute(_pending(self.batch_size))
             done: list[uuid.UUID] = []
             traced = telemetry.exporting()
             for event_id, subject, type_, payload, stored_headers in result.all():
