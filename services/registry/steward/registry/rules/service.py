@@ -68,19 +68,27 @@ class _DocCache:
 _cache = _DocCache()
 
 
+# built once (every registration and every rules look-up asks): the statement tree cost more CPU to
+# build than PostgreSQL spends running it
+_IN_FORCE = (
+    select(RulesVersion)
+    .where(
+        col(RulesVersion.tenant_code).in_(sa.bindparam("codes", expanding=True)),
+        col(RulesVersion.effective_from) <= sa.bindparam("at", type_=sa.DateTime(timezone=True)),
+    )
+    .order_by(
+        RulesVersion.tenant_code,
+        col(RulesVersion.effective_from).desc(),
+        col(RulesVersion.version).desc(),
+    )
+    .ext(distinct_on(col(RulesVersion.tenant_code)))
+)
+
+
 async def versions_in_force(session: AsyncSession, *, codes: list[str], at: datetime) -> list[RulesVersion]:
     """For each tenant in ``codes`` (root first) its version in force at ``at``, if any."""
-    stmt = (
-        select(RulesVersion)
-        .where(col(RulesVersion.tenant_code).in_(codes), RulesVersion.effective_from <= at)
-        .order_by(
-            RulesVersion.tenant_code,
-            col(RulesVersion.effective_from).desc(),
-            col(RulesVersion.version).desc(),
-        )
-        .ext(distinct_on(col(RulesVersion.tenant_code)))
-    )
-    by_tenant = {v.tenant_code: v for v in (await session.exec(stmt)).all()}
+    found = await session.exec(_IN_FORCE, params={"codes": codes, "at": at})
+    by_tenant = {v.tenant_code: v for v in found.all()}
     return [by_tenant[c] for c in codes if c in by_tenant]
 
 
