@@ -125,3 +125,16 @@ async def test_with_statement_hooks_listening_the_statement_goes_through_sqlalch
     finally:
         sa.event.remove(db.engine.sync_engine, "before_cursor_execute", hook)
     assert any("count(*)" in s for s in seen)
+
+
+async def test_a_statement_with_an_in_list_goes_through_sqlalchemy(db: Database, tenant: str) -> None:
+    """An expanding bind's SQL depends on how many values it gets: SQLAlchemy renders it."""
+    in_list = sa.text("SELECT count(*) FROM steward_audit WHERE tenant = :tenant AND entity_id IN :ids")
+    in_list = in_list.bindparams(sa.bindparam("ids", expanding=True))
+    async with db.transaction() as session:
+        for e in ("a", "b", "c"):
+            await first_row(
+                session, _INSERT, {"id": uuid.uuid4(), "tenant": tenant, "entity_id": e, "changes": {}}
+            )
+        (count,) = await first_row(session, in_list, {"tenant": tenant, "ids": ["a", "c", "x"]})
+    assert count == 2

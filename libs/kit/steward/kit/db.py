@@ -170,18 +170,29 @@ class _Driven:
 _DRIVEN: dict[sa.TextClause, _Driven] = {}
 
 
-def _driven(clause: sa.TextClause, dialect: Any) -> _Driven:
+def _driven(clause: sa.TextClause, dialect: Any) -> _Driven | None:
+    """The statement as asyncpg takes it; ``None`` for one with an expanding (``IN``) bind, whose
+    text depends on its values."""
     found = _DRIVEN.get(clause)
     if found is None:
         compiled = clause.compile(dialect=dialect)
         names = tuple(compiled.positiontup or ())
         binds = compiled.binds
+        if any(b.expanding for b in binds.values()):
+            return None
         processors = tuple(binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
         fixed = {n: binds[n].value for n in names if binds[n].value is not None}
         found = _Driven(compiled.string, names, processors, fixed)
         if len(_DRIVEN) < 1024:  # constant statements of hot paths; anything else is compiled again
             _DRIVEN[clause] = found
     return found
+
+
+def _fast(conn: Any) -> bool:
+    """No statement hooks listen (tests counting statements, SQL tracing) and the driver is asyncpg."""
+    sync = conn.sync_connection
+    listened = sync.dispatch.before_cursor_execute or sync.dispatch.after_cursor_execute
+    return not listened and conn.dialect.driver == "asyncpg"
 
 
 async def first_row(session: AsyncSession, clause: sa.TextClause, params: dict[str, Any]) -> Any:
@@ -194,17 +205,12 @@ async def first_row(session: AsyncSession, clause: sa.TextClause, params: dict[s
     test counting statements, SQL tracing) the statement goes through SQLAlchemy to be seen."""
     await session.flush()
     conn = await session.connection()
-    sync: Any = conn.sync_connection
-    if (
-        sync.dispatch.before_cursor_execute
-        or sync.dispatch.after_cursor_execute
-        or conn.dialect.driver != "asyncpg"
-    ):
+    driven = _driven(clause, conn.dialect) if _fast(conn) else None
+    if driven is None:
         return (await conn.execute(clause, params)).first()
-    driven = _driven(clause, conn.dialect)
     values = {**driven.fixed, **params}
     args = [
-        value if proc is None or value is None else proc(value)
+        value if proc is None else proc(value)  # None too, as SQLAlchemy does (JSON's "null")
         for proc, value in zip(driven.processors, (values[n] for n in driven.names), strict=True)
     ]
     fairy = await conn.get_raw_connection()
