@@ -145,3 +145,22 @@ def test_the_fingerprint_is_computed_once_per_document(same_content: bool) -> No
     assert reg._fingerprints[id(doc)] == (doc, rules_fingerprint(doc))
     other = RulesDocument() if same_content else preset_rules(preset_names()[0])
     assert reg.fingerprint(other) == rules_fingerprint(other)  # a new version: a new computation
+
+
+async def test_an_answer_asked_before_the_event_is_asked_again() -> None:
+    """A consumer passes its event's time: a roster cached before the event was made may miss a
+    change made before it (whose own event, dropping the entry, can come later: redelivered after
+    a consumer error), so it is asked again; one asked after the event serves it from the cache."""
+    from datetime import UTC, datetime, timedelta
+
+    reg, calls, _ = client()
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    assert (await reg.roster("p-1")).missing_roles == ["v1"]
+    assert (await reg.project("p-1")).name == "v2"
+    assert (await reg.roster("p-1", not_before=before)).missing_roles == ["v1"]  # an older event
+    assert (await reg.project("p-1", not_before=before)).name == "v2"
+    assert len(calls) == 2
+    later = datetime.now(UTC) + timedelta(seconds=1)  # an event made after the answers were cached
+    assert (await reg.roster("p-1", not_before=later)).missing_roles == ["v3"]
+    assert (await reg.project("p-1", not_before=later)).name == "v4"
+    assert len(calls) == 4

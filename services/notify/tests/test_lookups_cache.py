@@ -1,6 +1,7 @@
 """Notify caches each project and its roster (a filing's recipients without two registry calls):
-the registry is asked once per project, and a roster change reaches the very next event — the
-change's own event, earlier in the stream, drops the entry before any later event is planned."""
+an answer serves the events made before it was asked (a batch, a backlog), an event made after a
+change always sees it (the cached answer is older than the event: asked again), and the change's
+own event drops the entry before any later event of its batch is planned."""
 
 from __future__ import annotations
 
@@ -55,11 +56,15 @@ async def test_a_project_is_looked_up_once_and_a_roster_change_reaches_the_next_
     def filed(title: str) -> Any:
         return generic_event(sc.tenant, "matter.filed", {"project_id": sc.project_id, "title": title})
 
+    older = filed("用地手续未批")  # made before the first look-up: an event of a backlog, say
     first = filed("施工用电接入受阻")
     await consumer.handle(first)
     assert await _inbox(notify, first.id) == set()  # nobody holds the commander role yet
     asked = counted.calls
     assert asked == 2  # the project and its roster
+    await consumer.handle(older)  # made before those answers were asked: served from the cache
+    assert counted.calls == asked
+    assert await _inbox(notify, older.id) == set()
 
     r = await registry.http.post(
         f"/v1/projects/{sc.project_id}/roster",
@@ -67,21 +72,20 @@ async def test_a_project_is_looked_up_once_and_a_roster_change_reaches_the_next_
         headers=hdr,
     )
     assert r.status_code == 201, r.text
-    # without the roster's event the cached roster is used: no registry call
-    unchanged = filed("用地手续未批")
-    await consumer.handle(unchanged)
-    assert counted.calls == asked
-    assert await _inbox(notify, unchanged.id) == set()
+    # an event made after the change sees it, although the change's own event has not come (it can
+    # come later: redelivered after a consumer error): the cached roster is older than the event
+    after = filed("环评批复延迟")
+    await consumer.handle(after)
+    assert await _inbox(notify, after.id) == {sc.steward["subject"]}
+    assert counted.calls == asked + 2
 
-    # the roster's event comes first in the stream (the same batch here): the next event sees it
+    # the change's own event drops the entry too (before any later event of its batch is planned)
     assigned = generic_event(
         sc.tenant,
         "roster.assigned",
         {"project_id": sc.project_id, "code": "", "role_key": "commander", "person_id": sc.steward["id"]},
     )
-    after = filed("环评批复延迟")
-    outcomes = await consumer.handle_batch([assigned, after])
+    outcomes = await consumer.handle_batch([assigned, older])
     assert all(o.error is None for o in outcomes)
-    assert await _inbox(notify, after.id) == {sc.steward["subject"]}
-    assert counted.calls == asked + 2
+    assert counted.calls == asked + 4
     await client.close()

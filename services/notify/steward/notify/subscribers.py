@@ -70,7 +70,7 @@ class EventConsumer:
                 self.registry.invalidate_project(
                     str(event.data["project_id"]), str(event.data.get("code") or "")
                 )
-        lookups = Lookups(self.registry)
+        lookups = Lookups(self.registry, not_before=max(e.time for e in events))
         plans: list[Plan | None] = list(
             await asyncio.gather(*(self._plan(e, o, lookups) for e, o in zip(events, outcomes, strict=True)))
         )

@@ -45,26 +45,31 @@ _V = TypeVar("_V")
 
 class _Cached(Generic[_V]):
     """Answers per (what was asked, the caller's token) for ``ttl`` seconds (0: nothing is kept), at
-    most ``MAX_CACHED_PROJECTS`` of them (the oldest goes first)."""
+    most ``MAX_CACHED_PROJECTS`` of them (the oldest goes first). Each remembers when it was asked
+    (wall clock), for callers that need an answer newer than something they saw (``not_before``)."""
 
     def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
         self.ttl, self.clock = ttl, clock
-        self._entries: dict[tuple[str, str | None], tuple[float, _V]] = {}
+        self._entries: dict[tuple[str, str | None], tuple[float, float, _V]] = {}
 
-    def get(self, key: tuple[str, str | None]) -> _V | None:
+    def get(self, key: tuple[str, str | None], not_before: datetime | None = None) -> _V | None:
         hit = self._entries.get(key)
-        return hit[1] if hit is not None and self.clock() - hit[0] < self.ttl else None
+        if hit is None or self.clock() - hit[0] >= self.ttl:
+            return None
+        if not_before is not None and hit[1] < not_before.timestamp():
+            return None  # asked before that moment: a change made before it may be missing
+        return hit[2]
 
-    def put(self, key: tuple[str, str | None], value: _V) -> None:
+    def put(self, key: tuple[str, str | None], value: _V, asked_at: float) -> None:
         if self.ttl <= 0:
             return
         if len(self._entries) >= MAX_CACHED_PROJECTS:
             self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = (self.clock(), value)
+        self._entries[key] = (self.clock(), asked_at, value)
 
     def drop(self, about: Callable[[str, _V], bool]) -> None:
         """Forget every entry ``about(asked, answer)`` says concerns what changed."""
-        for key in [k for k, (_, v) in self._entries.items() if about(k[0], v)]:
+        for key in [k for k, (_, _, v) in self._entries.items() if about(k[0], v)]:
             del self._entries[key]
 
 
@@ -120,16 +125,22 @@ class RegistryClient:
                 raise error(exc.details() or method) from exc
             raise RegistryUnavailable(f"registry {method} failed: {exc.code().name}") from exc
 
-    async def project(self, id_or_code: str, *, token: str | None = None) -> pb.Project:
+    async def project(
+        self, id_or_code: str, *, token: str | None = None, not_before: datetime | None = None
+    ) -> pb.Project:
         """A project; with a user's ``token`` the registry applies that user's scope. Cached per
-        caller (token) for ``project_ttl_seconds``, dropped on the project's events."""
+        caller (token) for ``project_ttl_seconds``, dropped on the project's events. ``not_before``:
+        only an answer the registry gave at or after that moment will do — a consumer passes the
+        time of the event it handles, so a change made before the event is always seen, even when
+        the change's own event (which drops the entry) reaches it later."""
         key = (id_or_code, token)
-        cached = self._projects.get(key)
+        cached = self._projects.get(key, not_before)
         if cached is not None:
             return cached
+        asked_at = time.time()
         result = await self._call("GetProject", pb.GetProjectRequest(id_or_code=id_or_code), token)
         assert isinstance(result, pb.Project)
-        self._projects.put(key, result)
+        self._projects.put(key, result, asked_at)
         return result
 
     def invalidate_project(self, project_id: str, code: str = "") -> None:
@@ -151,15 +162,18 @@ class RegistryClient:
         self._fingerprints[id(doc)] = (doc, value)
         return value
 
-    async def roster(self, project_id: str, *, token: str | None = None) -> pb.Roster:
-        """A project's responsibility roster, cached like :meth:`project`."""
+    async def roster(
+        self, project_id: str, *, token: str | None = None, not_before: datetime | None = None
+    ) -> pb.Roster:
+        """A project's responsibility roster, cached like :meth:`project` (``not_before`` too)."""
         key = (project_id, token)
-        cached = self._rosters.get(key)
+        cached = self._rosters.get(key, not_before)
         if cached is not None:
             return cached
+        asked_at = time.time()
         result = await self._call("GetRoster", pb.GetRosterRequest(project_id=project_id), token)
         assert isinstance(result, pb.Roster)
-        self._rosters.put(key, result)
+        self._rosters.put(key, result, asked_at)
         return result
 
     async def ancestry(self, tenant: str) -> list[pb.Tenant]:

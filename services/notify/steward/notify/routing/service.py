@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
 import structlog
@@ -83,8 +84,12 @@ class Lookups:
     batch's events of another tenant never share an entry. Ancestry and rules come from the
     registry client's own caches (dropped on ``rules.updated``)."""
 
-    def __init__(self, registry: RegistryClient) -> None:
+    def __init__(self, registry: RegistryClient, *, not_before: datetime | None = None) -> None:
         self.registry = registry
+        # the batch's newest event time: a project or roster the client cached before it is asked
+        # again (a change made before an event must reach it, even when the change's own event,
+        # which drops the cached entry, comes later — redelivered after a consumer error, say)
+        self.not_before = not_before
         self._projects: dict[tuple[str, str], asyncio.Task[tuple[pb.Project | None, pb.Roster | None]]] = {}
         self.calls = 0
 
@@ -104,8 +109,8 @@ class Lookups:
         try:
             if _is_uuid(project_id):  # an id (not a code): both calls at once, one round trip
                 got = await asyncio.gather(
-                    self.registry.project(project_id),
-                    self.registry.roster(project_id),
+                    self.registry.project(project_id, not_before=self.not_before),
+                    self.registry.roster(project_id, not_before=self.not_before),
                     return_exceptions=True,
                 )
                 for item in got:
@@ -113,10 +118,10 @@ class Lookups:
                         raise item
                 project, roster = cast(pb.Project, got[0]), cast(pb.Roster, got[1])
                 if project.id != project_id:  # never another project's roster
-                    roster = await self.registry.roster(project.id)
+                    roster = await self.registry.roster(project.id, not_before=self.not_before)
             else:
-                project = await self.registry.project(project_id)
-                roster = await self.registry.roster(project.id)
+                project = await self.registry.project(project_id, not_before=self.not_before)
+                roster = await self.registry.roster(project.id, not_before=self.not_before)
         except (NotFound, ValidationFailed, Forbidden) as exc:
             log.warning("notify.project_unknown", project_id=project_id, error=str(exc))
             return None, None
@@ -124,7 +129,7 @@ class Lookups:
 
 
 async def plan_event(event: CloudEvent, registry: RegistryClient, lookups: Lookups | None = None) -> Plan:
-    lookups = lookups or Lookups(registry)
+    lookups = lookups or Lookups(registry, not_before=event.time)
     short = event.short_type
     ancestry = await registry.ancestry_codes(event.tenant)
     rules = await registry.rules(event.tenant)
