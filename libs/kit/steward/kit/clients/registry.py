@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import grpc
 import structlog
@@ -66,6 +66,18 @@ class _Cached(Generic[_V]):
         if len(self._entries) >= MAX_CACHED_PROJECTS:
             self._entries.pop(next(iter(self._entries)))
         self._entries[key] = (self.clock(), asked_at, value)
+
+    async def answer(
+        self, key: tuple[str, str | None], not_before: datetime | None, ask: Callable[[], Awaitable[object]]
+    ) -> _V:
+        """The cached answer, else ``ask()``'s (kept, with the moment it was asked)."""
+        cached = self.get(key, not_before)
+        if cached is not None:
+            return cached
+        asked_at = time.time()
+        result: Any = await ask()
+        self.put(key, result, asked_at)
+        return cast(_V, result)
 
     def drop(self, about: Callable[[str, _V], bool]) -> None:
         """Forget every entry ``about(asked, answer)`` says concerns what changed."""
@@ -133,14 +145,11 @@ class RegistryClient:
         only an answer the registry gave at or after that moment will do — a consumer passes the
         time of the event it handles, so a change made before the event is always seen, even when
         the change's own event (which drops the entry) reaches it later."""
-        key = (id_or_code, token)
-        cached = self._projects.get(key, not_before)
-        if cached is not None:
-            return cached
-        asked_at = time.time()
-        result = await self._call("GetProject", pb.GetProjectRequest(id_or_code=id_or_code), token)
+        request = pb.GetProjectRequest(id_or_code=id_or_code)
+        result = await self._projects.answer(
+            (id_or_code, token), not_before, lambda: self._call("GetProject", request, token)
+        )
         assert isinstance(result, pb.Project)
-        self._projects.put(key, result, asked_at)
         return result
 
     def invalidate_project(self, project_id: str, code: str = "") -> None:
@@ -166,14 +175,11 @@ class RegistryClient:
         self, project_id: str, *, token: str | None = None, not_before: datetime | None = None
     ) -> pb.Roster:
         """A project's responsibility roster, cached like :meth:`project` (``not_before`` too)."""
-        key = (project_id, token)
-        cached = self._rosters.get(key, not_before)
-        if cached is not None:
-            return cached
-        asked_at = time.time()
-        result = await self._call("GetRoster", pb.GetRosterRequest(project_id=project_id), token)
+        request = pb.GetRosterRequest(project_id=project_id)
+        result = await self._rosters.answer(
+            (project_id, token), not_before, lambda: self._call("GetRoster", request, token)
+        )
         assert isinstance(result, pb.Roster)
-        self._rosters.put(key, result, asked_at)
         return result
 
     async def ancestry(self, tenant: str) -> list[pb.Tenant]:
