@@ -106,6 +106,9 @@ def uuid_pk() -> Any:
     return sa.Column(sa.Uuid, primary_key=True, default=new_id)
 
 
+TRANSACTION_ENDS = "steward_transaction_ends"  # session.info: run once the transaction has ended
+
+
 class Database:
     """Owns the engine and hands out transactional sessions."""
 
@@ -135,9 +138,18 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on any exception."""
-        async with self.sessionmaker() as session, session.begin():
-            yield session
+        """A session inside one transaction: committed on success, rolled back on any exception.
+        Once it has ended, what was queued in ``session.info[TRANSACTION_ENDS]`` runs (a
+        :class:`~steward.kit.keyqueue.KeyQueue` lets the next transaction in line go on)."""
+        async with self.sessionmaker() as session:
+            ends: list[Callable[[], None]] = []
+            session.info[TRANSACTION_ENDS] = ends
+            try:
+                async with session.begin():
+                    yield session
+            finally:
+                for end in reversed(ends):
+                    end()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -222,6 +234,20 @@ async def first_row(session: AsyncSession, clause: sa.TextClause, params: dict[s
             return await adapted._connection.fetchrow(driven.sql, *args)
     except Exception as error:
         raise await _wrapped(conn, adapted, driven.sql, args, error) from error
+
+
+async def begin_now(session: AsyncSession) -> None:
+    """Send the session's BEGIN now (the asyncpg driver otherwise sends it with the first statement)."""
+    conn = await session.connection()
+    if conn.dialect.driver != "asyncpg":
+        return
+    adapted: Any = (await conn.get_raw_connection()).dbapi_connection
+    try:
+        async with adapted._execute_mutex:
+            if adapted._transaction is None:
+                await adapted._start_transaction()
+    except Exception as error:
+        raise await _wrapped(conn, adapted, "BEGIN", [], error) from error
 
 
 async def _wrapped(conn: Any, adapted: Any, sql: str, args: list[Any], error: Exception) -> BaseException:

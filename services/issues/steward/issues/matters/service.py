@@ -33,6 +33,7 @@ from steward.kit.auth import Principal
 from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.db import construct, first_row
 from steward.kit.errors import Conflict, NotFound
+from steward.kit.keyqueue import KeyQueue
 from steward.kit.paging import keyset_page
 from steward.kit.tenancy import ALL_TENANTS, ensure_visible
 from steward.rules import RulesDocument, rules_fingerprint
@@ -88,10 +89,14 @@ _NEXT_NUMBER = sa.text(
     "RETURNING last"
 )
 
+_NUMBERING = KeyQueue()
+
 
 async def next_number(session: AsyncSession, *, tenant: str, year: int, letter: str) -> str:
-    """编号: ``<tenant>-<year>-<letter>-<seq>``; the counter row serialises concurrent filings."""
+    """编号: ``<tenant>-<year>-<letter>-<seq>``; the counter row serialises concurrent filings (in
+    arrival order within the process: :data:`_NUMBERING`)."""
     params = {"tenant": tenant, "year": year, "letter": letter}
+    await _NUMBERING.enter(session, (tenant, year, letter))
     (seq,) = await first_row(session, _NEXT_NUMBER, params)
     return f"{tenant}-{year}-{letter}-{seq:06d}"
 

@@ -17,6 +17,7 @@ from steward.kit.auth import Principal, Role
 from steward.kit.changes import record_change
 from steward.kit.db import construct, first_row, utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
+from steward.kit.keyqueue import KeyQueue
 from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable
 from steward.registry.projects.models import Project, StageChange
 from steward.registry.projects.schemas import (
@@ -76,9 +77,13 @@ _NEXT_CODE = sa.text(
     "ON CONFLICT (tenant_code, year) DO UPDATE SET last = project_code_counters.last + 1 RETURNING last"
 )
 
+_CODING = KeyQueue()
+
 
 async def next_code(session: AsyncSession, *, tenant: str, year: int) -> str:
-    """一项一码: ``<tenant>-<year>-<seq>``; the counter row serialises concurrent registrations."""
+    """一项一码: ``<tenant>-<year>-<seq>``; the counter row serialises concurrent registrations (in
+    arrival order within the process: :data:`_CODING`)."""
+    await _CODING.enter(session, (tenant, year))
     (seq,) = await first_row(session, _NEXT_CODE, {"tenant": tenant, "year": year})
     return f"{tenant}-{year}-{seq:05d}"
 

@@ -1,0 +1,95 @@
+"""Transactions that contend for one row, put in line in the process first.
+
+A number is taken from a counter row per tenant and year (a matter's 编号, a project's 一项一码):
+the transaction that takes one holds that row's lock until it ends, so a tenant's concurrent
+filings wait for each other — as they must, for numbers without gaps. PostgreSQL does not serve
+such waiters in arrival order: when the holder ends, the waiters race for the row, and under load
+some of them lose many times. Measured with eight clients filing into one tenant (issue 15): on
+average 5.4 of the 8 transactions were waiting on the counter's row lock, and one filing in five
+took over 100 ms in the service while the median was 40 ms.
+
+:class:`KeyQueue` makes the wait a first-come, first-served queue inside the process: one
+transaction per key goes on to the row at a time, the next in line when it has committed or rolled
+back. A transaction that has to wait sends its BEGIN first, so that its turn starts with the
+statement that locks the row (as it did waiting in PostgreSQL). PostgreSQL's lock still orders
+replicas against each other, and everything this queue lets pass. It applies only to a session of :meth:`steward.kit.db.Database.transaction` (which tells it
+when the transaction ended); any other session goes straight to PostgreSQL. A transaction that
+already holds another key goes straight on too, and a wait that lasts longer than ``patience``
+gives up its place in line: the database sees and breaks a deadlock between row locks, but not one
+that would pass through this queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from steward.kit.db import TRANSACTION_ENDS, begin_now
+
+_HELD = "steward_keyqueue_held"
+
+
+class _Line:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()  # fair: a free lock is not taken past a waiter
+        self.users = 0
+
+
+class KeyQueue:
+    """``await queue.enter(session, key)`` before the statement that locks ``key``'s row."""
+
+    def __init__(self, *, patience: float = 2.0) -> None:
+        self.patience = patience
+        self._lines: dict[Hashable, _Line] = {}
+
+    def __len__(self) -> int:
+        """Keys with a transaction holding or waiting for them now."""
+        return len(self._lines)
+
+    async def enter(self, session: Any, key: Hashable) -> bool:
+        """Wait for ``key``'s turn; True when the transaction now holds it here until it ends."""
+        info = session.info
+        ends: list[Callable[[], None]] | None = info.get(TRANSACTION_ENDS)
+        if ends is None:
+            return False  # not told when the transaction ends: PostgreSQL alone orders it
+        held: set[Hashable] | None = info.get(_HELD)
+        if held:
+            return key in held  # held already, or another key: no second wait (see above)
+        line = self._lines.get(key)
+        if line is None:
+            line = self._lines[key] = _Line()
+        line.users += 1
+        if line.lock.locked():
+            turn = asyncio.ensure_future(line.lock.acquire())  # in line from here, in arrival order
+            try:
+                # the turn starts at the statement that locks the row: BEGIN goes while waiting
+                await begin_now(session)
+                await asyncio.wait_for(turn, self.patience)
+            except TimeoutError:
+                self._leave(key, line)
+                return False  # waited long enough: on to the row, where PostgreSQL orders it
+            except BaseException:
+                if not turn.done():
+                    turn.cancel()  # the lock passes a turn given meanwhile on to the next
+                elif not turn.cancelled() and turn.exception() is None:
+                    line.lock.release()
+                self._leave(key, line)
+                raise
+        else:
+            await line.lock.acquire()  # free: taken without suspending
+        info[_HELD] = {key}
+
+        def end() -> None:
+            line.lock.release()
+            self._leave(key, line)
+
+        ends.append(end)
+        return True
+
+    def _leave(self, key: Hashable, line: _Line) -> None:
+        line.users -= 1
+        if not line.users:
+            del self._lines[key]
