@@ -40,6 +40,7 @@ from steward.kit.db import Database
 from steward.kit.grpc import GrpcServer
 from steward.kit.grpc_gate import TenantGateInterceptor
 from steward.kit.outbox import OutboxRelay
+from steward.kit.overload_http import protocol_for
 from steward.kit.settings import ServiceSettings
 from steward.kit.telemetry import setup_telemetry
 from steward.kit.timers import TimerHandler, TimerWorker
@@ -349,6 +350,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         access_log=False,
         server_header=False,  # no "server: uvicorn"
         loop="auto",  # uvloop (a kit dependency) where it is installed, else asyncio
+        http=protocol_for(app),  # httptools; refusals under overload answered by the protocol
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         lifespan="on",
     )

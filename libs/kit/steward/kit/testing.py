@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from steward.kit.db import Database
+from steward.kit.overload_http import protocol_for
 
 
 @asynccontextmanager
@@ -21,7 +22,15 @@ async def serving(app: FastAPI, *, name: str = "service") -> AsyncIterator[str]:
     """Run ``app`` with uvicorn on 127.0.0.1 (a free port) until the block ends; yields its base URL.
     The app's lifespan starts and stops its runtime (database, bus, gRPC, workers)."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on", server_header=False)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_config=None,
+            lifespan="on",
+            server_header=False,
+            http=protocol_for(app),  # as `serve` runs it
+        )
     )
     task = asyncio.create_task(server.serve())
     for _ in range(400):
