@@ -12,11 +12,13 @@ took over 100 ms in the service while the median was 40 ms.
 transaction per key goes on to the row at a time, the next in line when it has committed or rolled
 back. A transaction that has to wait sends its BEGIN first, so that its turn starts with the
 statement that locks the row (as it did waiting in PostgreSQL). PostgreSQL's lock still orders
-replicas against each other, and everything this queue lets pass. It applies only to a session of :meth:`steward.kit.db.Database.transaction` (which tells it
-when the transaction ended); any other session goes straight to PostgreSQL. A transaction that
-already holds another key goes straight on too, and a wait that lasts longer than ``patience``
-gives up its place in line: the database sees and breaks a deadlock between row locks, but not one
-that would pass through this queue.
+replicas against each other, and everything this queue lets pass.
+
+It applies only to a session of :meth:`steward.kit.db.Database.transaction` (which tells it when
+the transaction ended); any other session goes straight to PostgreSQL. A transaction that already
+holds another key goes straight on too, and a wait that lasts longer than ``patience`` gives up its
+place in line: the database sees and breaks a deadlock between row locks, but not one that would
+pass through this queue.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 Under overload most requests are refused (issue 15, goal 2: four times the sustainable rate
 offered), and what refusing costs is taken from the requests being served. Refused in the
 application (:class:`steward.kit.overload.OverloadMiddleware`), each still costs an ASGI task, the
-request-response cycle, the middleware calls and two writes: about 80 µs of CPU for a bare ASGI app
-answering 503 under uvicorn with httptools and uvloop, against 25 µs answered from the protocol
-(measured with wrk -c256 at 960/s, CPU of the server process). With a filing at 2–2.5 ms, a
-thousand refusals a second in the application took about a sixth of the process.
+request-response cycle, the middleware calls and two writes. Measured with wrk -c256 at 960/s
+against an app of :func:`steward.kit.http.create_app` with its one slot held (CPU of the server
+process): 110–117 µs a refusal in the application, 36–49 µs answered from the protocol (a bare
+ASGI app answering 503 under the same uvicorn: 80 µs; its protocol: 25 µs). With a filing at
+2–4 ms, a thousand refusals a second in the application took a sixth of the process or more.
 
 :func:`protocol_for` gives uvicorn an HTTP protocol (httptools) that asks the application's gate as
 soon as a request's headers are in: when it has no slot free and no room to wait — the request would
