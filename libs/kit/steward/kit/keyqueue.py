@@ -29,7 +29,7 @@ from typing import Any
 
 from steward.kit.db import TRANSACTION_ENDS, begin_now
 
-_HELD = "steward_keyqueue_held"
+_HELD = "steward_keyqueue_held"  # session.info: the key this transaction holds
 
 
 class _Line:
@@ -57,9 +57,9 @@ class KeyQueue:
         ends: list[Callable[[], None]] | None = info.get(TRANSACTION_ENDS)
         if ends is None:
             return False  # not told when the transaction ends: PostgreSQL alone orders it
-        held: set[Hashable] | None = info.get(_HELD)
-        if held:
-            return key in held  # held already, or another key: no second wait (see above)
+        held: Hashable | None = info.get(_HELD)
+        if held is not None:
+            return held == key  # held already, or another key: no second wait (see above)
         line = self._lines.get(key)
         if line is None:
             line = self._lines[key] = _Line()
@@ -82,7 +82,7 @@ class KeyQueue:
                 raise
         else:
             await line.lock.acquire()  # free: taken without suspending
-        info[_HELD] = {key}
+        info[_HELD] = key
 
         def end() -> None:
             line.lock.release()

@@ -83,7 +83,7 @@ def protocol_for(app: FastAPI) -> Any:
     middleware = getattr(app, "overload_gate", None)
     if not isinstance(middleware, OverloadMiddleware):
         return "auto"
-    gate: OverloadMiddleware = middleware
+    gated: OverloadMiddleware = middleware  # narrowed for the class below
     counted = OVERLOAD_REFUSED.labels(middleware.service)
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -98,7 +98,7 @@ def protocol_for(app: FastAPI) -> Any:
                 and not self.expect_100_continue
                 and not self.parser.should_upgrade()
             ):
-                answer = _refuses_now(gate, counted, self.url, self.headers)
+                answer = _refuses_now(gated, counted, self.url, self.headers)
                 if answer is not None:
                     self.cycle = _ANSWERED  # type: ignore[assignment]
                     self.transport.write(answer)
