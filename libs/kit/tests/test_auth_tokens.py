@@ -73,6 +73,16 @@ async def test_refreshed_in_the_background_at_80_percent(idp: LocalIdP) -> None:
     assert second != first and idp.token_requests == 2
 
 
+async def test_renewed_after_a_refusal_replaces_the_refused_token_once(idp: LocalIdP) -> None:
+    clock = FakeClock()  # this process still counts the token valid: the callee's clock runs ahead
+    tokens = ServiceTokens(settings_for(idp), clock=clock)
+    refused = await tokens.token()
+    renewed = await asyncio.gather(*(tokens.renewed(refused) for _ in range(5)))
+    assert len(set(renewed)) == 1 and renewed[0] != refused and idp.token_requests == 2
+    assert await tokens.token() == renewed[0]
+    assert await tokens.renewed(refused) == renewed[0] and idp.token_requests == 2  # already replaced
+
+
 async def test_one_fetch_for_many_callers(idp: LocalIdP) -> None:
     tokens = ServiceTokens(settings_for(idp))
     got = await asyncio.gather(*(tokens.token() for _ in range(25)))

@@ -207,6 +207,13 @@ class ServiceTokenUnavailable(Unavailable):
     code = "service_token_unavailable"
 
 
+class ServiceTokenRejected(Unavailable):
+    """Another service refused this service's own token (and a renewed one): 503 to the end user,
+    whose credentials are not at fault, never a 401 that would send them to log in again."""
+
+    code = "service_token_rejected"
+
+
 def service_token(settings: ServiceSettings, *, ttl_seconds: int = 3600) -> str:
     """A static or development service token, without I/O: ``STEWARD_SERVICE_TOKEN``, or one minted
     from the dev secret with role ``service`` for all tenants. Services use

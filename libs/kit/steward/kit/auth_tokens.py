@@ -114,6 +114,16 @@ class ServiceTokens:
         except Exception as exc:  # any IdP failure is a 503 to the caller
             raise ServiceTokenUnavailable(f"no service token: {type(exc).__name__}") from exc
 
+    async def renewed(self, rejected: str) -> str:
+        """A token after another service refused ``rejected`` as expired (the call outlasted the
+        token's margin, or that service's clock runs ahead): ``rejected`` is dropped if it is still
+        the current one and a new one fetched (joining a fetch under way); the static or dev token
+        as it is."""
+        current = self._current
+        if self.mode == "client_credentials" and current is not None and current.value == rejected:
+            self._current = None
+        return await self.token()
+
     def _start_fetch(self) -> asyncio.Task[_Token]:
         loop = asyncio.get_running_loop()
         task = self._inflight

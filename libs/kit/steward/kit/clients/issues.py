@@ -12,9 +12,9 @@ import grpc
 
 from steward.api.issues.v1 import issues_pb2 as pb
 from steward.api.issues.v1 import issues_pb2_grpc as pb_grpc
-from steward.kit.auth_tokens import service_tokens
+from steward.kit.clients.calling import OwnToken, call
 from steward.kit.errors import Conflict, DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
-from steward.kit.grpc import bearer_metadata, client_channel, timestamp
+from steward.kit.grpc import client_channel, timestamp
 from steward.kit.settings import ServiceSettings
 
 _ERRORS: dict[grpc.StatusCode, type[DomainError]] = {
@@ -69,30 +69,26 @@ class IssuesClient:
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.IssuesServiceStub | None = None
         # the service's own token (OAuth2 client credentials, refreshed; static or dev), or the given one
-        self._token = token or service_tokens(settings).token
+        self._own = OwnToken(settings, token)
 
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close()
             self._channel, self._stub = None, None
 
-    async def _own_token(self) -> str:
-        value = self._token()
-        return value if isinstance(value, str) else await value
-
     async def _call(self, method: str, request: object, token: str | None) -> object:
         if self._stub is None:
             self._channel = client_channel(self.target)
             self._stub = pb_grpc.IssuesServiceStub(self._channel)
-        rpc = getattr(self._stub, method)
-        try:
-            metadata = bearer_metadata(token or await self._own_token())
-            return await rpc(request, metadata=metadata, timeout=self.timeout)
-        except grpc.aio.AioRpcError as exc:
-            error = _ERRORS.get(exc.code())
-            if error is not None:
-                raise error(exc.details() or method) from exc
-            raise IssuesUnavailable(f"issues {method} failed: {exc.code().name}") from exc
+        return await call(
+            getattr(self._stub, method),
+            request,
+            token=token,
+            own=self._own,
+            deadline=self.timeout,
+            errors=_ERRORS,
+            unavailable=lambda exc: IssuesUnavailable(f"issues {method} failed: {exc.code().name}"),
+        )
 
     async def create_decision(self, d: DecisionMatter, *, token: str | None = None) -> pb.Matter:
         """File a meeting decision as a ``decision`` matter; idempotent on ``decision:<id>``: a retry

@@ -17,9 +17,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.api.registry.v1 import registry_pb2_grpc as pb_grpc
 from steward.events.envelope import CloudEvent
-from steward.kit.auth_tokens import service_tokens
+from steward.kit.clients.calling import OwnToken, call
 from steward.kit.errors import DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
-from steward.kit.grpc import bearer_metadata, client_channel
+from steward.kit.grpc import client_channel
 from steward.kit.settings import ServiceSettings
 from steward.rules import RulesDocument, rules_fingerprint
 
@@ -101,7 +101,7 @@ class RegistryClient:
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.RegistryServiceStub | None = None
         # the service's own token (OAuth2 client credentials, refreshed; static or dev), or the given one
-        self._token = token or service_tokens(settings).token
+        self._own = OwnToken(settings, token)
         self._rules_ttl = rules_ttl_seconds
         self._clock = clock
         self._ancestry: dict[str, list[pb.Tenant]] = {}
@@ -119,23 +119,19 @@ class RegistryClient:
             await self._channel.close()
             self._channel, self._stub = None, None
 
-    async def _own_token(self) -> str:
-        value = self._token()
-        return value if isinstance(value, str) else await value
-
     async def _call(self, method: str, request: object, token: str | None) -> object:
         if self._stub is None:
             self._channel = client_channel(self.target)
             self._stub = pb_grpc.RegistryServiceStub(self._channel)
-        rpc = getattr(self._stub, method)
-        try:
-            metadata = bearer_metadata(token or await self._own_token())
-            return await rpc(request, metadata=metadata, timeout=self.timeout)
-        except grpc.aio.AioRpcError as exc:
-            error = _ERRORS.get(exc.code())
-            if error is not None:
-                raise error(exc.details() or method) from exc
-            raise RegistryUnavailable(f"registry {method} failed: {exc.code().name}") from exc
+        return await call(
+            getattr(self._stub, method),
+            request,
+            token=token,
+            own=self._own,
+            deadline=self.timeout,
+            errors=_ERRORS,
+            unavailable=lambda exc: RegistryUnavailable(f"registry {method} failed: {exc.code().name}"),
+        )
 
     async def project(
         self, id_or_code: str, *, token: str | None = None, not_before: datetime | None = None
