@@ -17,7 +17,7 @@ import grpc
 from steward.kit.auth import ServiceTokenRejected
 from steward.kit.auth_tokens import ServiceTokens, service_tokens
 from steward.kit.errors import DomainError
-from steward.kit.grpc import bearer_metadata
+from steward.kit.grpc import bearer_metadata, client_channel
 from steward.kit.settings import ServiceSettings
 
 TokenSource = Callable[[], str | Awaitable[str]]
@@ -89,4 +89,43 @@ async def call(
             raise unavailable(exc) from exc
 
 
-__all__ = ["OwnToken", "TokenSource", "call", "error_code"]
+class GrpcClient:
+    """One service's gRPC API for the others: the channel opened on first use (grpc.aio channels
+    belong to the event loop they are created in), each call made by :func:`call`. A subclass names
+    the ``stub`` type, the ``errors`` it maps and the ``unavailable`` error of any other status."""
+
+    stub: Any
+    errors: Mapping[grpc.StatusCode, type[DomainError]]
+    unavailable: type[DomainError]
+    service: str
+
+    def __init__(
+        self, settings: ServiceSettings, target: str, *, token: TokenSource | None, timeout: float
+    ) -> None:
+        self.target, self.timeout = target, timeout
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: Any = None
+        # the service's own token (OAuth2 client credentials, refreshed; static or dev), or the given one
+        self._own = OwnToken(settings, token)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel, self._stub = None, None
+
+    async def _call(self, method: str, request: object, token: str | None) -> object:
+        if self._stub is None:
+            self._channel = client_channel(self.target)
+            self._stub = self.stub(self._channel)
+        return await call(
+            getattr(self._stub, method),
+            request,
+            token=token,
+            own=self._own,
+            deadline=self.timeout,
+            errors=self.errors,
+            unavailable=lambda exc: self.unavailable(f"{self.service} {method} failed: {exc.code().name}"),
+        )
+
+
+__all__ = ["GrpcClient", "OwnToken", "TokenSource", "call", "error_code"]

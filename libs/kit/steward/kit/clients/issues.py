@@ -4,7 +4,7 @@ retried with backoff (channel policy), the service's own token unless the caller
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -12,9 +12,9 @@ import grpc
 
 from steward.api.issues.v1 import issues_pb2 as pb
 from steward.api.issues.v1 import issues_pb2_grpc as pb_grpc
-from steward.kit.clients.calling import OwnToken, call
+from steward.kit.clients.calling import GrpcClient, TokenSource
 from steward.kit.errors import Conflict, DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
-from steward.kit.grpc import client_channel, timestamp
+from steward.kit.grpc import timestamp
 from steward.kit.settings import ServiceSettings
 
 _ERRORS: dict[grpc.StatusCode, type[DomainError]] = {
@@ -54,40 +54,25 @@ class DecisionMatter:
         return f"decision:{self.decision_id}"
 
 
-class IssuesClient:
+class IssuesClient(GrpcClient):
+    stub = pb_grpc.IssuesServiceStub
+    errors = _ERRORS
+    unavailable = IssuesUnavailable
+    service = "issues"
+
     def __init__(
         self,
         settings: ServiceSettings,
         target: str,
         *,
-        token: Callable[[], str | Awaitable[str]] | None = None,
+        token: TokenSource | None = None,
         timeout: float | None = None,
     ) -> None:
-        self.target = target
-        self.timeout = timeout if timeout is not None else settings.grpc_call_timeout_seconds
-        # grpc.aio channels belong to the event loop they are created in: open on first use
-        self._channel: grpc.aio.Channel | None = None
-        self._stub: pb_grpc.IssuesServiceStub | None = None
-        # the service's own token (OAuth2 client credentials, refreshed; static or dev), or the given one
-        self._own = OwnToken(settings, token)
-
-    async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel, self._stub = None, None
-
-    async def _call(self, method: str, request: object, token: str | None) -> object:
-        if self._stub is None:
-            self._channel = client_channel(self.target)
-            self._stub = pb_grpc.IssuesServiceStub(self._channel)
-        return await call(
-            getattr(self._stub, method),
-            request,
+        super().__init__(
+            settings,
+            target,
             token=token,
-            own=self._own,
-            deadline=self.timeout,
-            errors=_ERRORS,
-            unavailable=lambda exc: IssuesUnavailable(f"issues {method} failed: {exc.code().name}"),
+            timeout=timeout if timeout is not None else settings.grpc_call_timeout_seconds,
         )
 
     async def create_decision(self, d: DecisionMatter, *, token: str | None = None) -> pb.Matter:

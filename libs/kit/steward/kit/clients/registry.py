@@ -17,9 +17,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.api.registry.v1 import registry_pb2_grpc as pb_grpc
 from steward.events.envelope import CloudEvent
-from steward.kit.clients.calling import OwnToken, call
+from steward.kit.clients.calling import GrpcClient, TokenSource
 from steward.kit.errors import DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
-from steward.kit.grpc import client_channel
 from steward.kit.settings import ServiceSettings
 from steward.rules import RulesDocument, rules_fingerprint
 
@@ -85,23 +84,24 @@ class _Cached(Generic[_V]):
             del self._entries[key]
 
 
-class RegistryClient:
+class RegistryClient(GrpcClient):
+    stub = pb_grpc.RegistryServiceStub
+    errors = _ERRORS
+    unavailable = RegistryUnavailable
+    service = "registry"
+
     def __init__(
         self,
         settings: ServiceSettings,
         *,
-        token: Callable[[], str | Awaitable[str]] | None = None,
+        token: TokenSource | None = None,
         rules_ttl_seconds: float = 300.0,
         project_ttl_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.timeout = settings.grpc_call_timeout_seconds
-        self.target = settings.registry_grpc_target
-        # grpc.aio channels belong to the event loop they are created in: open on first use
-        self._channel: grpc.aio.Channel | None = None
-        self._stub: pb_grpc.RegistryServiceStub | None = None
-        # the service's own token (OAuth2 client credentials, refreshed; static or dev), or the given one
-        self._own = OwnToken(settings, token)
+        super().__init__(
+            settings, settings.registry_grpc_target, token=token, timeout=settings.grpc_call_timeout_seconds
+        )
         self._rules_ttl = rules_ttl_seconds
         self._clock = clock
         self._ancestry: dict[str, list[pb.Tenant]] = {}
@@ -113,25 +113,6 @@ class RegistryClient:
         # own consumer) and after project_ttl_seconds at the latest
         self._projects: _Cached[pb.Project] = _Cached(project_ttl_seconds, clock)
         self._rosters: _Cached[pb.Roster] = _Cached(project_ttl_seconds, clock)
-
-    async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel, self._stub = None, None
-
-    async def _call(self, method: str, request: object, token: str | None) -> object:
-        if self._stub is None:
-            self._channel = client_channel(self.target)
-            self._stub = pb_grpc.RegistryServiceStub(self._channel)
-        return await call(
-            getattr(self._stub, method),
-            request,
-            token=token,
-            own=self._own,
-            deadline=self.timeout,
-            errors=_ERRORS,
-            unavailable=lambda exc: RegistryUnavailable(f"registry {method} failed: {exc.code().name}"),
-        )
 
     async def project(
         self, id_or_code: str, *, token: str | None = None, not_before: datetime | None = None
