@@ -118,7 +118,7 @@ def _filing(project: str, title: str) -> dict[str, Any]:
 async def _more_clients_than_connections(
     url: str, body: dict[str, Any], token: str, *, peak: float, seconds: float, workdir: Path
 ) -> list[Row]:
-    """More clients than a process has pooled connections (20) and fewer than its in-flight ceiling
+    """More clients than a process has pooled connections (20), as many as its in-flight ceiling
     (32): nothing is refused, so the transactions queued for the tenant's number counter must not
     stall those holding it (``steward.kit.keyqueue``: 8 filings/s here before the fix)."""
     load = await wrk(url, body, token, seconds, workdir, connections=MANY_CLIENTS)

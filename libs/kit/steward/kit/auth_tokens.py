@@ -119,9 +119,8 @@ class ServiceTokens:
         token's margin, or that service's clock runs ahead): ``rejected`` is dropped if it is still
         the current one and a new one fetched (joining a fetch under way); the static or dev token
         as it is."""
-        current = self._current
-        if self.mode == "client_credentials" and current is not None and current.value == rejected:
-            self._current = None
+        if self._current is not None and self._current.value == rejected:
+            self._current = None  # only a fetched token is ever current
         return await self.token()
 
     def _start_fetch(self) -> asyncio.Task[_Token]:
