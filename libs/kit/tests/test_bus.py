@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio.to_thread
 import nats.js.api as js_api
 import pytest
 from nats.js.errors import NotFoundError
@@ -149,6 +150,33 @@ async def test_handler_receives_decoded_event_and_message_is_acked(
         return i.num_ack_pending == 0 and i.num_pending == 0
 
     await kit.wait_for(all_acked, timeout=5, message="consumer still has unacknowledged messages")
+
+
+async def test_an_event_reaches_its_handler_without_a_worker_thread(
+    bus: EventBus, consumer_bus: EventBus, kit: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every step from the fetched message to the handler stays on the event loop: no hop to a
+    worker thread (FastStream's dependency injection used to fetch the message from its context in
+    one, per event)."""
+    hops: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__qualname__", repr(func)))
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    received: list[CloudEvent] = []
+
+    async def handler(event: CloudEvent) -> None:
+        received.append(event)
+
+    consumer_bus.subscribe(f"steward.events.{tenant}.>", consumer=consumer_name(), handler=handler, max_deliver=3)
+    await consumer_bus.start()
+    for n in range(5):
+        await publish(bus, kit, tenant, n)
+    await kit.wait_for(lambda: len(received) == 5, timeout=10, message=f"received {len(received)} of 5")
+    assert hops == []
 
 
 async def test_failing_handler_is_retried_and_succeeds_later(

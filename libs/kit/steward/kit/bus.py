@@ -67,6 +67,10 @@ class EventBus:
             # our logger, not FastStream's own coloured stdout handler: its lines go through the root
             # JSON handler like every other line; WARNING drops its per-message and task-callback INFO
             logger=_FASTSTREAM_LOG,
+            # no dependency injection: the one handler takes the message itself (``_the_message``).
+            # With it, FastDepends fetched that message from its context in a worker thread, a
+            # thread hop for every event (issue 15)
+            apply_types=False,
         )
         self.events_stream = JStream(
             name=settings.events_stream, subjects=[f"{settings.events_subject_prefix}.>"], declare=False
@@ -264,6 +268,7 @@ class EventBus:
             # a fetch returns as soon as a message arrives; the timeout only paces idle round trips
             pull_sub=PullSub(batch_size=batch_size, timeout=5.0),
             ack_policy=AckPolicy.MANUAL,
+            decoder=_the_message,
             config=js_api.ConsumerConfig(
                 durable_name=consumer,
                 ack_policy=js_api.AckPolicy.EXPLICIT,
@@ -288,6 +293,11 @@ class EventBus:
         headers.pop("Nats-Msg-Id", None)
         headers.update({"Steward-Dlq-Reason": reason[:500], "Steward-Dlq-Subject": raw.subject})
         await self.js.publish(f"{DLQ_PREFIX}.{consumer}", raw.data, headers=headers, stream=DLQ_STREAM)
+
+
+async def _the_message(msg: NatsMessage) -> NatsMessage:
+    """The subscribers' decoder: their handler gets the message (body, headers, ack) itself."""
+    return msg
 
 
 def _stream_seq(msg: NatsMessage) -> int:
