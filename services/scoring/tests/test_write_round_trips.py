@@ -93,16 +93,42 @@ async def test_an_event_teaching_who_handles_a_matter_keeps_its_order(
 async def test_an_event_naming_a_project_that_moves_no_light_takes_no_lock(
     scoring: Scoring, tree: Tree, clock: Any
 ) -> None:
-    """A filing or a comment names its project but moves no light: no ``SELECT … FOR UPDATE`` of the
-    project's light (every filing of a busy project queued on that one lock)."""
+    """An event that a rule scores and that names its project, but moves no light: no ``SELECT … FOR
+    UPDATE`` of the project's light (every filing of a busy project queued on that one lock)."""
     d = tree.districts[0]
     consumer = EventConsumer(scoring.runtime.ctx)
     await consumer.handle(_event("attendance.late", d, {"agent": "warm-the-rules-cache"}))
-    event = _event("matter.commented", d, {"project_id": str(uuid.uuid4()), "comment_id": "c-1"})
+    event = _event("matter.rated", d, {"project_id": str(uuid.uuid4()), "rating": 2})
     with RoundTrips(scoring.db) as trips:
         await consumer.handle(event)
-    assert trips.count == 3, trips.sent  # BEGIN, the de-duplication row, COMMIT
+    assert trips.count == 3, trips.sent  # BEGIN, the de-duplication row (with any entries), COMMIT
     assert not any("FOR UPDATE" in sql for sql in trips.sent), trips.sent
+
+
+async def test_an_event_nothing_could_score_is_not_written_at_all(
+    scoring: Scoring, tree: Tree, clock: Any
+) -> None:
+    """No rule, survey or light names the type and it names no matter's people (a comment, notify's
+    ``delivery.*`` after every message): no transaction, no de-duplication row."""
+    d = tree.districts[0]
+    consumer = EventConsumer(scoring.runtime.ctx)
+    await consumer.handle(_event("attendance.late", d, {"agent": "warm-the-rules-cache"}))
+    events = [
+        _event("matter.commented", d, {"project_id": str(uuid.uuid4()), "comment_id": "c-1"}),
+        _event("delivery.succeeded", d, {"delivery_id": str(uuid.uuid4()), "channel": "inbox"}),
+    ]
+    for event in events:
+        with RoundTrips(scoring.db) as trips:
+            await consumer.handle(event)
+        assert trips.count == 0, trips.sent
+    async with scoring.db.read() as s:
+        kept = (
+            await s.execute(
+                sa.text("SELECT count(*) FROM steward_inbox WHERE event_id = ANY(:ids)"),
+                {"ids": [uuid.UUID(e.id) for e in events]},
+            )
+        ).scalar_one()
+    assert kept == 0
 
 
 async def test_a_fact_is_one_statement(scoring: Scoring, tree: Tree, clock: Any) -> None:

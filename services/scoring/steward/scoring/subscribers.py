@@ -19,7 +19,7 @@ from steward.kit.inputs import is_tenant_code
 from steward.scoring import metrics
 from steward.scoring.context import ScoringContext
 from steward.scoring.lights import service as lights
-from steward.scoring.rules.engine import entries_for, people_named, queue_entries
+from steward.scoring.rules.engine import entries_for, people_named, queue_entries, scored_by
 from steward.scoring.settings import SOURCE
 from steward.scoring.surveys import service as surveys
 
@@ -58,6 +58,13 @@ class EventConsumer:
             metrics.EVENTS.labels("unroutable").inc()
             log.warning("scoring.unroutable_event", event_id=event.id, type=short, error=str(exc))
             return
+        ordered = people_named(event) is not None or lights.concerns(event)
+        if not ordered and not (scored_by(short, rules) or surveys.triggered_by(short, rules)):
+            # nothing this event could write (no rule, survey or light names its type, and it names
+            # no matter's people): no transaction and no de-duplication row. Notify's delivery.*
+            # events, one per message sent, were half of what scoring handled (issue 15)
+            metrics.EVENTS.labels("not_scored").inc()
+            return
         path = "/".join(codes)
         project: lights.Registered | pb.Project | None = None
         if short == "project.registered" and "annual_plan_investment" in event.data:
@@ -72,7 +79,6 @@ class EventConsumer:
         # a project's light (read under a lock) is applied after its de-duplication row, as before.
         # Any other is one statement with it: entries, surveys and their events written only if the
         # row is new (steward.kit.writes, conditional parts).
-        ordered = people_named(event) is not None or lights.concerns(event)
         async with ctx.db.transaction() as session:
             if ordered and not await first_delivery(session, consumer=consumer, event_id=event_id):
                 metrics.EVENTS.labels("duplicate").inc()

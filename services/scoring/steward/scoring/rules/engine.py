@@ -160,6 +160,11 @@ def _entry(
     )
 
 
+def scored_by(short_type: str, rules: RulesDocument) -> bool:
+    """Some rule of the tenant's scorecards names this event type (its entries may be non-empty)."""
+    return any(fnmatchcase(short_type, r.event_type) for c in rules.scorecards.definitions for r in c.rules)
+
+
 async def entries_for(
     session: AsyncSession,
     *,
@@ -175,7 +180,7 @@ async def entries_for(
     short = event.short_type
     cards = rules.scorecards.definitions
     people = await remember_people(session, event)
-    if not any(fnmatchcase(short, r.event_type) for c in cards for r in c.rules):
+    if not scored_by(short, rules):
         return []
     attrs = attributes(event)
     codes = path.split("/")

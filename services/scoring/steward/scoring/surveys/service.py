@@ -75,6 +75,11 @@ async def on_event(
     return [survey for survey, key in queued if batch.wrote(key)]
 
 
+def triggered_by(short_type: str, rules: RulesDocument) -> bool:
+    """Some survey of the tenant is sent on this event type."""
+    return any(fnmatchcase(short_type, d.trigger_event) for d in rules.scorecards.surveys)
+
+
 async def queue_sent(
     session: AsyncSession,
     batch: writes.WriteBatch,
