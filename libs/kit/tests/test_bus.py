@@ -171,7 +171,9 @@ async def test_an_event_reaches_its_handler_without_a_worker_thread(
     async def handler(event: CloudEvent) -> None:
         received.append(event)
 
-    consumer_bus.subscribe(f"steward.events.{tenant}.>", consumer=consumer_name(), handler=handler, max_deliver=3)
+    consumer_bus.subscribe(
+        f"steward.events.{tenant}.>", consumer=consumer_name(), handler=handler, max_deliver=3
+    )
     await consumer_bus.start()
     for n in range(5):
         await publish(bus, kit, tenant, n)
