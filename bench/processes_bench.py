@@ -144,11 +144,15 @@ async def _to_inbox(
     peak: float,
     seconds: float,
     workdir: Path,
+    meter_pids: dict[str, tuple[int, bool]],
+    nats_url: str,
 ) -> list[Row]:
     """Filings paced at 80% of the -c8 peak with every service running; for each, the time from the
     filing (its event's time, taken while the request is handled) to the message in the project
     steward's inbox (its ``created_at``: when notify's batch took the event, a few ms before that
-    batch commits), written by notify after the relay published the event."""
+    batch commits), written by notify after the relay published the event. And what a filing costs
+    the whole platform: each process's CPU from the load's start until every consumer is done with
+    its events (scoring, notify's deliveries and their own events included)."""
     import asyncpg
 
     from steward.kit.db import asyncpg_dsn
@@ -157,6 +161,8 @@ async def _to_inbox(
     notify = await asyncpg.connect(asyncpg_dsn(platform.envs["notify"]["STEWARD_DATABASE_URL"]))
     try:
         since = await issues.fetchval("SELECT now()")
+        meter = Meter(meter_pids)
+        meter.start()
         load = await wrk(url, body, token, seconds, workdir, rate=STEADY_FACTOR * peak)
         outbox = await issues.fetch(
             "SELECT id, created_at, published_at FROM steward_outbox"
@@ -177,6 +183,8 @@ async def _to_inbox(
             if all(k in inbox for k in filed):
                 break
             await asyncio.sleep(0.5)
+        await drained(nats_url)
+        used = meter.stop()
     finally:
         await issues.close()
         await notify.close()
@@ -211,6 +219,12 @@ async def _to_inbox(
             f" {early} of {len(gaps)} in the inbox before their batch was marked (0)",
         ),
         Row("80% of peak: filing p99", load.p99_ms, "ms", "wrk, the same paced load"),
+        Row(
+            "80% of peak: CPU per filing (every process)",
+            1000 * sum(used.values()) / len(filed),
+            "ms",
+            f"until every consumer is done; {cpu_note(used, len(filed))}",
+        ),
     ]
 
 
@@ -369,6 +383,8 @@ async def _run(ctx: BenchContext) -> list[Row]:
                 peak=peak,
                 seconds=seconds,
                 workdir=workdir,
+                meter_pids={name: (s.proc.pid, False) for name, s in platform.running.items()} | infra,
+                nats_url=ctx.nats_url,
             )
             await drained(ctx.nats_url)  # idle is measured with nothing left to do
             pids = {name: (s.proc.pid, False) for name, s in platform.running.items()} | infra
