@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from email import message_from_bytes
+from email import policy as email_policy
 from pathlib import Path
 
 import httpx
@@ -58,6 +60,8 @@ def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
                 f"{services['notify']}/v1/inbox", headers={"Authorization": f"Bearer {token}"}, timeout=10
             )
             assert inbox.status_code == 200, inbox.text
+        if "notify" in services:
+            _assert_demo_mail_arrives(tmp_path / "data", text)
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
             assert client.get("/readyz").json()["ready"] is True
             projects = client.get("/v1/projects", params={"limit": 200}).json()["items"]
@@ -145,6 +149,26 @@ def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
                 assert record.get("request_id") and record.get("status"), record
     assert not_json == [], "\n".join(not_json[:20])
     assert access > 0
+
+
+def _assert_demo_mail_arrives(data: Path, banner: str) -> None:
+    """The runner's own mail server takes notify's e-mails (the demo's rosters have addresses):
+    each one lands in <data>/mail as a whole .eml file, and no delivery fails for want of a server."""
+    assert f"e-mail:     {data / 'mail'}" in banner, banner[-2000:]
+    deadline = time.monotonic() + 90
+    while not list((data / "mail").glob("*.eml")):
+        assert time.monotonic() < deadline, (data / "logs" / "notify.log").read_text(errors="replace")[-3000:]
+        time.sleep(0.5)
+    first = sorted((data / "mail").glob("*.eml"))[0]
+    mail = message_from_bytes(first.read_bytes(), policy=email_policy.default)
+    assert mail["To"] and mail["Subject"] and mail["Message-ID"], first.read_text(errors="replace")[:2000]
+    assert "@steward.notify>" in mail["Message-ID"]
+    refused = [
+        line[:300]
+        for line in (data / "logs" / "notify.log").read_text(errors="replace").splitlines()
+        if "delivery_failed" in line and "smtp" in line
+    ]
+    assert refused == [], "\n".join(refused[:5])
 
 
 def _pid_on_port(port: int) -> int:

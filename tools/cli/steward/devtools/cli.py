@@ -11,6 +11,7 @@ steward nats agency-credentials | agency-consumer --tenant 210112 --agency env
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -31,6 +32,7 @@ from steward.devtools import infra, runner
 from steward.devtools.agency import nats_app
 from steward.devtools.clock import clock_command, write_urls
 from steward.devtools.dlq import dlq_app
+from steward.devtools.mailsink import MailSink
 from steward.devtools.services import (
     ServiceSpec,
     assign_ports,
@@ -238,8 +240,18 @@ def _start_infra(
     return db, nats
 
 
+def _start_mail(directory: Path, stack: contextlib.ExitStack) -> MailSink | None:
+    """The platform's mail server: every e-mail notify sends lands in ``directory`` as an ``.eml``
+    file. None when ``STEWARD_SMTP_HOST`` names a mail server of one's own (notify then uses it)."""
+    if os.environ.get("STEWARD_SMTP_HOST"):
+        return None
+    mail = MailSink(directory).start()
+    stack.callback(mail.stop)
+    return mail
+
+
 def _wipe(data_dir: Path) -> None:
-    for sub in ("pg", "nats", "logs"):
+    for sub in ("pg", "nats", "logs", "mail"):
         shutil.rmtree(data_dir / sub, ignore_errors=True)
 
 
@@ -269,6 +281,7 @@ def up(
 
     with _lifecycle() as stack:
         db, nats = _start_infra(data_dir, stack)
+        mail = _start_mail(data_dir / "mail", stack)
         envs: dict[str, dict[str, str]] = {}
         db_urls: dict[str, str] = {}
         for spec in specs:
@@ -281,6 +294,8 @@ def up(
                 registry_grpc_target=registry_target,
                 base={**os.environ, **issues_env, **service_urls(specs)},
             )
+            if mail is not None and spec.name == "notify":
+                envs[spec.name].update(STEWARD_SMTP_HOST="127.0.0.1", STEWARD_SMTP_PORT=str(mail.port))
         # each step runs for every service at once: migrations, then the processes to /readyz, then
         # the seeds in dependency waves (a warm start is as long as the slowest service, not the sum)
         t0 = time.monotonic()
@@ -307,7 +322,7 @@ def up(
                         lambda spec: _run_command(spec, "seed", envs[spec.name], logs / f"{spec.name}.log"),
                     )
         write_urls(data_dir, {spec.name: f"http://127.0.0.1:{spec.http_port}" for spec in specs})
-        _print_summary(specs, db_urls, db.url(), nats, data_dir)
+        _print_summary(specs, db_urls, db.url(), nats, data_dir, mail)
         runner.supervise(specs, procs, envs, logs, db, nats, ready_timeout)
     console.print("stopped")
 
@@ -333,6 +348,7 @@ def _print_summary(
     server_url: str,
     nats: infra.ExternalNats | infra.LocalNats,
     data_dir: Path,
+    mail: MailSink | None = None,
 ) -> None:
     web = next((s for s in specs if s.name == "console"), None)
     if web is not None:
@@ -359,8 +375,11 @@ def _print_summary(
     monitor = getattr(nats, "monitor_url", None)
     if monitor:
         console.print(f"NATS monitoring: {monitor}")
-    console.print(f"logs:       {data_dir / 'logs'}")
-    console.print(f"token:      {token_command(data_dir)}", soft_wrap=True, markup=False, highlight=False)
+    plain = functools.partial(console.print, soft_wrap=True, markup=False, highlight=False)  # unfolded
+    plain(f"logs:       {data_dir / 'logs'}")
+    if mail is not None and mail.directory is not None:
+        plain(f"e-mail:     {mail.directory} (every e-mail sent, as .eml; SMTP 127.0.0.1:{mail.port})")
+    plain(f"token:      {token_command(data_dir)}")
     console.print("Press Ctrl-C to stop.")
 
 

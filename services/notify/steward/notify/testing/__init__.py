@@ -2,6 +2,7 @@
 loopback ports, a real SMTP server (aiosmtpd), a loopback HTTP receiver (SMS gateway, webhooks,
 robots), a registry scenario with a project and roster, and realistic ``matter.*`` CloudEvents."""
 
+from steward.devtools.procs import free_port
 from steward.notify.testing.events import (
     MatterOverdue,
     Scenario,
@@ -23,7 +24,7 @@ from steward.notify.testing.service import (
     running_notify,
     token,
 )
-from steward.notify.testing.sinks import HttpSink, Received, SmtpSink, free_port, http_sink, serve_app
+from steward.notify.testing.sinks import HttpSink, Received, SmtpSink, http_sink, serve_app
 
 __all__ = [
     "MIGRATIONS",

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from steward.devtools.procs import free_port
 from steward.kit.auth import mint_dev_token
 from steward.kit.db import Database
 from steward.kit.migrations import upgrade
@@ -24,7 +25,6 @@ from steward.kit.runtime import ServiceRuntime
 from steward.kit.testing import serving
 from steward.notify.app import build
 from steward.notify.settings import NotifySettings
-from steward.notify.testing.sinks import free_port
 
 SECRET = "test-secret-registry-0123456789abcdef"  # the registry harness's secret: one token for both
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"

@@ -5,56 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import message_from_bytes
-from email import policy as email_policy
-from email.message import Message
 from typing import Any
 
 import uvicorn
-from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from steward.devtools.procs import free_port
+from steward.devtools.mailsink import MailSink
 from steward.kit.db import utcnow
 
 
 # -- SMTP -------------------------------------------------------------------------------------
-class SmtpSink:
-    """A real SMTP server (aiosmtpd) on loopback, recording every accepted message."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.messages: list[Message] = []
-        self.delay = 0.0  # seconds each message takes to be accepted (a slow mail server)
-        self._lock = threading.Lock()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        msg = message_from_bytes(envelope.content, policy=email_policy.default)
-        with self._lock:
-            self.messages.append(msg)
-        return "250 OK"
-
-    def to(self, address: str) -> list[Message]:
-        with self._lock:
-            return [m for m in self.messages if address in str(m.get("To", ""))]
+class SmtpSink(MailSink):
+    """A real SMTP server (aiosmtpd) on loopback, recording every accepted message in memory
+    (``delay``: seconds each message takes to be accepted, a slow mail server)."""
 
     def __enter__(self) -> SmtpSink:
-        self.controller.start()
+        self.start()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.controller.stop()
 
 
 # -- HTTP receiver ----------------------------------------------------------------------------

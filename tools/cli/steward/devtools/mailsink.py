@@ -1,0 +1,72 @@
+"""A real SMTP server (aiosmtpd) on loopback that accepts every message: the dev runner's mail server
+(each message kept as an ``.eml`` file, so the e-mails the platform sends can be opened in any mail
+program) and the tests' (each message kept in memory)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import threading
+import time
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from steward.devtools.procs import free_port
+
+
+class MailSink:
+    """Accepts every message on ``127.0.0.1:port``; keeps it in :attr:`messages`, and as
+    ``<directory>/<time>-<n>.eml`` when a directory is given (written whole, then renamed; then only
+    the last 1,000 stay in memory)."""
+
+    def __init__(self, directory: Path | None = None, *, port: int = 0) -> None:
+        self.port = port or free_port()
+        self.directory = directory
+        self.messages: list[Message] = []
+        self.delay = 0.0  # seconds each message takes to be accepted (a slow mail server)
+        self._lock = threading.Lock()
+        self._numbers = itertools.count(1)
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        content: bytes = (
+            envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
+        )
+        if self.directory is not None:
+            name = f"{time.strftime('%Y%m%d-%H%M%S')}-{next(self._numbers):06d}.eml"
+            partial = self.directory / f".{name}.part"
+            partial.write_bytes(content)
+            os.replace(partial, self.directory / name)
+        msg = message_from_bytes(content, policy=email_policy.default)
+        with self._lock:
+            self.messages.append(msg)
+            if self.directory is not None:  # a long-running platform keeps the files, not every message
+                del self.messages[:-1_000]
+        return "250 OK"
+
+    def to(self, address: str) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages if address in str(m.get("To", ""))]
+
+    def start(self) -> MailSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def __enter__(self) -> MailSink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
