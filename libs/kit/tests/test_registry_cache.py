@@ -164,3 +164,30 @@ async def test_an_answer_asked_before_the_event_is_asked_again() -> None:
     assert (await reg.roster("p-1", not_before=later)).missing_roles == ["v3"]
     assert (await reg.project("p-1", not_before=later)).name == "v4"
     assert len(calls) == 4
+
+
+async def test_a_project_and_its_roster_come_in_one_call_and_are_cached_together() -> None:
+    """The registry's roster carries its project: one GetRoster answers both, cached and dropped
+    like the roster; an older registry (no ``Roster.project``) is asked for the project as well."""
+    reg, calls, _ = client()
+    project = pb.Project(id="p-1", code="210112-2026-0001", tenant="210112", name="with roster")
+
+    async def new_registry(method: str, request: Any, token: str | None) -> object:
+        calls.append((method, token))
+        return pb.Roster(project_id="p-1", tenant="210112", missing_roles=["manager"], project=project)
+
+    reg._call = new_registry  # type: ignore[method-assign]
+    got, roster = await reg.project_and_roster("210112-2026-0001", token="a")
+    assert got == project and roster.missing_roles == ["manager"]
+    assert await reg.project_and_roster("210112-2026-0001", token="a") == (got, roster)  # cached
+    assert calls == [("GetRoster", "a")]
+    await reg.project_and_roster("210112-2026-0001", token="mallory-of-another-tenant")
+    assert calls[-1] == ("GetRoster", "mallory-of-another-tenant")  # the registry decides for this one
+    reg.invalidate_project("p-1")  # the project's or roster's event drops both
+    await reg.project_and_roster("210112-2026-0001", token="a")
+    assert calls[-1] == ("GetRoster", "a") and len(calls) == 3
+
+    old, old_calls, _ = client()  # a registry that does not fill Roster.project yet
+    got, roster = await old.project_and_roster("p-1", token="a")
+    assert old_calls == [("roster:p-1", "a"), ("p-1", "a")]
+    assert got.id == "p-1" and roster.project_id == "p-1"

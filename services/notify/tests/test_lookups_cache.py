@@ -1,4 +1,5 @@
-"""Notify caches each project and its roster (a filing's recipients without two registry calls):
+"""Notify caches each project and its roster, asked in one call (the registry's roster carries its
+project; a filing's recipients without two registry calls):
 an answer serves the events made before it was asked (a batch, a backlog), an event made after a
 change always sees it (the cached answer is older than the event: asked again), and the change's
 own event drops the entry before any later event of its batch is planned."""
@@ -61,7 +62,7 @@ async def test_a_project_is_looked_up_once_and_a_roster_change_reaches_the_next_
     await consumer.handle(first)
     assert await _inbox(notify, first.id) == set()  # nobody holds the commander role yet
     asked = counted.calls
-    assert asked == 2  # the project and its roster
+    assert asked == 1  # the project and its roster: one GetRoster (the roster carries its project)
     await consumer.handle(older)  # made before those answers were asked: served from the cache
     assert counted.calls == asked
     assert await _inbox(notify, older.id) == set()
@@ -77,7 +78,7 @@ async def test_a_project_is_looked_up_once_and_a_roster_change_reaches_the_next_
     after = filed("环评批复延迟")
     await consumer.handle(after)
     assert await _inbox(notify, after.id) == {sc.steward["subject"]}
-    assert counted.calls == asked + 2
+    assert counted.calls == asked + 1
 
     # the change's own event drops the entry too (before any later event of its batch is planned)
     assigned = generic_event(
@@ -87,5 +88,5 @@ async def test_a_project_is_looked_up_once_and_a_roster_change_reaches_the_next_
     )
     outcomes = await consumer.handle_batch([assigned, older])
     assert all(o.error is None for o in outcomes)
-    assert counted.calls == asked + 4
+    assert counted.calls == asked + 2
     await client.close()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
+import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -105,11 +108,43 @@ async def test_roster_with_contact_routes(
     roster = await stub.GetRoster(
         pb.GetRosterRequest(project_id=p["id"]), metadata=md(registry, tree.city), timeout=5
     )
+    tables: list[str] = []  # what the handler reads (the background loops read other tables)
+    domain = {"projects", "tenants", "rules_versions", "roster_assignments", "people", "units"}
+
+    def seen(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        tables.extend(t for t in re.findall(r"\bFROM (\w+)", statement)[:1] if t in domain)
+
+    sa.event.listen(registry.db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        again = await stub.GetRoster(
+            pb.GetRosterRequest(project_id=p["id"]), metadata=md(registry, tree.city), timeout=5
+        )
+    finally:
+        sa.event.remove(registry.db.engine.sync_engine, "before_cursor_execute", seen)
+    # the project, the rules versions in force (its tenant's path comes with the project), and the
+    # assignments with their people and units in one statement (six before: the tenant, people and
+    # units each on their own); the caller's tenant is known from the first call
+    assert again == roster
+    assert tables == [
+        "projects",
+        "rules_versions",
+        "roster_assignments",
+    ]
     entry = next(e for e in roster.entries if e.role_key == "specialist")
     assert entry.person.name == "代办员甲" and entry.role_name == "项目专员"
     routes = {r.channel: r.address for r in entry.person.routes}
     assert routes == {"inbox": "agent-1", "email": "agent@example.gov.cn", "sms": "13900001111"}
     assert "specialist" not in roster.missing_roles and "manager" in roster.missing_roles
+    # the roster carries its project, the same answer GetProject gives (one call for notify), by id
+    # and by lifetime code
+    alone = await stub.GetProject(
+        pb.GetProjectRequest(id_or_code=p["id"]), metadata=md(registry, tree.city), timeout=5
+    )
+    assert roster.HasField("project") and roster.project == alone
+    by_code = await stub.GetRoster(
+        pb.GetRosterRequest(project_id=p["code"]), metadata=md(registry, tree.city), timeout=5
+    )
+    assert by_code.project_id == p["id"] and by_code.project == alone
     masked = await stub.GetRoster(
         pb.GetRosterRequest(project_id=p["id"]), metadata=md(registry, d, "auditor"), timeout=5
     )

@@ -151,13 +151,25 @@ class RegistryClient(GrpcClient):
     async def roster(
         self, project_id: str, *, token: str | None = None, not_before: datetime | None = None
     ) -> pb.Roster:
-        """A project's responsibility roster, cached like :meth:`project` (``not_before`` too)."""
+        """A project's responsibility roster (by id or code), cached like :meth:`project`
+        (``not_before`` too)."""
         request = pb.GetRosterRequest(project_id=project_id)
         result = await self._rosters.answer(
             (project_id, token), not_before, lambda: self._call("GetRoster", request, token)
         )
         assert isinstance(result, pb.Roster)
         return result
+
+    async def project_and_roster(
+        self, id_or_code: str, *, token: str | None = None, not_before: datetime | None = None
+    ) -> tuple[pb.Project, pb.Roster]:
+        """A project and its roster in one call: the registry's roster carries the project it
+        belongs to (the same answer as GetProject, under the same caller's scope). Cached like
+        :meth:`roster`; a registry too old to fill ``Roster.project`` is asked for the project too."""
+        roster = await self.roster(id_or_code, token=token, not_before=not_before)
+        if roster.HasField("project"):
+            return roster.project, roster
+        return await self.project(id_or_code, token=token, not_before=not_before), roster
 
     async def ancestry(self, tenant: str) -> list[pb.Tenant]:
         """Root first, the tenant itself last (cached: the tree only grows)."""

@@ -6,10 +6,9 @@ transaction (it calls the registry); the fan-out writes it in one transaction.""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import structlog
 
@@ -70,14 +69,6 @@ def attributes(data: dict[str, Any], project: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
 class Lookups:
     """The registry lookups of one batch of events: each project and its roster is fetched once per
     batch (concurrent plans share the call), keyed by the event's tenant and the project id — a
@@ -106,26 +97,11 @@ class Lookups:
 
     async def _fetch(self, project_id: str) -> tuple[pb.Project | None, pb.Roster | None]:
         self.calls += 1
-        try:
-            if _is_uuid(project_id):  # an id (not a code): both calls at once, one round trip
-                got = await asyncio.gather(
-                    self.registry.project(project_id, not_before=self.not_before),
-                    self.registry.roster(project_id, not_before=self.not_before),
-                    return_exceptions=True,
-                )
-                for item in got:
-                    if isinstance(item, BaseException):
-                        raise item
-                project, roster = cast(pb.Project, got[0]), cast(pb.Roster, got[1])
-                if project.id != project_id:  # never another project's roster
-                    roster = await self.registry.roster(project.id, not_before=self.not_before)
-            else:
-                project = await self.registry.project(project_id, not_before=self.not_before)
-                roster = await self.registry.roster(project.id, not_before=self.not_before)
+        try:  # one call: the roster carries its project (by id or by code)
+            return await self.registry.project_and_roster(project_id, not_before=self.not_before)
         except (NotFound, ValidationFailed, Forbidden) as exc:
             log.warning("notify.project_unknown", project_id=project_id, error=str(exc))
             return None, None
-        return project, roster
 
 
 async def plan_event(event: CloudEvent, registry: RegistryClient, lookups: Lookups | None = None) -> Plan:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.kit.auth import Principal
 from steward.kit.errors import ValidationFailed
+from steward.registry.projects.grpc import to_pb as project_pb
 from steward.registry.projects.service import get_project
 from steward.registry.rosters import service
 from steward.registry.units.access import mask_email
-from steward.registry.units.models import Person, Unit
+from steward.registry.units.models import Person
 from steward.registry.units.service import PHONE_ROLES, mask_phone
 
 
@@ -35,25 +35,11 @@ async def get_roster(session: AsyncSession, principal: Principal, request: pb.Ge
         raise ValidationFailed("project_id is required")
     project = await get_project(session, principal=principal, id_or_code=request.project_id)
     template = await service.template_for(session, project=project)
-    assignments = await service.active_assignments(session, project_ids=[project.id])
-    people = {
-        p.id: p
-        for p in (
-            await session.exec(
-                select(Person).where(col(Person.id).in_([a.person_id for a in assignments if a.person_id]))
-            )
-        ).all()
-    }
-    unit_ids = {a.unit_id for a in assignments if a.unit_id} | {
-        p.unit_id for p in people.values() if p.unit_id
-    }
-    units = {u.id: u for u in (await session.exec(select(Unit).where(col(Unit.id).in_(unit_ids)))).all()}
+    holders = await service.active_holders(session, project_id=project.id)
     entries = []
-    for a in assignments:
+    for a, person, unit in holders:
         role = template.role(a.role_key)
-        person = people.get(a.person_id) if a.person_id else None
         unit_id = a.unit_id or (person.unit_id if person else None)
-        unit = units.get(unit_id) if unit_id else None
         entries.append(
             pb.RosterEntry(
                 assignment_id=str(a.id),
@@ -74,5 +60,6 @@ async def get_roster(session: AsyncSession, principal: Principal, request: pb.Ge
         project_id=str(project.id),
         tenant=project.tenant_code,
         entries=entries,
-        missing_roles=service.missing_roles(template, project, assignments),
+        missing_roles=service.missing_roles(template, project, [a for a, _, _ in holders]),
+        project=project_pb(project),
     )

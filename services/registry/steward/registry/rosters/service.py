@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -43,7 +44,8 @@ def facts_of(project: Project) -> ProjectFacts:
 
 
 async def template_for(session: AsyncSession, *, project: Project) -> RosterSection:
-    return (await rules.effective(session, tenant=project.tenant_code)).document.roster
+    eff = await rules.effective(session, tenant=project.tenant_code, path=project.tenant_path)
+    return eff.document.roster
 
 
 async def active_assignments(session: AsyncSession, *, project_ids: list[uuid.UUID]) -> list[Assignment]:
@@ -56,6 +58,21 @@ async def active_assignments(session: AsyncSession, *, project_ids: list[uuid.UU
         .order_by(col(Assignment.assigned_at))
     )
     return list((await session.exec(stmt)).all())
+
+
+async def active_holders(
+    session: AsyncSession, *, project_id: uuid.UUID
+) -> list[tuple[Assignment, Person | None, Unit | None]]:
+    """The project's active assignments in order, each with its person and its unit (the
+    assignment's own, else the person's): one statement."""
+    stmt = (
+        select(Assignment, Person, Unit)
+        .outerjoin(Person, col(Person.id) == col(Assignment.person_id))
+        .outerjoin(Unit, col(Unit.id) == sa.func.coalesce(col(Assignment.unit_id), col(Person.unit_id)))
+        .where(col(Assignment.project_id) == project_id, col(Assignment.ended_at).is_(None))
+        .order_by(col(Assignment.assigned_at))
+    )
+    return [(a, p, u) for a, p, u in (await session.exec(stmt)).all()]
 
 
 async def roster_roles(session: AsyncSession, *, subject: str, project_id: uuid.UUID) -> set[str]:

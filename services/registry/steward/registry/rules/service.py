@@ -103,9 +103,13 @@ def fold(versions: tuple[RulesVersion, ...]) -> RulesDocument:
     return doc
 
 
-async def effective(session: AsyncSession, *, tenant: str, at: datetime | None = None) -> Effective:
+async def effective(
+    session: AsyncSession, *, tenant: str, at: datetime | None = None, path: str | None = None
+) -> Effective:
+    """``path``: the tenant's path when the caller has it (a project's ``tenant_path``), which saves
+    looking the tenant up."""
     when = at or utcnow()
-    path = (await get_tenant(session, code=tenant)).path
+    path = path or (await get_tenant(session, code=tenant)).path
     versions = tuple(await versions_in_force(session, codes=ancestry_of(path), at=when))
     return Effective(tenant=tenant, at=when, document=fold(versions), versions=versions)
 

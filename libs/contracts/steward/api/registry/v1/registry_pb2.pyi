@@ -343,12 +343,17 @@ class Roster(_message.Message):
     TENANT_FIELD_NUMBER: _builtins.int
     ENTRIES_FIELD_NUMBER: _builtins.int
     MISSING_ROLES_FIELD_NUMBER: _builtins.int
+    PROJECT_FIELD_NUMBER: _builtins.int
     project_id: _builtins.str
     tenant: _builtins.str
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___RosterEntry]: ...
     @_builtins.property
     def missing_roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def project(self) -> Global___Project:
+        """The project itself, as GetProject answers it: who needs both asks once."""
+
     def __init__(
         self,
         *,
@@ -356,10 +361,11 @@ class Roster(_message.Message):
         tenant: _builtins.str = ...,
         entries: _abc.Iterable[Global___RosterEntry] | None = ...,
         missing_roles: _abc.Iterable[_builtins.str] | None = ...,
+        project: Global___Project | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["project", b"project"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "missing_roles", b"missing_roles", "project_id", b"project_id", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "missing_roles", b"missing_roles", "project", b"project", "project_id", b"project_id", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
