@@ -1,13 +1,16 @@
-"""Bulk writes for the fan-out and the delivery worker: one statement per table for a whole batch
-(``INSERT … SELECT FROM unnest(<arrays>)``, ``UPDATE … FROM unnest(…)``) on the session's own
-connection, so they are part of the caller's transaction. A statement's parameters are one array per
-column: the statement text is the same for any batch size and asyncpg prepares it once.
+"""Bulk writes for the fan-out and the delivery worker, for a whole batch at once (``INSERT …
+SELECT FROM unnest(<arrays>)``, ``UPDATE … FROM unnest(…)``) on the session's own connection, so
+they are part of the caller's transaction: a batch's fan-out (inbox messages, deliveries, their
+``delivery.succeeded`` events and the NOTIFYs) is one statement, :data:`WRITE_FANOUT`. A statement's
+parameters are one array per column: its text is the same for any batch size and asyncpg prepares it
+once.
 
 Outbox rows are written the way :func:`steward.kit.outbox.emit` writes them (same table, subject,
 payload and NOTIFY), many per statement."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Sequence
@@ -89,17 +92,46 @@ def _insert(table: str, columns: Sequence[tuple[str, str]], tail: str, *, consta
     return f"INSERT INTO {table} ({', '.join(names)}) SELECT {select} FROM unnest({arrays}) {tail}".strip()
 
 
-INSERT_INBOX = _insert(
-    "inbox_messages",
-    INBOX_COLUMNS,
-    "ON CONFLICT ON CONSTRAINT uq_inbox_event_recipient DO NOTHING RETURNING id",
-)
-INSERT_DELIVERIES = _insert(
-    "deliveries",
-    DELIVERY_COLUMNS,
-    "ON CONFLICT ON CONSTRAINT uq_deliveries_event_recipient_channel DO NOTHING RETURNING id",
-)
 INSERT_OUTBOX = _insert("steward_outbox", OUTBOX_COLUMNS, "", constants="attempts = 0")
+
+
+def _write_fanout() -> str:
+    """The fan-out's writes in one statement: the inbox messages; the deliveries, an inbox message's
+    only if the message was created here (``inbox_id``); the ``delivery.succeeded`` events, each only
+    if its delivery was created here (``delivery_id``); then the NOTIFYs: the outbox relay when an
+    event was written, each recipient's inbox stream, the delivery worker when a pending delivery was
+    written or ``wake`` says one was queued before. Answers the ids of the messages and deliveries
+    created."""
+    n = itertools.count(1)
+
+    def arrays(columns: Sequence[tuple[str, str]]) -> str:
+        return ", ".join(f"${next(n)}::{t}[]" for _, t in columns)
+
+    inbox_names = ", ".join(c for c, _ in INBOX_COLUMNS)
+    delivery_names = ", ".join(c for c, _ in DELIVERY_COLUMNS)
+    outbox_names = ", ".join(c for c, _ in OUTBOX_COLUMNS)
+    inbox = f"SELECT * FROM unnest({arrays(INBOX_COLUMNS)})"
+    deliveries = f"unnest({arrays(DELIVERY_COLUMNS)}, ${next(n)}::uuid[]) AS d({delivery_names}, inbox_id)"
+    outbox = f"unnest({arrays(OUTBOX_COLUMNS)}, ${next(n)}::uuid[]) AS o({outbox_names}, delivery_id)"
+    relay, stream, worker, wake = (f"${next(n)}" for _ in range(4))
+    return (
+        f"WITH inbox AS (INSERT INTO inbox_messages ({inbox_names}) {inbox} "
+        "ON CONFLICT ON CONSTRAINT uq_inbox_event_recipient DO NOTHING RETURNING id, recipient_subject), "
+        f"deliveries AS (INSERT INTO deliveries ({delivery_names}) SELECT {delivery_names} FROM {deliveries} "
+        "WHERE d.inbox_id IS NULL OR d.inbox_id IN (SELECT id FROM inbox) "
+        "ON CONFLICT ON CONSTRAINT uq_deliveries_event_recipient_channel DO NOTHING RETURNING id, status), "
+        f"events AS (INSERT INTO steward_outbox ({outbox_names}, attempts) SELECT {outbox_names}, 0 FROM {outbox} "
+        "WHERE o.delivery_id IN (SELECT id FROM deliveries) RETURNING id) "
+        "SELECT (SELECT coalesce(array_agg(id), '{}') FROM inbox), "
+        "(SELECT coalesce(array_agg(id), '{}') FROM deliveries), "
+        f"(SELECT count(pg_notify({relay}, '')) FROM (SELECT 1 FROM events LIMIT 1) AS e), "
+        f"(SELECT count(pg_notify({stream}, s)) FROM (SELECT DISTINCT recipient_subject AS s FROM inbox) AS i), "
+        f"(SELECT count(pg_notify({worker}, '')) FROM (SELECT 1 WHERE {wake}::bool "
+        "OR EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending')) AS w)"
+    )
+
+
+WRITE_FANOUT = _write_fanout()
 
 
 async def connection(session: AsyncSession) -> asyncpg.Connection:
@@ -134,23 +166,6 @@ def _arrays(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) 
     return out
 
 
-async def insert_inbox(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert inbox messages (a message already there for (event, subject) is left alone); the ids
-    of the rows this call created."""
-    if not rows:
-        return set()
-    conn = await connection(session)
-    return {r[0] for r in await conn.fetch(INSERT_INBOX, *_arrays(rows, INBOX_COLUMNS))}
-
-
-async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert deliveries unless (event_id, recipient, channel) exists; the ids created."""
-    if not rows:
-        return set()
-    conn = await connection(session)
-    return {r[0] for r in await conn.fetch(INSERT_DELIVERIES, *_arrays(rows, DELIVERY_COLUMNS))}
-
-
 async def emit_many(
     session: AsyncSession,
     events: Sequence[tuple[EventData, str, str | None]],
@@ -162,6 +177,17 @@ async def emit_many(
     NOTIFY wakes the relay at commit (like :func:`steward.kit.outbox.emit`, for many)."""
     if not events:
         return
+    rows = outbox_rows(events, source=source, subject_prefix=subject_prefix)
+    conn = await connection(session)
+    await conn.execute(INSERT_OUTBOX, *_arrays(rows, OUTBOX_COLUMNS))
+    await session.execute(sa.text("SELECT pg_notify(:ch, '')"), {"ch": NOTIFY_CHANNEL})
+
+
+def outbox_rows(
+    events: Sequence[tuple[EventData, str, str | None]], *, source: str, subject_prefix: str
+) -> list[dict[str, Any]]:
+    """``steward_outbox`` rows of events ``(data, tenant, subject)``, as :func:`steward.kit.outbox.emit`
+    writes them."""
     rows: list[dict[str, Any]] = []
     for data, tenant, subject in events:
         event = build_event(data, tenant=tenant, source=source, subject=subject)
@@ -176,17 +202,41 @@ async def emit_many(
                 "created_at": event.time,
             }
         )
-    conn = await connection(session)
-    await conn.execute(INSERT_OUTBOX, *_arrays(rows, OUTBOX_COLUMNS))
-    await session.execute(sa.text("SELECT pg_notify(:ch, '')"), {"ch": NOTIFY_CHANNEL})
+    return rows
 
 
-async def notify_each(session: AsyncSession, channel: str, payloads: Sequence[str]) -> None:
-    """``pg_notify(channel, p)`` for every distinct payload, in one statement."""
-    if not payloads:
-        return
+async def write_fanout(
+    session: AsyncSession,
+    *,
+    inbox: Sequence[dict[str, Any]],
+    deliveries: Sequence[tuple[dict[str, Any], uuid.UUID | None]],
+    events: Sequence[tuple[dict[str, Any], uuid.UUID]],
+    channels: tuple[str, str],
+    wake: bool,
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """A fan-out's writes in one round trip (:data:`WRITE_FANOUT`): ``inbox`` messages;
+    ``deliveries`` as (row, the id of the inbox message it records, if any: written only with it);
+    ``events`` as (outbox row, the id of the delivery it reports: written only with it); NOTIFYs on
+    ``channels`` (the inbox stream's, per recipient; the delivery worker's) and the outbox relay's.
+    ``wake``: the worker is woken even if no pending delivery is written here. The ids created."""
+    if not inbox and not deliveries and not events and not wake:
+        return set(), set()
     conn = await connection(session)
-    await conn.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", channel, sorted(set(payloads)))
+    stream, worker = channels
+    row = await conn.fetchrow(
+        WRITE_FANOUT,
+        *_arrays(inbox, INBOX_COLUMNS),
+        *_arrays([d for d, _ in deliveries], DELIVERY_COLUMNS),
+        [i for _, i in deliveries],
+        *_arrays([e for e, _ in events], OUTBOX_COLUMNS),
+        [i for _, i in events],
+        NOTIFY_CHANNEL,
+        stream,
+        worker,
+        wake,
+    )
+    assert row is not None
+    return set(row[0]), set(row[1])
 
 
 def delivery_row(

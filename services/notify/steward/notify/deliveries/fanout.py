@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -323,49 +322,48 @@ class FanOutBatch:
 
     # -- the writes ------------------------------------------------------------------------
     async def flush(self) -> None:
-        """Write what :meth:`add` collected; the per-event results are complete afterwards."""
-        session = self.session
-        created = await bulk.insert_inbox(session, [i.message for i in self._inbox])
-        shown = [i for i in self._inbox if i.message["id"] in created]
-        rows = [i.delivery for i in shown] + [row for row, _, _ in self._deliveries]
-        inserted = await bulk.insert_deliveries(session, rows)
-        succeeded: list[tuple[Any, str, str | None]] = []
-        for i in shown:
-            d = i.delivery
-            i.result.inbox.append(i.message)
-            if d["id"] not in inserted:
-                continue
-            succeeded.append(
-                (
-                    DeliverySucceeded(
-                        delivery_id=str(d["id"]),
-                        event_id=d["event_id"],
-                        event_type=d["event_type"],
-                        channel="inbox",
-                        recipient=i.recipient,
-                        attempts=1,
-                        sent_at=self.now,
-                        latency_seconds=i.latency,
-                    ),
-                    d["tenant"],
-                    str(d["id"]),
-                )
+        """Write what :meth:`add` collected, in one round trip (:func:`bulk.write_fanout`); the
+        per-event results are complete afterwards. A message already in the inbox (a redelivered
+        event) writes neither its delivery row nor its ``delivery.succeeded`` event again."""
+        reports = [
+            (
+                DeliverySucceeded(
+                    delivery_id=str(i.delivery["id"]),
+                    event_id=i.delivery["event_id"],
+                    event_type=i.delivery["event_type"],
+                    channel="inbox",
+                    recipient=i.recipient,
+                    attempts=1,
+                    sent_at=self.now,
+                    latency_seconds=i.latency,
+                ),
+                i.delivery["tenant"],
+                str(i.delivery["id"]),
             )
-            metrics.DELIVERIES.labels("inbox", "sent").inc()
-            metrics.LATENCY.labels("inbox").observe(i.latency)
-        queued = 0
+            for i in self._inbox
+        ]
+        events = bulk.outbox_rows(reports, source=SOURCE, subject_prefix=self.settings.events_subject_prefix)
+        created, inserted = await bulk.write_fanout(
+            self.session,
+            inbox=[i.message for i in self._inbox],
+            deliveries=[(i.delivery, i.message["id"]) for i in self._inbox]
+            + [(row, None) for row, _, _ in self._deliveries],
+            events=[(e, i.delivery["id"]) for e, i in zip(events, self._inbox, strict=True)],
+            channels=(INBOX_CHANNEL, DELIVERY_CHANNEL),
+            wake=self._queued_direct > 0,
+        )
+        for i in self._inbox:
+            if i.message["id"] not in created:
+                continue
+            i.result.inbox.append(i.message)
+            if i.delivery["id"] in inserted:
+                metrics.DELIVERIES.labels("inbox", "sent").inc()
+                metrics.LATENCY.labels("inbox").observe(i.latency)
         for row, result, deferred in self._deliveries:
             if row["status"] == Status.PENDING.value and row["id"] in inserted:
                 result.queued += 1
-                queued += 1
                 if deferred:
                     metrics.DELIVERIES.labels(row["channel"], "deferred").inc()
-        await bulk.emit_many(
-            session, succeeded, source=SOURCE, subject_prefix=self.settings.events_subject_prefix
-        )
-        if queued or self._queued_direct:
-            await session.execute(sa.text("SELECT pg_notify(:ch, '')"), {"ch": DELIVERY_CHANNEL})
-        await bulk.notify_each(session, INBOX_CHANNEL, [i.message["recipient_subject"] for i in shown])
         self._inbox.clear()
         self._deliveries.clear()
         self._queued_direct = 0
