@@ -1,6 +1,7 @@
 """A batch's fan-out is written in one round trip (``bulk.WRITE_FANOUT``): the inbox messages, the
 deliveries, their ``delivery.succeeded`` events and the NOTIFYs. Before, that was five statements
 straight to the connection and two more through SQLAlchemy (the relay's and the worker's NOTIFY).
+What it looks up is read in one more (``deliveries.lookups``; three statements before).
 A message already in the inbox (its de-duplication row gone, the event come again) writes neither
 its delivery nor its event a second time."""
 
@@ -97,12 +98,13 @@ async def test_a_batch_fan_out_is_one_round_trip(
     )
     with RoundTrips(notify.db) as trips:
         await consumer.handle(event)
-    # the de-duplication rows, then the fan-out: two statements on the connection, nothing else
-    # through SQLAlchemy but the transaction and the batch's lookups (preferences, templates,
-    # agency subscriptions)
-    assert len(raw) == 2, raw
-    assert raw[0].startswith("INSERT INTO steward_inbox") and raw[1].startswith("WITH inbox AS"), raw
-    assert not [s for s in trips.sent if "pg_notify" in s], trips.sent
+    # the de-duplication rows, the batch's lookups (preferences, template overrides, agency
+    # subscriptions, endpoints), then the fan-out: three statements on the connection, and nothing
+    # through SQLAlchemy but the transaction
+    assert len(raw) == 3, raw
+    assert raw[0].startswith("INSERT INTO steward_inbox") and "FROM preferences" in raw[1], raw
+    assert raw[2].startswith("WITH inbox AS"), raw
+    assert trips.sent == ["BEGIN", "COMMIT"], trips.sent
     assert await _state(notify, event.id) == (1, [("email", "queued"), ("inbox", "sent")], 1)
 
     # the event again after its de-duplication row is gone (purged, say): the message is there
@@ -114,6 +116,6 @@ async def test_a_batch_fan_out_is_one_round_trip(
         )
     raw.clear()
     await consumer.handle(event)
-    assert len(raw) == 2, raw
+    assert len(raw) == 3, raw
     assert await _state(notify, event.id) == (1, [("email", "queued"), ("inbox", "sent")], 1)
     await client.close()

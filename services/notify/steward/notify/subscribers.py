@@ -21,7 +21,7 @@ from steward.kit.errors import NotFound, ValidationFailed
 from steward.kit.transient import is_transient
 from steward.notify import metrics
 from steward.notify.access import check_tenant_code
-from steward.notify.deliveries import bulk
+from steward.notify.deliveries import bulk, lookups
 from steward.notify.deliveries.fanout import FanOut, FanOutBatch
 from steward.notify.routing.service import Lookups, Plan, plan_event
 from steward.notify.settings import NotifySettings
@@ -125,6 +125,9 @@ class EventConsumer:
                 session, consumer=self.settings.notify_consumer, event_ids=keys
             )
             batch = FanOutBatch(session, settings=self.settings, now=utcnow())
+            await lookups.prefetch(
+                batch, [plan for (_, plan), key in zip(todo, keys, strict=True) if key in fresh]
+            )
             for (i, plan), key in zip(todo, keys, strict=True):
                 if key not in fresh:
                     log.info("notify.duplicate_event", event_id=plan.event.id, type=plan.short_type)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
@@ -36,6 +36,10 @@ from steward.notify.routing.service import Plan, Target
 from steward.notify.settings import SOURCE, NotifySettings
 from steward.notify.subscriptions.models import AgencySubscription
 from steward.notify.templates import service as templates
+from steward.notify.templates.models import TemplateOverride
+
+if TYPE_CHECKING:
+    from steward.notify.deliveries.lookups import Found
 
 DIGEST_TIMER = "notify.digest"
 DELIVERY_CHANNEL = "steward_notify_delivery"
@@ -113,6 +117,8 @@ class FanOutBatch:
         self._templates: dict[tuple[tuple[str, ...], str, str], templates.Template] = {}
         self._subs: dict[tuple[str, ...], list[AgencySubscription]] = {}
         self._endpoints: dict[tuple[tuple[str, ...], str], list[ChannelEndpoint]] = {}
+        # per ancestry: the template keys prefetched and the overrides found (deliveries.lookups)
+        self._overrides: dict[tuple[str, ...], tuple[set[str], list[TemplateOverride]]] = {}
         self._queued_direct = 0  # robot and subscription deliveries, inserted by add()
 
     # -- cached lookups --------------------------------------------------------------------
@@ -127,12 +133,34 @@ class FanOutBatch:
                 self._prefs[s] = found.get(s)
         return {s: p for s in subjects if (p := self._prefs.get(s)) is not None}
 
+    def prefetched(
+        self,
+        found: Found,
+        *,
+        subjects: list[str],
+        ancestries: set[tuple[str, ...]],
+        keys: set[str],
+        channels: list[str],
+    ) -> None:
+        """Take what :func:`lookups.prefetch` read for the batch's plans into the caches."""
+        for s in subjects:
+            self._prefs[s] = found.preferences.get(s)
+        for a in ancestries:
+            self._subs[a] = [x for x in found.subscriptions if x.tenant in a]
+            for ch in channels:
+                self._endpoints[(a, ch)] = [e for e in found.endpoints if e.tenant in a and e.channel == ch]
+            self._overrides[a] = (keys, [o for o in found.templates if o.tenant in a])
+
     async def template(self, ancestry: list[str], key: str, locale: str) -> templates.Template:
         k = (tuple(ancestry), key, locale)
         if k not in self._templates:
-            self._templates[k] = await templates.resolve(
-                self.session, ancestry=ancestry, key=key, locale=locale
-            )
+            known = self._overrides.get(k[0])
+            if known is not None and key in known[0]:
+                self._templates[k] = templates.choose(known[1], ancestry=ancestry, key=key, locale=locale)
+            else:
+                self._templates[k] = await templates.resolve(
+                    self.session, ancestry=ancestry, key=key, locale=locale
+                )
         return self._templates[k]
 
     async def subscriptions(self, ancestry: list[str]) -> list[AgencySubscription]:
@@ -367,11 +395,3 @@ class FanOutBatch:
         self._inbox.clear()
         self._deliveries.clear()
         self._queued_direct = 0
-
-
-async def fan_out(session: AsyncSession, *, plan: Plan, settings: NotifySettings, now: datetime) -> FanOut:
-    """One event's fan-out (a batch of one)."""
-    batch = FanOutBatch(session, settings=settings, now=now)
-    out = await batch.add(plan)
-    await batch.flush()
-    return out

@@ -110,6 +110,13 @@ async def resolve(session: AsyncSession, *, ancestry: list[str], key: str, local
                 )
             ).all()
         )
+    return choose(rows, ancestry=ancestry, key=key, locale=locale)
+
+
+def choose(overrides: list[TemplateOverride], *, ancestry: list[str], key: str, locale: str) -> Template:
+    """:func:`resolve`'s choice among the overrides of the ancestry's tenants (others are ignored)."""
+    locale = normalise_locale(locale)
+    rows = [r for r in overrides if r.tenant in ancestry and r.key in (key, "default") and r.locale == locale]
     rows.sort(key=lambda r: -ancestry.index(r.tenant))
     for r in rows:
         if r.key == key:
