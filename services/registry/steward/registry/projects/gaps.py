@@ -12,7 +12,7 @@ from steward.registry.projects.listing import filtered
 from steward.registry.projects.models import Project
 from steward.registry.projects.schemas import ProjectFilter
 from steward.registry.projects.stages import Stage
-from steward.registry.tenants.service import get_visible_tenant
+from steward.registry.tenants.service import visible_tenant_ref
 
 # a project that has entered the preparing stage needs its national code (approvals are filed under it)
 CODED_STAGES = (Stage.PREPARING, Stage.NEW_START, Stage.CONTINUING, Stage.COMPLETED, Stage.OPERATING)
@@ -22,7 +22,7 @@ async def national_code_gaps(
     session: AsyncSession, *, principal: Principal, tenant: str | None, limit: int, cursor: str | None
 ) -> tuple[list[Project], str | None]:
     """Data-quality gap: projects at or past 前期 (suspended ones too) without a national code."""
-    base = await get_visible_tenant(session, principal=principal, code=tenant or principal.tenant)
+    base = await visible_tenant_ref(session, principal=principal, code=tenant or principal.tenant)
     coded = [s.value for s in CODED_STAGES]
     stmt = filtered(select(Project), base, ProjectFilter(), principal).where(
         col(Project.national_code).is_(None),

@@ -22,10 +22,10 @@ from steward.registry.projects.national_code import looks_like
 from steward.registry.projects.schemas import ProjectFilter, ProjectList
 from steward.registry.projects.stages import NAMES_ZH
 from steward.registry.tenants.models import Tenant
-from steward.registry.tenants.service import get_visible_tenant
+from steward.registry.tenants.service import TenantRef, visible_tenant_ref
 
 
-def filtered(stmt: Any, base: Tenant, f: ProjectFilter, principal: Principal) -> Any:
+def filtered(stmt: Any, base: Tenant | TenantRef, f: ProjectFilter, principal: Principal) -> Any:
     stmt = scoped(stmt, Project.tenant_path, base.path)
     if principal.is_enterprise:
         stmt = stmt.where(Project.owner_unit_id == (uuid.UUID(principal.unit) if principal.unit else None))
@@ -75,7 +75,7 @@ async def list_projects(
     session: AsyncSession, *, principal: Principal, f: ProjectFilter, limit: int, cursor: str | None
 ) -> tuple[list[Project], str | None]:
     """Newest first; keyset pagination on (created_at, id)."""
-    base = await get_visible_tenant(session, principal=principal, code=f.tenant or principal.tenant)
+    base = await visible_tenant_ref(session, principal=principal, code=f.tenant or principal.tenant)
     stmt = filtered(select(Project), base, f, principal)
     return await keyset_page(
         session, stmt, order=(Project.created_at, Project.id), cursor=cursor, limit=limit
@@ -141,7 +141,7 @@ async def list_page(
     session: AsyncSession, *, principal: Principal, f: ProjectFilter, limit: int, cursor: str | None
 ) -> ProjectList:
     """``list_projects``' page as the REST answer: same rows, same order, same cursor."""
-    base = await get_visible_tenant(session, principal=principal, code=f.tenant or principal.tenant)
+    base = await visible_tenant_ref(session, principal=principal, code=f.tenant or principal.tenant)
     stmt = filtered(sa.select(*_PAGE_COLUMNS), base, f, principal)
     rows, nxt = await keyset_page(
         session, stmt, order=(Project.created_at, Project.id), cursor=cursor, limit=limit

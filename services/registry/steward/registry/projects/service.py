@@ -34,7 +34,7 @@ from steward.registry.rules import service as rules
 from steward.registry.settings import SOURCE
 from steward.registry.tenants.models import Tenant
 from steward.registry.tenants.schemas import TenantKind
-from steward.registry.tenants.service import get_visible_tenant
+from steward.registry.tenants.service import TenantRef, visible_tenant_ref
 from steward.registry.units.models import Unit
 from steward.rules import derive_dispatch
 
@@ -42,15 +42,15 @@ WRITERS = (Role.PLATFORM_ADMIN, Role.TENANT_ADMIN, Role.DISPATCHER, Role.SPECIAL
 
 
 async def derive(
-    session: AsyncSession, *, tenant: Tenant, investment: Decimal, funding_type: str, at: datetime
+    session: AsyncSession, *, tenant: Tenant | TenantRef, investment: Decimal, funding_type: str, at: datetime
 ) -> dict[str, Any]:
     """Dispatch derived under the rules in force at ``at``; stored with the project as its history."""
-    eff = await rules.effective(session, tenant=tenant.code, at=at)
+    eff = await rules.effective(session, tenant=tenant.code, at=at, path=tenant.path)
     return derivation(eff, tenant=tenant, investment=investment, funding_type=funding_type, at=at)
 
 
 def derivation(
-    eff: rules.Effective, *, tenant: Tenant, investment: Decimal, funding_type: str, at: datetime
+    eff: rules.Effective, *, tenant: Tenant | TenantRef, investment: Decimal, funding_type: str, at: datetime
 ) -> dict[str, Any]:
     """The dispatch under the effective rules ``eff`` (also for a batch that fetched them once)."""
     d = derive_dispatch(
@@ -125,7 +125,7 @@ async def _ensure_national_code_free(
 
 async def register(session: AsyncSession, *, principal: Principal, data: ProjectCreate) -> Project:
     principal.require(*WRITERS)
-    tenant = await get_visible_tenant(session, principal=principal, code=data.tenant)
+    tenant = await visible_tenant_ref(session, principal=principal, code=data.tenant)
     ensure_writable(principal, ancestry_of(tenant.path))
     await _owner(session, principal, data.owner_unit_id)
     if data.stage in (Stage.SUSPENDED, Stage.TERMINATED):
