@@ -111,8 +111,12 @@ async def test_roster_with_contact_routes(
     tables: list[str] = []  # what the handler reads (the background loops read other tables)
     domain = {"projects", "tenants", "rules_versions", "roster_assignments", "people", "units"}
 
+    versions_sql: list[str] = []
+
     def seen(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
         tables.extend(t for t in re.findall(r"\bFROM (\w+)", statement)[:1] if t in domain)
+        if "FROM rules_versions" in statement:
+            versions_sql.append(statement)
 
     sa.event.listen(registry.db.engine.sync_engine, "before_cursor_execute", seen)
     try:
@@ -130,6 +134,8 @@ async def test_roster_with_contact_routes(
         "rules_versions",
         "roster_assignments",
     ]
+    # the versions in force without their documents: the merged document is cached by their ids
+    assert len(versions_sql) == 1 and "document" not in versions_sql[0], versions_sql
     entry = next(e for e in roster.entries if e.role_key == "specialist")
     assert entry.person.name == "代办员甲" and entry.role_name == "项目专员"
     routes = {r.channel: r.address for r in entry.person.routes}

@@ -54,9 +54,10 @@ async def dry_run(
         if code not in below:
             chain = ancestry_of(path)
             versions = await service.versions_in_force(session, codes=chain[chain.index(tenant) + 1 :], at=at)
+            stored = await service.documents(session, [v.id for v in versions])
             now_doc, new_doc = current, proposed
             for v in versions:
-                now_doc, new_doc = merge_rules(now_doc, v.document), merge_rules(new_doc, v.document)
+                now_doc, new_doc = merge_rules(now_doc, stored[v.id]), merge_rules(new_doc, stored[v.id])
             below[code] = (now_doc, new_doc)
         return below[code]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,12 +39,23 @@ EFFECTIVE_TIMER = "rules.effective"
 BACKDATE_TOLERANCE = timedelta(minutes=5)
 
 
+@dataclass(frozen=True, slots=True)
+class VersionRef:
+    """A stored version in force: what callers name, and what merged documents are cached by (its
+    document is read only to fold it)."""
+
+    id: uuid.UUID
+    tenant_code: str
+    version: int
+    effective_from: datetime
+
+
 @dataclass(frozen=True)
 class Effective:
     tenant: str
     at: datetime
     document: RulesDocument
-    versions: tuple[RulesVersion, ...]
+    versions: tuple[VersionRef, ...]
 
 
 class _DocCache:
@@ -71,7 +83,7 @@ _cache = _DocCache()
 # built once (every registration and every rules look-up asks): the statement tree cost more CPU to
 # build than PostgreSQL spends running it
 _IN_FORCE = (
-    select(RulesVersion)
+    select(RulesVersion.id, RulesVersion.tenant_code, RulesVersion.version, RulesVersion.effective_from)
     .where(
         col(RulesVersion.tenant_code).in_(sa.bindparam("codes", expanding=True)),
         col(RulesVersion.effective_from) <= sa.bindparam("at", type_=sa.DateTime(timezone=True)),
@@ -85,20 +97,32 @@ _IN_FORCE = (
 )
 
 
-async def versions_in_force(session: AsyncSession, *, codes: list[str], at: datetime) -> list[RulesVersion]:
-    """For each tenant in ``codes`` (root first) its version in force at ``at``, if any."""
+async def versions_in_force(session: AsyncSession, *, codes: list[str], at: datetime) -> list[VersionRef]:
+    """For each tenant in ``codes`` (root first) its version in force at ``at``, if any (without the
+    documents: a registration or a roster look-up reads them only when the fold is not cached)."""
     found = await session.exec(_IN_FORCE, params={"codes": codes, "at": at})
-    by_tenant = {v.tenant_code: v for v in found.all()}
+    by_tenant = {r[1]: VersionRef(*r) for r in found.all()}
     return [by_tenant[c] for c in codes if c in by_tenant]
 
 
-def fold(versions: tuple[RulesVersion, ...]) -> RulesDocument:
+async def documents(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """The stored override documents of these versions, by id."""
+    if not ids:
+        return {}
+    rows = await session.exec(
+        select(RulesVersion.id, RulesVersion.document).where(col(RulesVersion.id).in_(ids))
+    )
+    return {i: d for i, d in rows.all()}
+
+
+async def fold(session: AsyncSession, versions: tuple[VersionRef, ...]) -> RulesDocument:
     key = tuple(v.id for v in versions)
     doc = _cache.get(key)
     if doc is None:
+        stored = await documents(session, key)
         doc = default_rules()
         for v in versions:
-            doc = merge_rules(doc, v.document)
+            doc = merge_rules(doc, stored[v.id])
         _cache.put(key, doc)
     return doc
 
@@ -111,7 +135,7 @@ async def effective(
     when = at or utcnow()
     path = path or (await get_tenant(session, code=tenant)).path
     versions = tuple(await versions_in_force(session, codes=ancestry_of(path), at=when))
-    return Effective(tenant=tenant, at=when, document=fold(versions), versions=versions)
+    return Effective(tenant=tenant, at=when, document=await fold(session, versions), versions=versions)
 
 
 async def rules_of(session: AsyncSession, tenant: str) -> RulesDocument:
@@ -121,7 +145,7 @@ async def rules_of(session: AsyncSession, tenant: str) -> RulesDocument:
 
 async def parent_effective(session: AsyncSession, *, tenant: str, at: datetime) -> RulesDocument:
     codes = ancestry_of((await get_tenant(session, code=tenant)).path)[:-1]
-    return fold(tuple(await versions_in_force(session, codes=codes, at=at)))
+    return await fold(session, tuple(await versions_in_force(session, codes=codes, at=at)))
 
 
 async def list_versions(session: AsyncSession, *, tenant: str) -> list[RulesVersion]:
