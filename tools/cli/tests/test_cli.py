@@ -14,7 +14,7 @@ import jwt
 import pytest
 from typer.testing import CliRunner
 
-from steward.devtools import cli
+from steward.devtools import cli, devsecret
 from steward.devtools.services import SERVICES, ServiceSpec, assign_ports, available_services, service_env
 
 runner = CliRunner()
@@ -46,7 +46,7 @@ def _kit_minter_available() -> bool:
 
 def test_token_with_secret_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(cli, "_mint_dev_token", lambda: _fake_minter(calls))
+    monkeypatch.setattr(cli, "token_minter", lambda: _fake_minter(calls))
     monkeypatch.setenv("STEWARD_JWT_DEV_SECRET", "s3cret-for-tests-0123456789abcdef")
     args = ["token", "--tenant", "210100", "--role", "platform_admin", "--role", "unit_officer"]
     result = runner.invoke(cli.app, [*args, "--unit", "u-1", "--sub", "p-9", "--ttl", "600"])
@@ -60,7 +60,7 @@ def test_token_with_secret_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 
 def test_token_secret_from_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(cli, "_mint_dev_token", lambda: _fake_minter([]))
+    monkeypatch.setattr(cli, "token_minter", lambda: _fake_minter([]))
     monkeypatch.delenv("STEWARD_JWT_DEV_SECRET", raising=False)
     data_dir = tmp_path / "dev"
     args = ["token", "--tenant", "210100", "--role", "x", "--data-dir", str(data_dir)]
@@ -68,7 +68,7 @@ def test_token_secret_from_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert result.exit_code == 0, result.output
     secret = (data_dir / "dev-secret").read_text().strip()
     assert len(secret) >= 32
-    assert cli.ensure_dev_secret(data_dir) == secret  # stable once generated
+    assert devsecret.ensure_dev_secret(data_dir) == secret  # stable once generated
     claims = jwt.decode(result.output.strip(), secret, algorithms=["HS256"])
     assert claims["tenant"] == "210100" and claims["sub"] == "dev-user"
 
@@ -159,13 +159,13 @@ def _project_with_secret(root: Path, secret: str = "project-secret-0123456789abc
 def test_token_finds_the_project_secret_from_a_subdirectory(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(cli, "_mint_dev_token", lambda: _fake_minter([]))
+    monkeypatch.setattr(cli, "token_minter", lambda: _fake_minter([]))
     monkeypatch.delenv("STEWARD_JWT_DEV_SECRET", raising=False)
     secret = _project_with_secret(tmp_path / "project")
     deep = tmp_path / "project" / "services" / "issues"
     deep.mkdir(parents=True)
     monkeypatch.chdir(deep)
-    monkeypatch.setattr(cli, "_search_roots", lambda: [Path.cwd()])
+    monkeypatch.setattr(devsecret, "search_roots", lambda: [Path.cwd()])
     result = runner.invoke(cli.app, ["token", "--tenant", "210100", "--role", "dispatcher"])
     assert result.exit_code == 0, result.output
     assert jwt.decode(result.output.strip(), secret, algorithms=["HS256"])["tenant"] == "210100"
@@ -173,7 +173,7 @@ def test_token_finds_the_project_secret_from_a_subdirectory(
 
 
 def test_token_falls_back_to_the_package_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(cli, "_mint_dev_token", lambda: _fake_minter([]))
+    monkeypatch.setattr(cli, "token_minter", lambda: _fake_minter([]))
     monkeypatch.delenv("STEWARD_JWT_DEV_SECRET", raising=False)
     secret = _project_with_secret(tmp_path / "project")
     package = tmp_path / "project" / "tools" / "cli" / "steward" / "devtools"
@@ -181,7 +181,7 @@ def test_token_falls_back_to_the_package_location(monkeypatch: pytest.MonkeyPatc
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    monkeypatch.setattr(cli, "_search_roots", lambda: [Path.cwd(), package])
+    monkeypatch.setattr(devsecret, "search_roots", lambda: [Path.cwd(), package])
     result = runner.invoke(cli.app, ["token", "--tenant", "210100", "--role", "dispatcher"])
     assert result.exit_code == 0, result.output
     jwt.decode(result.output.strip(), secret, algorithms=["HS256"])
@@ -193,7 +193,7 @@ def test_token_without_a_project_secret_fails_clearly(
 ) -> None:
     monkeypatch.delenv("STEWARD_JWT_DEV_SECRET", raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "_search_roots", lambda: [Path.cwd()])
+    monkeypatch.setattr(devsecret, "search_roots", lambda: [Path.cwd()])
     result = runner.invoke(cli.app, ["token", "--tenant", "210100", "--role", "dispatcher"])
     assert result.exit_code != 0
     message = " ".join(result.output.split())
@@ -221,7 +221,7 @@ def test_banner_token_command_runs_as_printed(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.chdir(tmp_path)
     for data_dir in (tmp_path / ".steward", tmp_path / "other"):
         if data_dir.name == "other":
-            cli.ensure_dev_secret(data_dir)
+            devsecret.ensure_dev_secret(data_dir)
             secret = (data_dir / "dev-secret").read_text().strip()
         command = cli.token_command(data_dir)
         assert command.split()[0] == str(Path(sys.executable).with_name("steward"))  # a path, not PATH
@@ -278,7 +278,7 @@ def test_dev_clock_command_talks_to_the_registry(monkeypatch: pytest.MonkeyPatch
     secret = _project_with_secret(tmp_path)
     clock.write_urls(tmp_path / ".steward", {"registry": "http://127.0.0.1:18101"})
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "_search_roots", lambda: [Path.cwd()])
+    monkeypatch.setattr(devsecret, "search_roots", lambda: [Path.cwd()])
     seen: list[tuple[str, str, Any, dict[str, Any]]] = []
     offset = {"s": 0}
 

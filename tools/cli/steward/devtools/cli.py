@@ -13,13 +13,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -31,6 +30,16 @@ from rich.table import Table
 from steward.devtools import infra, runner
 from steward.devtools.agency import nats_app
 from steward.devtools.clock import clock_command, write_urls
+from steward.devtools.devsecret import (
+    DEFAULT_DATA_DIR,
+    console,
+    dev_secret,
+    err_console,
+    fail,
+    token_command,
+    token_minter,
+    token_secret,
+)
 from steward.devtools.dlq import dlq_app
 from steward.devtools.mailsink import MailSink
 from steward.devtools.services import (
@@ -48,91 +57,8 @@ dev_app.command("clock")(clock_command)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(nats_app, name="nats")
 
-console = Console()
-err_console = Console(stderr=True)
-
-DEFAULT_DATA_DIR = Path(".steward")
-SECRET_ENV = "STEWARD_JWT_DEV_SECRET"
 DataDirOpt = Annotated[Path, typer.Option("--data-dir", help="Where dev data, logs and the dev secret live.")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Wipe the local database and NATS data first.")]
-
-
-# --------------------------------------------------------------------------- dev secret + token
-
-
-def ensure_dev_secret(data_dir: Path) -> str:
-    """The dev JWT secret in ``<data_dir>/dev-secret``, generated on first use."""
-    path = data_dir / "dev-secret"
-    if path.exists():
-        value = path.read_text().strip()
-        if value:
-            return value
-    data_dir.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    path.write_text(value + "\n")
-    path.chmod(0o600)
-    return value
-
-
-def dev_secret(data_dir: Path) -> str:
-    """``STEWARD_JWT_DEV_SECRET`` if set, else the data dir's dev secret."""
-    return os.environ.get(SECRET_ENV) or ensure_dev_secret(data_dir)
-
-
-def _search_roots() -> list[Path]:
-    """Where `steward token` looks for the project: the working directory, then this package's
-    location (the CLI is installed editable from the project's tools/cli)."""
-    return [Path.cwd(), Path(__file__).resolve().parent]
-
-
-def find_dev_secret() -> Path | None:
-    """The project's ``.steward/dev-secret`` (written by `steward dev up`), walking up from each root."""
-    for root in _search_roots():
-        for directory in (root, *root.parents):
-            candidate = directory / DEFAULT_DATA_DIR / "dev-secret"
-            if candidate.is_file() and candidate.read_text().strip():
-                return candidate
-    return None
-
-
-def token_secret(data_dir: Path | None) -> str:
-    """The secret `steward token` signs with: ``STEWARD_JWT_DEV_SECRET``; else the secret of an explicit
-    ``--data-dir`` (created there if new, as `steward dev up --data-dir` would); else the project's
-    ``.steward/dev-secret`` found from here. Never a fresh secret no running service knows."""
-    if env := os.environ.get(SECRET_ENV):
-        return env
-    if data_dir is not None:
-        return ensure_dev_secret(data_dir.resolve())
-    found = find_dev_secret()
-    if found is None:
-        roots = ", ".join(str(r) for r in _search_roots())
-        raise _fail(
-            f"no dev secret found: no {DEFAULT_DATA_DIR}/dev-secret in or above {roots}. "
-            "Start the platform first (`make run` in the project writes it), run this from inside the "
-            f"project, pass --data-dir <dir of the running platform>, or set {SECRET_ENV}."
-        )
-    return found.read_text().strip()
-
-
-def token_command(data_dir: Path) -> str:
-    """The `steward token` command line to print for a platform using ``data_dir``, runnable as printed
-    from the current directory: the venv's `steward` by its path (under `make run`, uv puts the venv
-    on this process's PATH, not on the user's shell's)."""
-    exe = Path(sys.executable).with_name("steward")
-    try:
-        program = str(exe.relative_to(Path.cwd()))
-    except ValueError:
-        program = str(exe)
-    command = f"{program} token --tenant 210100 --role platform_admin"
-    if data_dir != (Path.cwd() / DEFAULT_DATA_DIR).resolve():
-        command += f" --data-dir {data_dir}"
-    return command
-
-
-def _mint_dev_token() -> Callable[..., str]:
-    from steward.kit.auth import mint_dev_token
-
-    return mint_dev_token
 
 
 @app.command()
@@ -152,7 +78,7 @@ def token(
 ) -> None:
     """Print a dev JWT signed with the dev secret (use as `Authorization: Bearer <token>`)."""
     secret = token_secret(data_dir)
-    mint = _mint_dev_token()
+    mint = token_minter()
     try:
         jwt = mint(secret=secret, subject=sub, tenant=tenant, roles=list(role), unit=unit, ttl_seconds=ttl)
     except ValueError as exc:
@@ -191,14 +117,6 @@ def _lifecycle() -> Iterator[contextlib.ExitStack]:
             signal.signal(signal.SIGTERM, old_term)
 
 
-def _fail(message: str, log: Path | None = None) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    if log is not None:
-        err_console.print(f"[dim]--- last lines of {log} ---[/]")
-        err_console.print(infra.tail(log), markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(1)
-
-
 def _run_command(spec: ServiceSpec, command: str, env: dict[str, str], log: Path) -> None:
     with log.open("ab") as out:
         out.write(f"\n=== python -m {spec.module} {command} ===\n".encode())
@@ -212,7 +130,7 @@ def _run_command(spec: ServiceSpec, command: str, env: dict[str, str], log: Path
             check=False,
         )
     if res.returncode != 0:
-        raise _fail(f"`{spec.name} {command}` failed with exit code {res.returncode}", log)
+        raise fail(f"`{spec.name} {command}` failed with exit code {res.returncode}", log)
 
 
 def _start_infra(
@@ -227,14 +145,14 @@ def _start_infra(
                 data_dir / "pg", fast_unsafe=fast_unsafe, log_path=logs / "postgres.log"
             )
         except infra.InfraError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         stack.callback(db.stop)
     console.print(f"PostgreSQL ready in {time.monotonic() - t0:.1f}s: {db.url()}")
     with console.status("starting NATS…"):
         try:
             nats = infra.nats_server(data_dir / "nats", monitor_port=0, log_path=logs / "nats.log")
         except infra.InfraError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         stack.callback(nats.stop)
     console.print(f"NATS ready: {nats.url}")
     return db, nats
@@ -339,7 +257,7 @@ def _start_all(
     try:
         return runner.start_all(specs, envs, logs, ready_timeout)
     except runner.NotReady as exc:
-        raise _fail(str(exc), logs / f"{exc.service}.log") from exc
+        raise fail(str(exc), logs / f"{exc.service}.log") from exc
 
 
 def _print_summary(

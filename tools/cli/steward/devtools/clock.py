@@ -13,6 +13,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from steward.devtools.devsecret import DEFAULT_DATA_DIR, fail, find_dev_secret, token_minter, token_secret
+
 DEFAULT_REGISTRY = "http://127.0.0.1:8101"
 URLS_FILE = "services.json"
 
@@ -24,8 +26,6 @@ def write_urls(data_dir: Path, urls: dict[str, str]) -> None:
 
 def registry_url(data_dir: Path | None) -> str:
     """The registry's REST URL of the running dev platform, else the default port."""
-    from steward.devtools.cli import DEFAULT_DATA_DIR, find_dev_secret
-
     if data_dir is None:
         secret = find_dev_secret()
         data_dir = secret.parent if secret is not None else Path.cwd() / DEFAULT_DATA_DIR
@@ -62,10 +62,8 @@ def clock_command(
     ] = None,
 ) -> None:
     """Show or move the dev platform clock for every service (dev mode only; audited)."""
-    from steward.devtools.cli import _fail, _mint_dev_token, token_secret
-
     secret = token_secret(data_dir)
-    token = _mint_dev_token()(
+    token = token_minter()(
         secret=secret,
         subject="steward-cli",
         tenant=tenant,
@@ -83,7 +81,7 @@ def clock_command(
             else:
                 response = client.post("/v1/dev/clock", json={"advance": change})
         except httpx.HTTPError as exc:
-            raise _fail(
+            raise fail(
                 f"cannot reach the registry at {base}: {exc} (is `make run` running? --registry URL)"
             ) from exc
     if response.status_code >= 400:
@@ -92,5 +90,5 @@ def clock_command(
             message = f"{error['message']} ({error['code']})"
         except (ValueError, KeyError, TypeError):
             message = response.text[:300]
-        raise _fail(f"the registry refused: {message}")
+        raise fail(f"the registry refused: {message}")
     typer.echo(_show(response.json()))

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from steward.devtools.devsecret import token_minter, token_secret
+
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show and replay (platform admins).")
 
 RegistryOpt = Annotated[
@@ -22,12 +24,11 @@ DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data dir of
 
 
 def _client(registry: str | None, data_dir: Path | None) -> httpx.Client:
-    from steward.devtools.cli import _mint_dev_token, token_secret
     from steward.devtools.clock import registry_url
 
     token = os.environ.get("STEWARD_TOKEN")
     if not token:
-        token = _mint_dev_token()(
+        token = token_minter()(
             secret=token_secret(data_dir),
             subject="steward-cli",
             tenant="210100",
