@@ -13,7 +13,7 @@ from email import message_from_bytes
 from email import policy as email_policy
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 
@@ -58,14 +58,14 @@ class MailSink:
         with self._lock:
             return [m for m in self.messages if address in str(m.get("To", ""))]
 
-    def start(self) -> MailSink:
+    def start(self) -> Self:
         self.controller.start()
         return self
 
     def stop(self) -> None:
         self.controller.stop()
 
-    def __enter__(self) -> MailSink:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

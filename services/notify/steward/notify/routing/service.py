@@ -82,7 +82,6 @@ class Lookups:
         # which drops the cached entry, comes later — redelivered after a consumer error, say)
         self.not_before = not_before
         self._projects: dict[tuple[str, str], asyncio.Task[tuple[pb.Project | None, pb.Roster | None]]] = {}
-        self.calls = 0
 
     async def project_and_roster(
         self, tenant: str, project_id: str | None
@@ -96,7 +95,6 @@ class Lookups:
         return await asyncio.shield(task)
 
     async def _fetch(self, project_id: str) -> tuple[pb.Project | None, pb.Roster | None]:
-        self.calls += 1
         try:  # one call: the roster carries its project (by id or by code)
             return await self.registry.project_and_roster(project_id, not_before=self.not_before)
         except (NotFound, ValidationFailed, Forbidden) as exc:

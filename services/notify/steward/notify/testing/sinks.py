@@ -20,15 +20,8 @@ from starlette.routing import Route
 from steward.devtools.mailsink import MailSink
 from steward.kit.db import utcnow
 
-
 # -- SMTP -------------------------------------------------------------------------------------
-class SmtpSink(MailSink):
-    """A real SMTP server (aiosmtpd) on loopback, recording every accepted message in memory
-    (``delay``: seconds each message takes to be accepted, a slow mail server)."""
-
-    def __enter__(self) -> SmtpSink:
-        self.start()
-        return self
+SmtpSink = MailSink  # a real SMTP server (aiosmtpd) on loopback, every accepted message in memory
 
 
 # -- HTTP receiver ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -60,6 +60,7 @@ class TenantRef:
 # a code not found is not remembered (it may be created)
 _REFS: weakref.WeakKeyDictionary[Any, dict[str, TenantRef]] = weakref.WeakKeyDictionary()
 MAX_REFS = 50_000
+_T = TypeVar("_T", Tenant, TenantRef)
 
 
 async def visible_tenant_ref(session: AsyncSession, *, principal: Principal, code: str) -> TenantRef:
@@ -73,14 +74,14 @@ async def visible_tenant_ref(session: AsyncSession, *, principal: Principal, cod
             if len(refs) >= MAX_REFS:
                 refs.clear()
             ref = refs[code] = TenantRef(tenant.code, tenant.path, tenant.kind)
-    if ref is None or not in_subtree(principal.tenant, ancestry_of(ref.path)):
-        # outside the caller's subtree looks exactly like a tenant that does not exist
-        raise NotFound(f"tenant {code} not found", code="unknown_tenant")
-    return ref
+    return _visible(principal, code, ref)
 
 
 async def get_visible_tenant(session: AsyncSession, *, principal: Principal, code: str) -> Tenant:
-    tenant = await session.get(Tenant, code)
+    return _visible(principal, code, await session.get(Tenant, code))
+
+
+def _visible(principal: Principal, code: str, tenant: _T | None) -> _T:
     if tenant is None or not in_subtree(principal.tenant, ancestry_of(tenant.path)):
         # outside the caller's subtree looks exactly like a tenant that does not exist
         raise NotFound(f"tenant {code} not found", code="unknown_tenant")
