@@ -139,12 +139,13 @@ async def _stream_leader(cluster: LocalNatsCluster) -> int:
 
 async def _stream_filed(url: str) -> list[tuple[str, bytes]]:
     """(Nats-Msg-Id, body) of every matter.filed message on the events stream. The check's own reader
-    starts over when the cluster has no leader for its consumer yet ("no responders", just after the
-    killed node came back): that is this reader's hiccup, not the platform's."""
+    starts over when the cluster has no leader for its consumer yet ("no responders", or no answer to
+    the consumer's creation within its timeout, just after the killed node came back): that is this
+    reader's hiccup, not the platform's."""
     for attempt in range(10):
         try:
             return await _read_filed(url)
-        except ServiceUnavailableError:
+        except (ServiceUnavailableError, NatsTimeout):
             if attempt == 9:
                 raise
             await asyncio.sleep(1.0)
