@@ -96,7 +96,7 @@ class ServiceSettings(BaseSettings):
     # the limit adapts between these to keep the served requests' median latency under the target
     # (or twice the lowest median seen, when that is higher); 0 keeps the limit fixed at the maximum
     http_min_in_flight: int = Field(default=4, ge=1)
-    http_latency_target_seconds: float = Field(default=0.05, ge=0)
+    http_latency_target_seconds: float = Field(default=0.02, ge=0)
     audit_chain_seconds: float = Field(default=5.0, ge=0)  # chain new audit entries; 0 = off
     # Fernet keys that encrypt stored secrets, "kid:key,kid:key" (the first encrypts; all decrypt)
     secrets_keys: SecretStr | None = None
