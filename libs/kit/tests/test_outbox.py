@@ -246,12 +246,18 @@ async def test_cleanup_deletes_only_old_published_rows(
 
 
 class ProbeRelay(OutboxRelay):
-    """Signals each completed loop iteration, so a test knows the relay went idle."""
+    """Signals each backlog count (the relay counts it before it goes idle), so a test knows the
+    relay went idle, and counts its rounds."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.iterations = 0
+        self.iterations = self.rounds = 0
         self.idle = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        published = await super().publish_pending()
+        self.rounds += 1
+        return published
 
     async def backlog(self) -> tuple[int, float]:
         result = await super().backlog()
@@ -280,7 +286,7 @@ async def test_run_wakes_on_notify_long_before_the_poll_interval(
         )
         [msg] = await kit.read_messages(js, bus.settings.events_stream, subject, expected=1)
         assert kit.headers(msg)["Nats-Msg-Id"] == event.id
-        await kit.wait_for(lambda: relay.iterations >= 2, timeout=5, message="relay loop did not complete")
+        await kit.wait_for(lambda: relay.rounds >= 2, timeout=5, message="relay loop did not complete")
         assert REGISTRY.get_sample_value("steward_outbox_backlog", {"service": "kit-wake"}) == 0
     finally:
         await relay.stop(flush=False)
@@ -391,3 +397,45 @@ async def test_while_events_flow_the_backlog_is_not_counted_per_batch(db: Databa
         await asyncio.wait_for(task, timeout=5)
     assert relay.batches >= 21
     assert 2 <= relay.backlogs < 10, f"{relay.backlogs} backlog queries for {relay.batches} batches"
+
+
+class PacedRelay(OutboxRelay):
+    """Each of the first 20 batches publishes one event and the next commit comes after the relay
+    went to wait (filings paced below what the relay can do: one event per wake-up)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches = self.backlogs = self.counted_at = 0
+        self.while_paced = -1  # backlog queries during the 20 batches that published
+        self.done = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        self.batches += 1
+        if self.batches <= 20:
+            return 1
+        if not self.done.is_set():
+            self.while_paced = self.backlogs
+            self.done.set()
+        return 0
+
+    async def backlog(self) -> tuple[int, float]:
+        self.backlogs += 1
+        self.counted_at = self.batches
+        return await super().backlog()
+
+
+async def test_events_paced_one_per_batch_are_not_counted_per_batch(db: Database, bus: EventBus) -> None:
+    """At 150 filings/s the relay woke for each commit and counted the backlog each time: half a
+    query per filing. Now a round that published counts it once a second; the first round that
+    finds nothing counts it before the relay goes idle, so the gauges are fresh then."""
+    relay = PacedRelay(db, bus, poll_seconds=0.01, service="kit-paced")
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(relay.done.wait(), timeout=10)
+        await asyncio.sleep(0.2)
+    finally:
+        await relay.stop(flush=False)
+        await asyncio.wait_for(task, timeout=5)
+    assert relay.batches >= 21
+    assert 0 <= relay.while_paced < 10, f"{relay.while_paced} backlog queries for 20 batches of one"
+    assert relay.counted_at >= 21  # counted after a round that found nothing
