@@ -363,58 +363,25 @@ async def test_stop_without_flush_leaves_rows_pending(
 
 
 class FlowingRelay(OutboxRelay):
-    """Each of the first 20 batches publishes one event while the next commit's NOTIFY arrives."""
+    """Each of the first 20 batches publishes one event; with ``wake`` the next commit's NOTIFY
+    arrives meanwhile (commits faster than the relay), without it the next commit comes after the
+    relay went to wait (filings paced below what it can do: one event per wake-up)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, wake: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.batches = self.backlogs = 0
-        self.done = asyncio.Event()
-
-    async def publish_pending(self) -> int:
-        self.batches += 1
-        if self.batches <= 20:
-            self._wake.set()
-            return 1
-        self.done.set()
-        return 0
-
-    async def backlog(self) -> tuple[int, float]:
-        self.backlogs += 1
-        return await super().backlog()
-
-
-async def test_while_events_flow_the_backlog_is_not_counted_per_batch(db: Database, bus: EventBus) -> None:
-    """The backlog gauges cost a query (a transaction: three round trips, each a turn of a busy
-    event loop): while commits keep waking the relay it counts once a second, not once per batch,
-    and always once before it waits."""
-    relay = FlowingRelay(db, bus, poll_seconds=30.0, service="kit-flow")
-    task = asyncio.create_task(relay.run())
-    try:
-        await asyncio.wait_for(relay.done.wait(), timeout=10)
-        await asyncio.sleep(0.2)
-    finally:
-        await relay.stop(flush=False)
-        await asyncio.wait_for(task, timeout=5)
-    assert relay.batches >= 21
-    assert 2 <= relay.backlogs < 10, f"{relay.backlogs} backlog queries for {relay.batches} batches"
-
-
-class PacedRelay(OutboxRelay):
-    """Each of the first 20 batches publishes one event and the next commit comes after the relay
-    went to wait (filings paced below what the relay can do: one event per wake-up)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        self.wake = wake
         self.batches = self.backlogs = self.counted_at = 0
-        self.while_paced = -1  # backlog queries during the 20 batches that published
+        self.while_flowing = -1  # backlog queries during the 20 batches that published
         self.done = asyncio.Event()
 
     async def publish_pending(self) -> int:
         self.batches += 1
         if self.batches <= 20:
+            if self.wake:
+                self._wake.set()
             return 1
         if not self.done.is_set():
-            self.while_paced = self.backlogs
+            self.while_flowing = self.backlogs
             self.done.set()
         return 0
 
@@ -424,11 +391,7 @@ class PacedRelay(OutboxRelay):
         return await super().backlog()
 
 
-async def test_events_paced_one_per_batch_are_not_counted_per_batch(db: Database, bus: EventBus) -> None:
-    """At 150 filings/s the relay woke for each commit and counted the backlog each time: half a
-    query per filing. Now a round that published counts it once a second; the first round that
-    finds nothing counts it before the relay goes idle, so the gauges are fresh then."""
-    relay = PacedRelay(db, bus, poll_seconds=0.01, service="kit-paced")
+async def _flow(relay: FlowingRelay) -> None:
     task = asyncio.create_task(relay.run())
     try:
         await asyncio.wait_for(relay.done.wait(), timeout=10)
@@ -437,5 +400,22 @@ async def test_events_paced_one_per_batch_are_not_counted_per_batch(db: Database
         await relay.stop(flush=False)
         await asyncio.wait_for(task, timeout=5)
     assert relay.batches >= 21
-    assert 0 <= relay.while_paced < 10, f"{relay.while_paced} backlog queries for 20 batches of one"
+
+
+async def test_while_events_flow_the_backlog_is_not_counted_per_batch(db: Database, bus: EventBus) -> None:
+    """The backlog gauges cost a query (a transaction: three round trips, each a turn of a busy
+    event loop): while commits keep waking the relay it counts once a second, not once per batch,
+    and always once before it waits."""
+    relay = FlowingRelay(db, bus, poll_seconds=30.0, service="kit-flow")
+    await _flow(relay)
+    assert 2 <= relay.backlogs < 10, f"{relay.backlogs} backlog queries for {relay.batches} batches"
+
+
+async def test_events_paced_one_per_batch_are_not_counted_per_batch(db: Database, bus: EventBus) -> None:
+    """At 150 filings/s the relay woke for each commit and counted the backlog each time: half a
+    query per filing. Now a round that published counts it once a second; the first round that
+    finds nothing counts it before the relay goes idle, so the gauges are fresh then."""
+    relay = FlowingRelay(db, bus, wake=False, poll_seconds=0.01, service="kit-paced")
+    await _flow(relay)
+    assert 0 <= relay.while_flowing < 10, f"{relay.while_flowing} backlog queries for 20 batches of one"
     assert relay.counted_at >= 21  # counted after a round that found nothing
