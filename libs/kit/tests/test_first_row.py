@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import greenlet
 import pytest
 import sqlalchemy as sa
 
 from steward.kit.audit import AuditEntry
-from steward.kit.db import Database, first_row, sqlstate
+from steward.kit.db import Database, begin_now, first_row, sqlstate
 
 _INSERT = sa.text(
     "INSERT INTO steward_audit (id, at, actor, tenant, action, entity, entity_id, changes) "
@@ -138,3 +139,65 @@ async def test_a_statement_with_an_in_list_goes_through_sqlalchemy(db: Database,
             )
         (count,) = await first_row(session, in_list, {"tenant": tenant, "ids": ["a", "c", "x"]})
     assert count == 2
+
+
+class _Greenlets:
+    """The greenlets started (switched into for the first time) while counting: each AsyncSession
+    call that does its work in one maps a fresh frame stack for it."""
+
+    def __init__(self) -> None:
+        self.started: list[Any] = []  # held, so no id is reused while counting
+        self._seen: set[int] = set()
+
+    def __call__(self, event: str, args: Any) -> None:
+        if event == "switch":
+            _origin, target = args
+            if id(target) not in self._seen and target is not self.main:
+                self._seen.add(id(target))
+                self.started.append(target)
+
+    def __enter__(self) -> _Greenlets:
+        self.main = greenlet.getcurrent()
+        self._before = greenlet.settrace(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        greenlet.settrace(self._before)
+
+
+async def test_a_transaction_asks_sqlalchemy_for_its_connection_once(db: Database, tenant: str) -> None:
+    """Its BEGIN sent early, three statements and the commit: one greenlet takes the connection,
+    the commit and closing the session one each (14 when every statement asked again)."""
+    async with db.transaction() as session:  # warm: the pool's connection exists
+        await first_row(session, _COUNT, {"tenant": tenant})
+    with _Greenlets() as counted:
+        async with db.transaction() as session:
+            await begin_now(session)
+            for e in ("a", "b"):
+                await first_row(
+                    session, _INSERT, {"id": uuid.uuid4(), "tenant": tenant, "entity_id": e, "changes": {}}
+                )
+            (count,) = await first_row(session, _COUNT, {"tenant": tenant})
+    assert count == 2
+    assert len(counted.started) <= 3, f"{len(counted.started)} greenlets for one transaction"
+
+
+async def test_once_the_sessions_transaction_ends_the_next_statement_is_in_a_new_one(
+    db: Database, tenant: str
+) -> None:
+    """A session that goes on after a rollback: its next statement must not go to the connection
+    the ended transaction held (back in the pool by then) but begin a transaction of its own."""
+    async with db.sessionmaker() as session:
+        await first_row(
+            session, _INSERT, {"id": uuid.uuid4(), "tenant": tenant, "entity_id": "x", "changes": {}}
+        )
+        await session.rollback()
+        await first_row(
+            session, _INSERT, {"id": uuid.uuid4(), "tenant": tenant, "entity_id": "y", "changes": {}}
+        )
+        await session.rollback()
+        await first_row(
+            session, _INSERT, {"id": uuid.uuid4(), "tenant": tenant, "entity_id": "z", "changes": {}}
+        )
+        await session.commit()
+    assert await _count(db, tenant) == 1

@@ -30,7 +30,7 @@ import asyncio
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from steward.kit.db import TRANSACTION_ENDS, begin_now
+from steward.kit.db import TRANSACTION_ENDS, begin_now, held_connection
 
 _HELD = "steward_keyqueue_held"  # session.info: the key this transaction holds
 
@@ -66,7 +66,7 @@ class KeyQueue:
         # the connection before the place in line: the holder of a key must never wait for the
         # pool while the transactions behind it hold every connection (32 clients filing into one
         # tenant, the pool's 20 connections held by those in line: 8 filings/s, p99 4 s)
-        await session.connection()
+        await held_connection(session)
         line = self._lines.get(key)
         if line is None:
             line = self._lines[key] = _Line()

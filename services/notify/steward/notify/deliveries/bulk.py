@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.envelope import EventData
+from steward.kit.db import held_connection
 from steward.kit.ids import new_id
 from steward.kit.outbox import NOTIFY_CHANNEL, build_event
 
@@ -141,11 +142,9 @@ async def connection(session: AsyncSession) -> asyncpg.Connection:
     statement sent straight to the connection before that would run in autocommit — committed even
     if the transaction later rolls back (a de-duplication row without its fan-out, a claim without
     its lock). So the transaction is started here first, and checked."""
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+    _, adapter = await held_connection(session)
+    driver: asyncpg.Connection = adapter.driver_connection
     if not driver.is_in_transaction():
-        adapter = raw.dbapi_connection
         start = getattr(adapter, "_start_transaction", None)
         if start is not None and getattr(adapter, "_transaction", False) is None:
             await start()  # the adapter's own BEGIN (it then knows to COMMIT / ROLLBACK it)
