@@ -13,7 +13,7 @@ import enum
 import functools
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -247,22 +247,38 @@ async def first_row(session: AsyncSession, clause: sa.TextClause, params: dict[s
     the session holds is flushed first; a failure raises SQLAlchemy's ``DBAPIError`` subclass, and a
     lost connection is invalidated. While anything listens to the engine's statement events (a
     test counting statements, SQL tracing) the statement goes through SQLAlchemy to be seen."""
+    return await _straight(session, clause, params, every=False)
+
+
+async def all_rows(session: AsyncSession, clause: sa.TextClause, params: dict[str, Any]) -> Sequence[Any]:
+    """Every row of a constant hot-path statement, sent as :func:`first_row` sends it."""
+    rows: Sequence[Any] = await _straight(session, clause, params, every=True)
+    return rows
+
+
+async def _straight(
+    session: AsyncSession, clause: sa.TextClause, params: dict[str, Any], *, every: bool
+) -> Any:
     if not session.sync_session._is_clean():
         await session.flush()
     conn, adapted = await held_connection(session)
     driven = _driven(clause, conn.dialect) if _fast(conn) else None
     if driven is None:
-        return (await session.execute(clause, params)).first()
+        result = await session.execute(clause, params)
+        return result.all() if every else result.first()
     values = {**driven.fixed, **params}
     args = [
         value if proc is None else proc(value)  # None too, as SQLAlchemy does (JSON's "null")
         for proc, value in zip(driven.processors, (values[n] for n in driven.names), strict=True)
     ]
+    driver = adapted._connection
     try:
         async with adapted._execute_mutex:  # as SQLAlchemy's asyncpg cursor does
             if adapted._transaction is None:
                 await adapted._start_transaction()  # BEGIN, if this is the transaction's first statement
-            return await adapted._connection.fetchrow(driven.sql, *args)
+            if every:
+                return await driver.fetch(driven.sql, *args)
+            return await driver.fetchrow(driven.sql, *args)
     except Exception as error:
         raise await _wrapped(conn, adapted, driven.sql, args, error) from error
 

@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.envelope import CloudEvent, EventData
 from steward.kit import metrics, telemetry, writes
-from steward.kit.db import JSONB, Database, asyncpg_dsn, utcnow
+from steward.kit.db import JSONB, Database, all_rows, asyncpg_dsn, first_row, utcnow
 from steward.kit.ids import new_id
 from steward.kit.logs import THROTTLED
 
@@ -134,18 +134,15 @@ HELD = "held: "
 
 
 @functools.cache
-def _pending(limit: int) -> sa.Select[Any]:
-    """The relay's batch (built once per batch size: no statement tree to build per batch; the
-    LIMIT stays a literal, so the planner always knows it takes the pending index's first rows)."""
-    t = _OUTBOX
-    return (
-        sa.select(t.c.id, t.c.subject, t.c.type, sa.cast(t.c.payload, sa.Text), t.c.headers)
-        .where(t.c.published_at.is_(None))
-        .where(sa.or_(t.c.last_error.is_(None), sa.not_(t.c.last_error.startswith(HELD))))
-        .order_by(t.c.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+def _pending(limit: int) -> sa.TextClause:
+    """The relay's batch (one constant statement per batch size, sent straight through the driver;
+    the LIMIT stays a literal, so the planner always knows it takes the pending index's first rows).
+    The payload comes as the text PostgreSQL keeps."""
+    return sa.text(
+        "SELECT id, subject, type, CAST(payload AS TEXT), headers FROM steward_outbox "
+        "WHERE published_at IS NULL AND (last_error IS NULL OR last_error NOT LIKE :held) "
+        f"ORDER BY created_at LIMIT {int(limit)} FOR UPDATE SKIP LOCKED"
+    ).bindparams(held=HELD.replace("%", "\\%").replace("_", "\\_") + "%")
 
 
 BACKLOG_EVERY = 1.0  # seconds between the backlog gauges' queries while events flow
@@ -196,10 +193,10 @@ class OutboxRelay:
         t = _OUTBOX
         self._left_behind = False
         async with self.db.transaction() as session:
-            result = await session.execute(_pending(self.batch_size))
+            pending = await all_rows(session, _pending(self.batch_size), {})
             done: list[uuid.UUID] = []
             traced = telemetry.exporting()
-            for event_id, subject, type_, payload, stored_headers in result.all():
+            for event_id, subject, type_, payload, stored_headers in pending:
                 try:
                     if traced:
                         await self._publish_traced(event_id, subject, type_, payload, stored_headers)
@@ -241,7 +238,7 @@ class OutboxRelay:
                 done.append(event_id)
                 metrics.EVENTS_PUBLISHED.labels(self.service, type_).inc()
             if done:
-                await session.execute(_MARK_PUBLISHED, {"ids": done, "at": utcnow()})
+                await first_row(session, _MARK_PUBLISHED, {"ids": done, "at": utcnow()})
             return len(done)
 
     async def _publish_traced(
