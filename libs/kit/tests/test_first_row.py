@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import greenlet
 import pytest
 import sqlalchemy as sa
 
 from steward.kit.audit import AuditEntry
 from steward.kit.db import Database, begin_now, first_row, sqlstate
+from steward.kit.testing import Greenlets
 
 _INSERT = sa.text(
     "INSERT INTO steward_audit (id, at, actor, tenant, action, entity, entity_id, changes) "
@@ -141,36 +141,12 @@ async def test_a_statement_with_an_in_list_goes_through_sqlalchemy(db: Database,
     assert count == 2
 
 
-class _Greenlets:
-    """The greenlets started (switched into for the first time) while counting: each AsyncSession
-    call that does its work in one maps a fresh frame stack for it."""
-
-    def __init__(self) -> None:
-        self.started: list[Any] = []  # held, so no id is reused while counting
-        self._seen: set[int] = set()
-
-    def __call__(self, event: str, args: Any) -> None:
-        if event == "switch":
-            _origin, target = args
-            if id(target) not in self._seen and target is not self.main:
-                self._seen.add(id(target))
-                self.started.append(target)
-
-    def __enter__(self) -> _Greenlets:
-        self.main = greenlet.getcurrent()
-        self._before = greenlet.settrace(self)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        greenlet.settrace(self._before)
-
-
 async def test_a_transaction_asks_sqlalchemy_for_its_connection_once(db: Database, tenant: str) -> None:
     """Its BEGIN sent early, three statements and the commit: one greenlet takes the connection,
     the commit and closing the session one each (14 when every statement asked again)."""
     async with db.transaction() as session:  # warm: the pool's connection exists
         await first_row(session, _COUNT, {"tenant": tenant})
-    with _Greenlets() as counted:
+    with Greenlets() as counted:
         async with db.transaction() as session:
             await begin_now(session)
             for e in ("a", "b"):

@@ -17,6 +17,7 @@ from steward.events.envelope import CloudEvent
 from steward.kit.bus import EventBus
 from steward.kit.db import Database
 from steward.kit.outbox import HELD, OutboxEvent, OutboxRelay, emit
+from steward.kit.testing import Greenlets
 
 
 class Boom(RuntimeError):
@@ -111,6 +112,22 @@ async def test_relay_publishes_with_msg_id_subject_and_cloudevent_body(
     assert ce.tenant == tenant
     assert ce.data == {"n": 42}
     assert ce.short_type == "kitping.pinged"
+
+
+async def test_a_relay_round_sends_its_statements_straight_to_the_driver(
+    db: Database, bus: EventBus, kit: Any, tenant: str
+) -> None:
+    """The batch's SELECT and the mark's UPDATE go through ``kit.db``'s driver path: one greenlet
+    takes the connection, the commit and closing the session one each (5 when both statements went
+    through SQLAlchemy's execute, each in a greenlet of its own)."""
+    relay = OutboxRelay(db, bus, service="kit-test")
+    for n in (1, 2):
+        async with db.transaction() as session:
+            await emit(session, kit.Pinged(n=n), tenant=tenant, source="kit-test")
+        with Greenlets() as counted:
+            assert await relay.publish_pending() == 1
+        assert len(counted.started) <= 3, f"{len(counted.started)} greenlets for one relay round"
+    assert await pending_rows(db) == 0
 
 
 async def test_trace_context_travels_in_row_and_message_headers(

@@ -1,6 +1,6 @@
 """Test support shared by every service: serve an app (REST + its runtime's gRPC) on free loopback
 ports inside the current event loop, the way the services' own tests and end-to-end tests do; count
-the round trips a request makes to PostgreSQL."""
+the round trips a request makes to PostgreSQL and the greenlets SQLAlchemy's asyncio layer starts."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import greenlet
 import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
@@ -129,3 +130,27 @@ class RoundTrips:
     @property
     def count(self) -> int:
         return len(self.sent)
+
+
+class Greenlets:
+    """The greenlets started (switched into for the first time) while counting: each AsyncSession
+    call that does its work in one maps a fresh frame stack for it."""
+
+    def __init__(self) -> None:
+        self.started: list[Any] = []  # held, so no id is reused while counting
+        self._seen: set[int] = set()
+
+    def __call__(self, event: str, args: Any) -> None:
+        if event == "switch":
+            _origin, target = args
+            if id(target) not in self._seen and target is not self.main:
+                self._seen.add(id(target))
+                self.started.append(target)
+
+    def __enter__(self) -> Greenlets:
+        self.main = greenlet.getcurrent()
+        self._before = greenlet.settrace(self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        greenlet.settrace(self._before)
