@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from steward.kit.audit import AuditEntry
-from steward.kit.db import Database, begin_now, first_row, sqlstate
+from steward.kit.db import Database, all_rows, begin_now, first_row, sqlstate
 from steward.kit.testing import Greenlets
 
 _INSERT = sa.text(
@@ -126,6 +126,23 @@ async def test_with_statement_hooks_listening_the_statement_goes_through_sqlalch
     finally:
         sa.event.remove(db.engine.sync_engine, "before_cursor_execute", hook)
     assert any("count(*)" in s for s in seen)
+
+
+async def test_a_statement_without_rows_answers_none_on_either_path(db: Database, tenant: str) -> None:
+    """An UPDATE without RETURNING: ``None`` from the driver, and the same through SQLAlchemy while
+    statement hooks listen (SQL tracing), where the result has no rows to ask for."""
+    touch = sa.text("UPDATE steward_audit SET actor = actor WHERE tenant = :tenant")
+    hook = lambda *_: None  # noqa: E731
+    for listening in (False, True):
+        if listening:
+            sa.event.listen(db.engine.sync_engine, "before_cursor_execute", hook)
+        try:
+            async with db.transaction() as session:
+                assert await first_row(session, touch, {"tenant": tenant}) is None
+                assert await all_rows(session, touch, {"tenant": tenant}) == []
+        finally:
+            if listening:
+                sa.event.remove(db.engine.sync_engine, "before_cursor_execute", hook)
 
 
 async def test_a_statement_with_an_in_list_goes_through_sqlalchemy(db: Database, tenant: str) -> None:

@@ -265,6 +265,8 @@ async def _straight(
     driven = _driven(clause, conn.dialect) if _fast(conn) else None
     if driven is None:
         result = await session.execute(clause, params)
+        if not result.returns_rows:  # an UPDATE without RETURNING: as the driver path answers
+            return [] if every else None
         return result.all() if every else result.first()
     values = {**driven.fixed, **params}
     args = [
