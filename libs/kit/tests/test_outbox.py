@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,10 +15,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY
 
 from steward.events.envelope import CloudEvent
+from steward.kit import outbox as outbox_module
 from steward.kit.bus import EventBus
 from steward.kit.db import Database
 from steward.kit.outbox import HELD, OutboxEvent, OutboxRelay, emit
-from steward.kit.testing import Greenlets
+from steward.kit.testing import Greenlets, RoundTrips
 
 
 class Boom(RuntimeError):
@@ -128,6 +130,31 @@ async def test_a_relay_round_sends_its_statements_straight_to_the_driver(
             assert await relay.publish_pending() == 1
         assert len(counted.started) <= 3, f"{len(counted.started)} greenlets for one relay round"
     assert await pending_rows(db) == 0
+
+
+async def test_a_relay_round_is_begin_one_statement_and_commit(
+    db: Database, bus: EventBus, kit: Any, tenant: str
+) -> None:
+    """The batch is taken and marked published by one statement in the relay's transaction (a
+    SELECT and an UPDATE before: 4 round trips)."""
+    await emit_many(db, kit, tenant, 3, per_tx=3)
+    with RoundTrips(db) as trips:
+        assert await OutboxRelay(db, bus, service="kit-test").publish_pending() == 3
+    assert trips.count == 3, trips.sent
+    assert await pending_rows(db) == 0
+
+
+async def test_events_written_at_the_same_time_are_published_in_the_order_written(
+    db: Database, bus: EventBus, kit: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request's events share their time: the claim's RETURNING has no order, the relay keeps the
+    pending index's (per-subject order)."""
+    same = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    monkeypatch.setattr(outbox_module, "utcnow", lambda: same)
+    ids = await emit_many(db, kit, tenant, 40, per_tx=40)
+    publisher = RecordingPublisher(bus)
+    assert await OutboxRelay(db, publisher, service="kit-test", batch_size=100).publish_pending() == 40
+    assert publisher.sent == ids
 
 
 async def test_trace_context_travels_in_row_and_message_headers(

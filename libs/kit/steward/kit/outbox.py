@@ -54,10 +54,6 @@ class OutboxEvent(SQLModel, table=True):
 
 
 _OUTBOX: sa.Table = OutboxEvent.__table__  # type: ignore[attr-defined]
-_MARK_PUBLISHED = sa.text("UPDATE steward_outbox SET published_at = :at WHERE id = ANY(:ids)").bindparams(
-    sa.bindparam("ids", type_=postgresql.ARRAY(sa.Uuid())),
-    sa.bindparam("at", type_=sa.DateTime(timezone=True)),
-)
 
 
 def build_event(
@@ -134,15 +130,30 @@ HELD = "held: "
 
 
 @functools.cache
-def _pending(limit: int) -> sa.TextClause:
-    """The relay's batch (one constant statement per batch size, sent straight through the driver;
-    the LIMIT stays a literal, so the planner always knows it takes the pending index's first rows).
-    The payload comes as the text PostgreSQL keeps."""
+def _claim(limit: int) -> sa.TextClause:
+    """The relay's batch, taken and marked published in one statement (sent straight through the
+    driver; the LIMIT stays a literal, so the planner always knows it takes the pending index's
+    first rows). The mark is part of the relay's transaction: it commits only with what the relay
+    keeps marked once the batch is published, and a crash before the commit leaves every row pending.
+    The payload comes as the text PostgreSQL keeps. RETURNING has no order of its own: each row
+    comes with its place in the index's order (events of one transaction share ``created_at``; the
+    index keeps them in the order they were written), and the relay sorts by it."""
     return sa.text(
-        "SELECT id, subject, type, CAST(payload AS TEXT), headers FROM steward_outbox "
+        "UPDATE steward_outbox AS o SET published_at = :at FROM ("
+        "SELECT id, row_number() OVER () AS place FROM ("
+        "SELECT id FROM steward_outbox "
         "WHERE published_at IS NULL AND (last_error IS NULL OR last_error NOT LIKE :held) "
-        f"ORDER BY created_at LIMIT {int(limit)} FOR UPDATE SKIP LOCKED"
-    ).bindparams(held=HELD.replace("%", "\\%").replace("_", "\\_") + "%")
+        f"ORDER BY created_at LIMIT {int(limit)} FOR UPDATE SKIP LOCKED) AS taken) AS p WHERE o.id = p.id "
+        "RETURNING o.id, o.subject, o.type, CAST(o.payload AS TEXT), o.headers, p.place"
+    ).bindparams(
+        sa.bindparam("at", type_=sa.DateTime(timezone=True)),
+        held=HELD.replace("%", "\\%").replace("_", "\\_") + "%",
+    )
+
+
+_UNMARK = sa.text("UPDATE steward_outbox SET published_at = NULL WHERE id = ANY(:ids)").bindparams(
+    sa.bindparam("ids", type_=postgresql.ARRAY(sa.Uuid()))
+)
 
 
 BACKLOG_EVERY = 1.0  # seconds between the backlog gauges' queries while events flow
@@ -188,15 +199,21 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch; returns how many rows were published. Plain statements, no ORM objects:
-        the payload is sent as the text PostgreSQL keeps (no decode and encode per event), and the
-        published rows are marked by one UPDATE."""
+        the batch is taken and marked published by one statement (BEGIN, that statement, COMMIT:
+        three round trips), the payload sent as the text PostgreSQL keeps (no decode and encode per
+        event); a row that was not published is unmarked before the commit."""
         t = _OUTBOX
         self._left_behind = False
         async with self.db.transaction() as session:
-            pending = await all_rows(session, _pending(self.batch_size), {})
-            done: list[uuid.UUID] = []
+            claimed = await all_rows(session, _claim(self.batch_size), {"at": utcnow()})
+            batch = sorted(claimed, key=lambda row: row[5])  # the pending index's order
+            published = 0
+            unpublished: list[uuid.UUID] = []
             traced = telemetry.exporting()
-            for event_id, subject, type_, payload, stored_headers in pending:
+            for event_id, subject, type_, payload, stored_headers, _place in batch:
+                if self._left_behind:  # after a failed row: per-subject order, so not attempted
+                    unpublished.append(event_id)
+                    continue
                 try:
                     if traced:
                         await self._publish_traced(event_id, subject, type_, payload, stored_headers)
@@ -216,7 +233,7 @@ class OutboxRelay:
                     await session.execute(
                         sa.update(t)
                         .where(t.c.id == event_id)
-                        .values(attempts=t.c.attempts + 1, last_error=error)
+                        .values(published_at=None, attempts=t.c.attempts + 1, last_error=error)
                     )
                     metrics.EVENTS_PUBLISH_FAILED.labels(self.service).inc()
                     if held:
@@ -233,13 +250,13 @@ class OutboxRelay:
                         event_id=str(event_id),
                         error=error,
                     )
-                    self._left_behind = True
-                    break  # keep per-subject order: retry this row before later ones
-                done.append(event_id)
+                    self._left_behind = True  # retry this row before later ones
+                    continue
+                published += 1
                 metrics.EVENTS_PUBLISHED.labels(self.service, type_).inc()
-            if done:
-                await first_row(session, _MARK_PUBLISHED, {"ids": done, "at": utcnow()})
-            return len(done)
+            if unpublished:
+                await first_row(session, _UNMARK, {"ids": unpublished})
+            return published
 
     async def _publish_traced(
         self, event_id: uuid.UUID, subject: str, type_: str, payload: str, stored_headers: dict[str, str]
