@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
@@ -265,7 +266,7 @@ async def _straight(
     driven = _driven(clause, conn.dialect) if _fast(conn) else None
     if driven is None:
         result = await session.execute(clause, params)
-        if not result.returns_rows:  # an UPDATE without RETURNING: as the driver path answers
+        if isinstance(result, CursorResult) and not result.returns_rows:  # an UPDATE without RETURNING
             return [] if every else None
         return result.all() if every else result.first()
     values = {**driven.fixed, **params}
