@@ -403,7 +403,7 @@ async def bench_transaction(ctx: BenchContext, db: Database) -> list[Row]:
         Row(
             "transaction greenlets",
             len(counted.started),
-            "",
+            "greenlets",
             "kit.testing.Greenlets: 14 before held_connection",
         ),
     ]
