@@ -1,4 +1,4 @@
-"""``kit.db.first_row``: a hot path's constant statement sent straight through asyncpg, in the
+"""``kit.straight.first_row``: a hot path's constant statement sent straight through asyncpg, in the
 session's transaction, with SQLAlchemy's values, errors and connection handling (real PostgreSQL)."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from steward.kit.audit import AuditEntry
-from steward.kit.db import Database, all_rows, begin_now, first_row, sqlstate
+from steward.kit.db import Database, sqlstate
+from steward.kit.straight import all_rows, begin_now, first_row
 from steward.kit.testing import Greenlets
 
 _INSERT = sa.text(

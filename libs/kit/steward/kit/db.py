@@ -13,9 +13,8 @@ import enum
 import functools
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -23,11 +22,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session, SessionTransaction
-from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.ids import new_id
@@ -178,145 +174,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-
-
-@dataclass(frozen=True)
-class _Driven:
-    sql: str  # as SQLAlchemy sends it ($1::TYPE placeholders)
-    names: tuple[str, ...]  # the bind parameter of each placeholder
-    processors: tuple[Callable[[Any], Any] | None, ...]  # SQLAlchemy's bind processing per placeholder
-    fixed: dict[str, Any]  # values bound in the clause itself
-
-
-# by the clause itself (held here, so its identity is never reused by another)
-_DRIVEN: dict[sa.TextClause, _Driven] = {}
-
-
-def _driven(clause: sa.TextClause, dialect: Any) -> _Driven | None:
-    """The statement as asyncpg takes it; ``None`` for one with an expanding (``IN``) bind, whose
-    text depends on its values."""
-    found = _DRIVEN.get(clause)
-    if found is None:
-        compiled = clause.compile(dialect=dialect)
-        names = tuple(compiled.positiontup or ())
-        binds = compiled.binds
-        if any(b.expanding for b in binds.values()):
-            return None
-        processors = tuple(binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
-        fixed = {n: binds[n].value for n in names if binds[n].value is not None}
-        found = _Driven(compiled.string, names, processors, fixed)
-        if len(_DRIVEN) < 1024:  # constant statements of hot paths; anything else is compiled again
-            _DRIVEN[clause] = found
-    return found
-
-
-def _fast(conn: sa.Connection) -> bool:
-    """No statement hooks listen (tests counting statements, SQL tracing) and the driver is asyncpg."""
-    listened = conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute
-    return not listened and conn.dialect.driver == "asyncpg"
-
-
-_HELD = "steward_held_connection"  # session.info: (its transaction, connection, DBAPI connection)
-
-
-def _take(sync: Session) -> tuple[SessionTransaction | None, sa.Connection, Any]:
-    conn = sync.connection()  # begins the session's transaction if need be
-    return sync.get_transaction(), conn, conn.connection.dbapi_connection
-
-
-async def held_connection(session: AsyncSession) -> tuple[sa.Connection, Any]:
-    """The connection of the session's transaction and the driver-level (DBAPI) connection under
-    it, asked of SQLAlchemy once per transaction, in one greenlet. Every greenlet AsyncSession
-    starts maps (and at its end unmaps) a fresh 16 KiB frame stack, about 10-20 µs each; a filing
-    started six of them to ask for the connection it already held."""
-    sync = session.sync_session
-    held = session.info.get(_HELD)
-    if held is not None:
-        transaction, conn, adapted = held
-        alive = transaction is not None and transaction.is_active and not conn.invalidated
-        if alive and transaction is sync.get_transaction():
-            return conn, adapted
-    transaction, conn, adapted = session.info[_HELD] = await greenlet_spawn(_take, sync)
-    return conn, adapted
-
-
-async def first_row(session: AsyncSession, clause: sa.TextClause, params: dict[str, Any]) -> Any:
-    """The first row of a constant hot-path statement (``None`` without rows), in the session's
-    transaction, sent straight through asyncpg: the same SQL and values SQLAlchemy would send (its
-    compiled text and bind processing, worked out once per statement), without its per-execution
-    work — about 95 µs of CPU a statement, a twentieth of a filing. As ``session.execute`` does, what
-    the session holds is flushed first; a failure raises SQLAlchemy's ``DBAPIError`` subclass, and a
-    lost connection is invalidated. While anything listens to the engine's statement events (a
-    test counting statements, SQL tracing) the statement goes through SQLAlchemy to be seen."""
-    return await _straight(session, clause, params, every=False)
-
-
-async def all_rows(session: AsyncSession, clause: sa.TextClause, params: dict[str, Any]) -> Sequence[Any]:
-    """Every row of a constant hot-path statement, sent as :func:`first_row` sends it."""
-    rows: Sequence[Any] = await _straight(session, clause, params, every=True)
-    return rows
-
-
-async def _straight(
-    session: AsyncSession, clause: sa.TextClause, params: dict[str, Any], *, every: bool
-) -> Any:
-    if not session.sync_session._is_clean():
-        await session.flush()
-    conn, adapted = await held_connection(session)
-    driven = _driven(clause, conn.dialect) if _fast(conn) else None
-    if driven is None:
-        result = await session.execute(clause, params)
-        if isinstance(result, CursorResult) and not result.returns_rows:  # an UPDATE without RETURNING
-            return [] if every else None
-        return result.all() if every else result.first()
-    values = {**driven.fixed, **params}
-    args = [
-        value if proc is None else proc(value)  # None too, as SQLAlchemy does (JSON's "null")
-        for proc, value in zip(driven.processors, (values[n] for n in driven.names), strict=True)
-    ]
-    driver = adapted._connection
-    try:
-        async with adapted._execute_mutex:  # as SQLAlchemy's asyncpg cursor does
-            if adapted._transaction is None:
-                await adapted._start_transaction()  # BEGIN, if this is the transaction's first statement
-            if every:
-                return await driver.fetch(driven.sql, *args)
-            return await driver.fetchrow(driven.sql, *args)
-    except Exception as error:
-        raise await _wrapped(conn, adapted, driven.sql, args, error) from error
-
-
-async def begin_now(session: AsyncSession) -> None:
-    """Send the session's BEGIN now (the asyncpg driver otherwise sends it with the first statement)."""
-    conn, adapted = await held_connection(session)
-    if conn.dialect.driver != "asyncpg":
-        return
-    try:
-        async with adapted._execute_mutex:
-            if adapted._transaction is None:
-                await adapted._start_transaction()
-    except Exception as error:
-        raise await _wrapped(conn, adapted, "BEGIN", [], error) from error
-
-
-async def _wrapped(
-    conn: sa.Connection, adapted: Any, sql: str, args: list[Any], error: Exception
-) -> BaseException:
-    """``error`` as SQLAlchemy's Connection would raise it (and a lost connection invalidated)."""
-    dialect = conn.dialect
-    dbapi_error = dialect.loaded_dbapi.Error
-    try:
-        adapted._handle_exception(error)  # raises the DBAPI error asyncpg's is translated to
-    except dbapi_error as translated:
-        lost = dialect.is_disconnect(translated, adapted, None)
-        if lost:
-            await greenlet_spawn(conn.invalidate, translated)
-        return DBAPIError.instance(
-            sql, args, translated, dbapi_error, connection_invalidated=lost, dialect=dialect
-        )
-    except BaseException as other:
-        return other
-    return error
 
 
 # a pooled connection idle longer than this is pinged before use (PostgreSQL or a proxy may have

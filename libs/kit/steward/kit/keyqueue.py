@@ -30,7 +30,8 @@ import asyncio
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from steward.kit.db import TRANSACTION_ENDS, begin_now, held_connection
+from steward.kit.db import TRANSACTION_ENDS
+from steward.kit.straight import begin_now, held_connection
 
 _HELD = "steward_keyqueue_held"  # session.info: the key this transaction holds
 

@@ -25,9 +25,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.envelope import CloudEvent, EventData
 from steward.kit import metrics, telemetry, writes
-from steward.kit.db import JSONB, Database, all_rows, asyncpg_dsn, first_row, utcnow
+from steward.kit.db import JSONB, Database, asyncpg_dsn, utcnow
 from steward.kit.ids import new_id
 from steward.kit.logs import THROTTLED
+from steward.kit.straight import all_rows, first_row
 
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("steward.kit.outbox")

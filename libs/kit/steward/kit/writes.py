@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from steward.kit.db import first_row
+from steward.kit.straight import first_row
 
 _BATCH = "steward_write_batch"
 

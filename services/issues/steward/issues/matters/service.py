@@ -31,10 +31,11 @@ from steward.issues.matters.schemas import (
 from steward.kit import writes
 from steward.kit.auth import Principal
 from steward.kit.calendar import DEFAULT_TZ
-from steward.kit.db import construct, first_row
+from steward.kit.db import construct
 from steward.kit.errors import Conflict, NotFound
 from steward.kit.keyqueue import KeyQueue
 from steward.kit.paging import keyset_page
+from steward.kit.straight import first_row
 from steward.kit.tenancy import ALL_TENANTS, ensure_visible
 from steward.rules import RulesDocument, rules_fingerprint
 from steward.rules.catalogue import DEFAULT_TAXONOMY

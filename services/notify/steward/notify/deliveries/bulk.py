@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.events.envelope import EventData
-from steward.kit.db import held_connection
 from steward.kit.ids import new_id
 from steward.kit.outbox import NOTIFY_CHANNEL, build_event
+from steward.kit.straight import held_connection
 
 INBOX_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),

@@ -15,9 +15,10 @@ from steward.events.registry import ProjectRegistered, ProjectUpdated
 from steward.kit import audit, writes
 from steward.kit.auth import Principal, Role
 from steward.kit.changes import record_change
-from steward.kit.db import construct, first_row, utcnow
+from steward.kit.db import construct, utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.keyqueue import KeyQueue
+from steward.kit.straight import first_row
 from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable
 from steward.registry.projects.models import Project, StageChange
 from steward.registry.projects.schemas import (
