@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import itertools
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -23,7 +25,7 @@ from steward.kit.errors import (
     ValidationFailed,
     pydantic_details,
 )
-from steward.kit.ids import new_id
+from steward.kit.ids import id_time_ns, new_id
 from steward.kit.pagination import decode_cursor, encode_cursor
 from steward.kit.settings import ServiceSettings
 from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable, in_subtree, subtree_prefix
@@ -148,9 +150,20 @@ def test_pydantic_details() -> None:
 
 def test_new_id_is_time_ordered_uuid7() -> None:
     ids = [new_id() for _ in range(200)]
-    assert all(i.version == 7 for i in ids)
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
     assert len(set(ids)) == 200
     assert ids == sorted(ids)
+
+
+def test_new_ids_keep_the_clocks_time_when_made_faster_than_one_per_millisecond() -> None:
+    """A per-millisecond counter would put the last of these ~100 s ahead of the clock."""
+    before = time.time_ns()
+    ids = [new_id() for _ in range(100_000)]
+    after = time.time_ns()
+    assert len(set(ids)) == len(ids) and all(a < b for a, b in itertools.pairwise(ids))
+    made = [id_time_ns(i) for i in (ids[0], ids[-1])]
+    step = 1_000_000 // 4096 + 1
+    assert before - step <= made[0] <= made[1] <= after + 1_000_000, (before, made, after)
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
