@@ -209,3 +209,39 @@ async def test_a_cancelled_waiter_leaves_the_line_in_order(db: Database, counter
     assert cancelled.cancelled()
     assert order == ["first", "last"]
     assert len(queue) == 0
+
+
+async def test_a_transaction_waits_its_turn_without_a_task_of_its_own(
+    db: Database, counter: str, tenant: str
+) -> None:
+    """A waiter is a future in the line, not a task (and a ``wait_for`` task) per waiting filing:
+    under load most filings of a tenant wait, and each task was CPU taken from the requests."""
+    queue = KeyQueue()
+    key = f"{tenant}-h"
+    release = asyncio.Event()
+    held = asyncio.Event()
+    waiting = asyncio.Event()
+
+    async def holder() -> None:
+        async with db.transaction() as session:
+            assert await queue.enter(session, key)
+            held.set()
+            await release.wait()
+
+    async def waiter() -> None:
+        async with db.transaction() as session:
+            waiting.set()
+            assert await queue.enter(session, key)
+
+    async with asyncio.timeout(5):
+        first = asyncio.create_task(holder())
+        await held.wait()
+        before = len(asyncio.all_tasks())
+        second = asyncio.create_task(waiter())
+        await waiting.wait()
+        await asyncio.sleep(0.1)  # in line, its BEGIN sent
+        assert not second.done()
+        assert len(asyncio.all_tasks()) == before + 1  # the waiter's own task only
+        release.set()
+        await asyncio.gather(first, second)
+    assert len(queue) == 0

@@ -27,6 +27,8 @@ pass through this queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -37,11 +39,24 @@ _HELD = "steward_keyqueue_held"  # session.info: the key this transaction holds
 
 
 class _Line:
-    __slots__ = ("lock", "users")
+    """One key's line: whether a transaction holds the key, and the turns of those waiting, in
+    arrival order (plain futures: no task and no lock per waiter on the hot path)."""
+
+    __slots__ = ("held", "users", "waiting")
 
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()  # fair: a free lock is not taken past a waiter
+        self.held = False
         self.users = 0
+        self.waiting: deque[asyncio.Future[None]] = deque()
+
+    def pass_on(self) -> None:
+        """The holder is done: the turn goes to the first one still waiting, else the line is free."""
+        while self.waiting:
+            turn = self.waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)  # held stays True: it is that one's now
+                return
+        self.held = False
 
 
 class KeyQueue:
@@ -72,28 +87,31 @@ class KeyQueue:
         if line is None:
             line = self._lines[key] = _Line()
         line.users += 1
-        if line.lock.locked():
-            turn = asyncio.ensure_future(line.lock.acquire())  # in line from here, in arrival order
+        if line.held:
+            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            line.waiting.append(turn)  # in line from here, in arrival order
             try:
                 # the turn starts at the statement that locks the row: BEGIN goes while waiting
                 await begin_now(session)
-                await asyncio.wait_for(turn, self.patience)
-            except TimeoutError:
+                async with asyncio.timeout(self.patience):
+                    await turn
+            except BaseException as exc:
+                if turn.done() and not turn.cancelled():
+                    line.pass_on()  # the turn came as the wait ended: it goes on to the next
+                else:
+                    turn.cancel()
+                    with contextlib.suppress(ValueError):  # pass_on may have dropped it already
+                        line.waiting.remove(turn)
                 self._leave(key, line)
-                return False  # waited long enough: on to the row, where PostgreSQL orders it
-            except BaseException:
-                if not turn.done():
-                    turn.cancel()  # the lock passes a turn given meanwhile on to the next
-                elif not turn.cancelled() and turn.exception() is None:
-                    line.lock.release()
-                self._leave(key, line)
+                if isinstance(exc, TimeoutError):
+                    return False  # waited long enough: on to the row, where PostgreSQL orders it
                 raise
         else:
-            await line.lock.acquire()  # free: taken without suspending
+            line.held = True  # free: taken without suspending
         info[_HELD] = key
 
         def end() -> None:
-            line.lock.release()
+            line.pass_on()
             self._leave(key, line)
 
         ends.append(end)
