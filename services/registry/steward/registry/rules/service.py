@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.dialects import postgresql
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,6 +28,7 @@ from steward.kit.changes import record_change
 from steward.kit.db import utcnow
 from steward.kit.errors import NotFound, ValidationFailed
 from steward.kit.outbox import emit
+from steward.kit.straight import all_rows
 from steward.kit.tenancy import ancestry_of, ensure_writable
 from steward.registry.rules.models import RulesVersion
 from steward.registry.settings import SOURCE
@@ -80,28 +81,23 @@ class _DocCache:
 _cache = _DocCache()
 
 
-# built once (every registration and every rules look-up asks): the statement tree cost more CPU to
-# build than PostgreSQL spends running it
-_IN_FORCE = (
-    select(RulesVersion.id, RulesVersion.tenant_code, RulesVersion.version, RulesVersion.effective_from)
-    .where(
-        col(RulesVersion.tenant_code).in_(sa.bindparam("codes", expanding=True)),
-        col(RulesVersion.effective_from) <= sa.bindparam("at", type_=sa.DateTime(timezone=True)),
-    )
-    .order_by(
-        RulesVersion.tenant_code,
-        col(RulesVersion.effective_from).desc(),
-        col(RulesVersion.version).desc(),
-    )
-    .ext(distinct_on(col(RulesVersion.tenant_code)))
+# a constant statement sent straight through the driver (every registration and every rules look-up
+# asks): SQLAlchemy's statement tree and ORM execution cost more CPU than PostgreSQL spends running it
+_IN_FORCE = sa.text(
+    "SELECT DISTINCT ON (tenant_code) id, tenant_code, version, effective_from FROM rules_versions "
+    "WHERE tenant_code = ANY(:codes) AND effective_from <= :at "
+    "ORDER BY tenant_code, effective_from DESC, version DESC"
+).bindparams(
+    sa.bindparam("codes", type_=postgresql.ARRAY(sa.String())),
+    sa.bindparam("at", type_=sa.DateTime(timezone=True)),
 )
 
 
 async def versions_in_force(session: AsyncSession, *, codes: list[str], at: datetime) -> list[VersionRef]:
     """For each tenant in ``codes`` (root first) its version in force at ``at``, if any (without the
     documents: a registration or a roster look-up reads them only when the fold is not cached)."""
-    found = await session.exec(_IN_FORCE, params={"codes": codes, "at": at})
-    by_tenant = {r[1]: VersionRef(*r) for r in found.all()}
+    found = await all_rows(session, _IN_FORCE, {"codes": codes, "at": at})
+    by_tenant = {r[1]: VersionRef(*r) for r in found}
     return [by_tenant[c] for c in codes if c in by_tenant]
 
 
