@@ -245,3 +245,34 @@ async def test_a_transaction_waits_its_turn_without_a_task_of_its_own(
         release.set()
         await asyncio.gather(first, second)
     assert len(queue) == 0
+
+
+async def test_a_turn_lets_width_holders_at_the_row_and_the_rest_in_arrival_order(
+    db: Database, counter: str, tenant: str
+) -> None:
+    """``turn``: for statements that lock the row and commit on their own (sent alone): at most
+    ``width`` of a key's at once, the others in line, each turn ending with its block."""
+    queue = KeyQueue(width=2)
+    key = f"{tenant}-w"
+    release = asyncio.Event()
+    inside: list[str] = []
+    order: list[str] = []
+
+    async def one(name: str) -> None:
+        async with db.transaction() as session, queue.turn(session, key) as given:
+            assert given
+            inside.append(name)
+            order.append(name)
+            await release.wait()
+            inside.remove(name)
+
+    async with asyncio.timeout(5):
+        tasks = []
+        for name in ("a", "b", "c", "d"):
+            tasks.append(asyncio.create_task(one(name)))
+            await asyncio.sleep(0.02)
+        assert sorted(inside) == ["a", "b"]  # two at once; c and d wait in line
+        release.set()
+        await asyncio.gather(*tasks)
+    assert order == ["a", "b", "c", "d"]
+    assert len(queue) == 0

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.ids import new_id
+from steward.kit.straight import SEALED, ensure_unsealed
 
 JSONB = postgresql.JSONB(none_as_null=True)
 T = TypeVar("T")
@@ -149,6 +150,8 @@ class Database:
                 session.sync_session.begin()
                 try:
                     yield session
+                    if session.info.get(SEALED):  # its last statement committed on its own
+                        ensure_unsealed(session)
                 except BaseException:
                     await session.rollback()
                     raise

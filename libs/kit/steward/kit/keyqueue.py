@@ -29,7 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from steward.kit.db import TRANSACTION_ENDS
@@ -39,13 +40,13 @@ _HELD = "steward_keyqueue_held"  # session.info: the key this transaction holds
 
 
 class _Line:
-    """One key's line: whether a transaction holds the key, and the turns of those waiting, in
-    arrival order (plain futures: no task and no lock per waiter on the hot path)."""
+    """One key's line: how many hold the key, and the turns of those waiting, in arrival order
+    (plain futures: no task and no lock per waiter on the hot path)."""
 
-    __slots__ = ("held", "users", "waiting")
+    __slots__ = ("active", "users", "waiting")
 
     def __init__(self) -> None:
-        self.held = False
+        self.active = 0
         self.users = 0
         self.waiting: deque[asyncio.Future[None]] = deque()
 
@@ -54,16 +55,17 @@ class _Line:
         while self.waiting:
             turn = self.waiting.popleft()
             if not turn.done():
-                turn.set_result(None)  # held stays True: it is that one's now
+                turn.set_result(None)  # the place is that one's now
                 return
-        self.held = False
+        self.active -= 1
 
 
 class KeyQueue:
     """``await queue.enter(session, key)`` before the statement that locks ``key``'s row."""
 
-    def __init__(self, *, patience: float = 2.0) -> None:
+    def __init__(self, *, patience: float = 2.0, width: int = 1) -> None:
         self.patience = patience
+        self.width = width  # how many may hold a key at once
         self._lines: dict[Hashable, _Line] = {}
 
     def __len__(self) -> int:
@@ -87,27 +89,12 @@ class KeyQueue:
         if line is None:
             line = self._lines[key] = _Line()
         line.users += 1
-        if line.held:
-            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            line.waiting.append(turn)  # in line from here, in arrival order
-            try:
-                # the turn starts at the statement that locks the row: BEGIN goes while waiting
-                await begin_now(session)
-                async with asyncio.timeout(self.patience):
-                    await turn
-            except BaseException as exc:
-                if turn.done() and not turn.cancelled():
-                    line.pass_on()  # the turn came as the wait ended: it goes on to the next
-                else:
-                    turn.cancel()
-                    with contextlib.suppress(ValueError):  # pass_on may have dropped it already
-                        line.waiting.remove(turn)
-                self._leave(key, line)
-                if isinstance(exc, TimeoutError):
-                    return False  # waited long enough: on to the row, where PostgreSQL orders it
-                raise
+        if line.active >= self.width:
+            # the turn starts at the statement that locks the row: BEGIN goes while waiting
+            if not await self._wait(key, line, lambda: begin_now(session)):
+                return False  # waited long enough: on to the row, where PostgreSQL orders it
         else:
-            line.held = True  # free: taken without suspending
+            line.active += 1  # free: taken without suspending
         info[_HELD] = key
 
         def end() -> None:
@@ -115,6 +102,53 @@ class KeyQueue:
             self._leave(key, line)
 
         ends.append(end)
+        return True
+
+    @asynccontextmanager
+    async def turn(self, session: Any, key: Hashable) -> AsyncIterator[bool]:
+        """``key``'s turn for the block: the statement that locks the row and commits on its own
+        (sent alone: ``kit.writes.batched(last=True)``); the next in line goes on when the block
+        ends, not when the transaction does. True when the turn was given, False when the wait
+        outlasted ``patience``. The connection is taken first, as :meth:`enter` takes it."""
+        await held_connection(session)
+        line = self._lines.get(key)
+        if line is None:
+            line = self._lines[key] = _Line()
+        line.users += 1
+        if line.active >= self.width:
+            if not await self._wait(key, line, None):
+                yield False
+                return
+        else:
+            line.active += 1
+        try:
+            yield True
+        finally:
+            line.pass_on()
+            self._leave(key, line)
+
+    async def _wait(
+        self, key: Hashable, line: _Line, meanwhile: Callable[[], Awaitable[None]] | None
+    ) -> bool:
+        """In ``key``'s line until its turn (True), or ``patience`` (False: out of the line)."""
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        line.waiting.append(turn)  # in line from here, in arrival order
+        try:
+            if meanwhile is not None:
+                await meanwhile()
+            async with asyncio.timeout(self.patience):
+                await turn
+        except BaseException as exc:
+            if turn.done() and not turn.cancelled():
+                line.pass_on()  # the turn came as the wait ended: it goes on to the next
+            else:
+                turn.cancel()
+                with contextlib.suppress(ValueError):  # pass_on may have dropped it already
+                    line.waiting.remove(turn)
+            self._leave(key, line)
+            if isinstance(exc, TimeoutError):
+                return False
+            raise
         return True
 
     def _leave(self, key: Hashable, line: _Line) -> None:

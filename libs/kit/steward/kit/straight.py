@@ -76,26 +76,62 @@ async def held_connection(session: AsyncSession) -> tuple[sa.Connection, Any]:
     return conn, adapted
 
 
-async def first_row(session: AsyncSession, clause: sa.TextClause, params: dict[str, Any]) -> Any:
+async def first_row(
+    session: AsyncSession, clause: sa.TextClause, params: dict[str, Any], *, alone: bool = False
+) -> Any:
     """The first row of a constant hot-path statement (``None`` without rows), in the session's
     transaction, sent straight through asyncpg: the same SQL and values SQLAlchemy would send (its
     compiled text and bind processing, worked out once per statement), without its per-execution
     work — about 95 µs of CPU a statement, a twentieth of a filing. As ``session.execute`` does, what
     the session holds is flushed first; a failure raises SQLAlchemy's ``DBAPIError`` subclass, and a
     lost connection is invalidated. While anything listens to the engine's statement events (a
-    test counting statements, SQL tracing) the statement goes through SQLAlchemy to be seen."""
-    return await _straight(session, clause, params, every=False)
+    test counting statements, SQL tracing) the statement goes through SQLAlchemy to be seen.
+
+    ``alone``: the statement is the transaction's last one. When nothing has been sent in the
+    transaction before it, it goes without BEGIN and needs no COMMIT: PostgreSQL runs a statement
+    sent outside a transaction block as a transaction of its own, all of it or nothing (one round
+    trip instead of three). The transaction is then sealed: a statement after it raises
+    ``RuntimeError`` (here, or at the transaction's end for one sent through SQLAlchemy), as it
+    could no longer be part of what was committed."""
+    return await _straight(session, clause, params, every=False, alone=alone)
 
 
-async def all_rows(session: AsyncSession, clause: sa.TextClause, params: dict[str, Any]) -> Sequence[Any]:
-    """Every row of a constant hot-path statement, sent as :func:`first_row` sends it."""
-    rows: Sequence[Any] = await _straight(session, clause, params, every=True)
+async def all_rows(
+    session: AsyncSession, clause: sa.TextClause, params: dict[str, Any], *, begin: bool = True
+) -> Sequence[Any]:
+    """Every row of a constant hot-path statement, sent as :func:`first_row` sends it.
+
+    ``begin=False``, for a read: when nothing has been sent in the transaction yet, the statement
+    goes without BEGIN (the transaction begins with its next statement). Under READ COMMITTED a
+    read sees what was committed before it started, in a transaction or not, and holds no lock: it
+    reads the same either way, and a transaction whose only other statement goes ``alone`` is then
+    two round trips."""
+    rows: Sequence[Any] = await _straight(session, clause, params, every=True, unbegun=not begin)
     return rows
 
 
+SEALED = "steward_sealed"  # session.info: its transaction's last statement was sent alone
+
+
+def ensure_unsealed(session: AsyncSession) -> None:
+    """At the end of a sealed transaction: nothing went through SQLAlchemy after the statement sent
+    ``alone`` (that one committed on its own; what came after it would be committed apart from it)."""
+    held = session.info.get(_HELD)
+    if (held is not None and held[2]._transaction is not None) or not session.sync_session._is_clean():
+        raise RuntimeError("a write after the transaction's last statement (first_row(alone=True))")
+
+
 async def _straight(
-    session: AsyncSession, clause: sa.TextClause, params: dict[str, Any], *, every: bool
+    session: AsyncSession,
+    clause: sa.TextClause,
+    params: dict[str, Any],
+    *,
+    every: bool,
+    alone: bool = False,
+    unbegun: bool = False,
 ) -> Any:
+    if session.info.get(SEALED):
+        raise RuntimeError("a statement after the transaction's last one (first_row(alone=True))")
     if not session.sync_session._is_clean():
         await session.flush()
     conn, adapted = await held_connection(session)
@@ -114,7 +150,10 @@ async def _straight(
     try:
         async with adapted._execute_mutex:  # as SQLAlchemy's asyncpg cursor does
             if adapted._transaction is None:
-                await adapted._start_transaction()  # BEGIN, if this is the transaction's first statement
+                if alone:
+                    session.info[SEALED] = True  # sent (or failed): nothing may follow it
+                elif not unbegun:
+                    await adapted._start_transaction()  # BEGIN, as the transaction's first statement
             if every:
                 return await driver.fetch(driven.sql, *args)
             return await driver.fetchrow(driven.sql, *args)

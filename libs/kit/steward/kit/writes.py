@@ -29,11 +29,14 @@ The NOTIFY is sent either way (a repeat wakes the relay for nothing).
 from __future__ import annotations
 
 import itertools
+import json
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,20 +44,31 @@ from steward.kit.straight import first_row
 
 _BATCH = "steward_write_batch"
 
-# (table, columns, ON CONFLICT clause) of each part, the NOTIFY channels, and for conditional
-# batches the (part, part it depends on or -1, reports) of each part → the statement's text.
-# A hot path sends the same shape every time: its SQL is built once, and SQLAlchemy has no statement
-# tree to walk for a cache key (building and keying Core INSERTs cost more CPU than running them).
-_Shape = (
-    tuple[tuple[tuple[str, tuple[str, ...], str], ...], tuple[str, ...]]
-    | tuple[tuple[tuple[str, tuple[str, ...], str], ...], tuple[str, ...], tuple[tuple[int, bool], ...]]
-)
+# (table, columns, ON CONFLICT clause, how each column's value is given) of each part, the NOTIFY
+# channels, for conditional batches the (part, part it depends on or -1, reports) of each part, and
+# the statement a taken value comes from → the statement's text. A hot path sends the same shape
+# every time: its SQL is built once, and SQLAlchemy has no statement tree to walk for a cache key
+# (building and keying Core INSERTs cost more CPU than running them).
+_Part = tuple[str, tuple[str, ...], str, tuple[int, ...]]
+_Shape = tuple[tuple[_Part, ...], tuple[str, ...], tuple[tuple[int, bool], ...], sa.TextClause | None]
 _STATEMENTS: dict[_Shape, sa.TextClause] = {}
 _MAX_STATEMENTS = 512
+# how a column's value is given when a value is taken (see Taken): a parameter, the taken value
+# itself, or a JSON document with the taken value in place of its token
+_PLAIN, _IS_TAKEN, _HOLDS_TAKEN = 0, 1, 2
 
 
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _placeholder(name: str, how: int, column: sa.Column[Any]) -> str:
+    if how == _IS_TAKEN:
+        return "(SELECT value FROM t)"
+    if how == _HOLDS_TAKEN:  # the document comes as JSON text, the token (a JSON string) replaced
+        kind = "JSONB" if isinstance(column.type, postgresql.JSONB) else "JSON"
+        return f"CAST(replace(:{name}, :tk, (SELECT to_json(value)::text FROM t)) AS {kind})"
+    return ":" + name
 
 
 def _text(shape: _Shape, tables: list[sa.Table]) -> sa.TextClause:
@@ -62,15 +76,26 @@ def _text(shape: _Shape, tables: list[sa.Table]) -> sa.TextClause:
     if cached is not None:
         _STATEMENTS[shape] = cached  # the most recently used last: the first one is evicted
         return cached
-    parts, channels = shape[0], shape[1]
-    links: tuple[tuple[int, bool], ...] = shape[2] if len(shape) > 2 else ()  # type: ignore[misc]
+    parts, channels, links, take = shape
     ctes: list[str] = []
     binds: list[sa.BindParameter[Any]] = []
-    for i, ((_, columns, conflict), table) in enumerate(zip(parts, tables, strict=True)):
+    if take is not None:
+        ctes.append(f"t AS ({take.text})")
+        binds += list(take._bindparams.values())
+        if any(_HOLDS_TAKEN in marks for _, _, _, marks in parts):
+            binds.append(sa.bindparam("tk", type_=sa.Text()))
+    for i, ((_, columns, conflict, marks), table) in enumerate(zip(parts, tables, strict=True)):
         names = [f"p{i}_{j}" for j in range(len(columns))]
-        binds += [sa.bindparam(n, type_=table.c[c].type) for n, c in zip(names, columns, strict=True)]
+        hows = marks or (_PLAIN,) * len(columns)
+        binds += [
+            sa.bindparam(n, type_=sa.Text() if how == _HOLDS_TAKEN else table.c[c].type)
+            for n, c, how in zip(names, columns, hows, strict=True)
+            if how != _IS_TAKEN
+        ]
         after, reports = links[i] if links else (-1, False)
-        placeholders = ", ".join(":" + n for n in names)
+        placeholders = ", ".join(
+            _placeholder(n, how, table.c[c]) for n, c, how in zip(names, columns, hows, strict=True)
+        )
         rows = (
             f"SELECT {placeholders} WHERE EXISTS (SELECT FROM w{after})"
             if after >= 0
@@ -83,12 +108,33 @@ def _text(shape: _Shape, tables: list[sa.Table]) -> sa.TextClause:
     selected = [f"EXISTS (SELECT FROM w{i}) AS r{i}" for i, (_, reports) in enumerate(links) if reports]
     selected += [f"pg_notify(:n{k}, '')" for k in range(len(channels))]
     binds += [sa.bindparam(f"n{k}", value=ch, type_=sa.String()) for k, ch in enumerate(channels)]
+    if take is not None:
+        selected.append("(SELECT value FROM t) AS taken")
     sql = (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT {', '.join(selected) or '1'}"
     clause = sa.text(sql).bindparams(*binds)
     if len(_STATEMENTS) >= _MAX_STATEMENTS:  # many shapes (attendance of 1…500 people): the least
         del _STATEMENTS[next(iter(_STATEMENTS))]  # recently used goes, the hot paths' stay
     _STATEMENTS[shape] = clause
     return clause
+
+
+class Taken:
+    """A value the batch's statement takes from the database as it writes — a counter's next
+    number, from ``clause``: a constant statement returning one row with a column ``value`` (an
+    upsert of the counter row ``RETURNING … AS value``), with ``params``. Until the statement has
+    run, ``token`` stands for the value wherever the batch's rows hold it: as a column's value, or as
+    a string inside a JSON document (an event's payload); the statement puts the value there. After
+    the block, ``value`` holds it (and an attached instance has it in place of the token).
+
+    The counter is then part of the writes' one statement: its row is locked only while that
+    statement runs, and with ``batched(session, last=True)`` a filing is one round trip."""
+
+    __slots__ = ("clause", "params", "token", "value")
+
+    def __init__(self, clause: sa.TextClause, params: dict[str, Any]) -> None:
+        self.clause, self.params = clause, params
+        self.token = f"steward-taken-{secrets.token_hex(12)}"  # never in anything a caller sends
+        self.value: Any = None
 
 
 class WriteBatch:
@@ -105,6 +151,7 @@ class WriteBatch:
         self.reporting: set[Any] = set()
         self.written: dict[Any, bool] = {}
         self._when: Any = None
+        self.taken: Taken | None = None
         self._seq = itertools.count()  # part keys stay unique for the batch's life (``written``)
 
     def wrote(self, key: Any) -> bool:
@@ -189,13 +236,42 @@ class WriteBatch:
         if channel not in self.channels:
             self.channels.append(channel)
 
+    def take(self, taken: Taken) -> None:
+        """Take ``taken``'s value in the batch's statement (one per statement)."""
+        if self.taken is not None and self.taken is not taken:
+            raise ValueError("one taken value per batch")
+        self.taken = taken
+
+    def _marks(self, values: dict[str, Any], table: sa.Table) -> tuple[int, ...]:
+        """How each column's value is given (see ``_placeholder``); a document holding the token is
+        serialised here, as the JSON type would, and goes as text."""
+        assert self.taken is not None
+        token = self.taken.token
+        marks = []
+        for name, value in values.items():
+            how = _PLAIN
+            if isinstance(value, str) and value == token:
+                how = _IS_TAKEN
+            elif isinstance(value, (dict, list)) and isinstance(table.c[name].type, sa.JSON):
+                text = json.dumps(value)
+                if token in text:
+                    values[name] = text
+                    how = _HOLDS_TAKEN
+            marks.append(how)
+        return tuple(marks) if any(marks) else ()
+
     def compose(self) -> tuple[sa.TextClause, dict[str, Any]] | None:
         """The one statement and its parameters, or None when nothing was queued."""
-        if not self.rows and not self.channels:
+        if not self.rows and not self.channels and self.taken is None:
             return None
         rows = list(self.rows.values())
-        parts = tuple((table.name, tuple(values), conflict) for table, values, conflict in rows)
-        shape: _Shape = (parts, tuple(self.channels))
+        taken = self.taken
+        marks = [self._marks(values, table) if taken else () for table, values, _ in rows]
+        parts = tuple(
+            (table.name, tuple(values), conflict, m)
+            for (table, values, conflict), m in zip(rows, marks, strict=True)
+        )
+        links: tuple[tuple[int, bool], ...] = ()
         if self.reporting:
             index = {key: i for i, key in enumerate(self.rows)}
             links = tuple(
@@ -203,25 +279,37 @@ class WriteBatch:
             )
             if any(after >= i for i, (after, _) in enumerate(links)):
                 raise ValueError("a conditional part is queued before the part it depends on")
-            shape = (parts, tuple(self.channels), links)
+        shape: _Shape = (parts, tuple(self.channels), links, taken.clause if taken else None)
         params = {
-            f"p{i}_{j}": v for i, (_, values, _) in enumerate(rows) for j, v in enumerate(values.values())
+            f"p{i}_{j}": v
+            for i, (_, values, _) in enumerate(rows)
+            for j, v in enumerate(values.values())
+            if not marks[i] or marks[i][j] != _IS_TAKEN
         }
+        if taken is not None:
+            params.update(taken.params, tk=json.dumps(taken.token))
         return _text(shape, [table for table, _, _ in rows]), params
 
-    async def execute(self, session: AsyncSession) -> None:
+    async def execute(self, session: AsyncSession, *, alone: bool = False) -> None:
+        """Send the statement (``alone``: as the transaction's last one, see ``first_row``)."""
         composed = self.compose()
         reporting = [key for key in self.rows if key in self.reporting]
-        conditions = self.conditions
+        conditions, taken = self.conditions, self.taken
         attach, self.rows, self.channels, self.attach = self.attach, {}, [], []
-        self.conditions, self.reporting = {}, set()
+        self.conditions, self.reporting, self.taken = {}, set(), None
         if composed is not None:
-            row = await first_row(session, *composed)  # the SELECT of the statement: one row
+            row = await first_row(session, *composed, alone=alone)  # the statement's SELECT: one row
             if reporting:
                 self.written.update(zip(reporting, (bool(v) for v in row[: len(reporting)]), strict=True))
+            if taken is not None:
+                taken.value = row[-1]
         for key, obj in attach:
             if not self.written.get(conditions.get(key, key), True) or not self.written.get(key, True):
                 continue  # a repeat: its row is not this object
+            if taken is not None:
+                for column in obj.__table__.columns:
+                    if getattr(obj, column.key, None) == taken.token:
+                        setattr(obj, column.key, taken.value)
             make_transient_to_detached(obj)  # its attributes now count as loaded from the row
             session.add(obj)
 
@@ -255,9 +343,12 @@ async def insert(
 
 
 @asynccontextmanager
-async def batched(session: AsyncSession) -> AsyncIterator[WriteBatch]:
+async def batched(session: AsyncSession, *, last: bool = False) -> AsyncIterator[WriteBatch]:
     """Queue the block's writes and send them as one statement at its end (not on an exception:
-    the transaction is rolled back then anyway)."""
+    the transaction is rolled back then anyway). ``last``: nothing follows the block in the
+    transaction; if nothing was sent in it before either, the statement goes alone — without BEGIN
+    and COMMIT, a transaction of its own (``kit.straight.first_row``). A nested block's ``last``
+    is the outer block's business."""
     if current(session) is not None:  # nested: the outer block sends everything
         yield session.info[_BATCH]
         return
@@ -267,4 +358,4 @@ async def batched(session: AsyncSession) -> AsyncIterator[WriteBatch]:
         yield batch
     finally:
         session.info.pop(_BATCH, None)
-    await batch.execute(session)
+    await batch.execute(session, alone=last)
