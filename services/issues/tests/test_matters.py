@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
 from steward.issues.testing import Issues, auth, local
 from steward.kit.clock import Clock
@@ -72,6 +76,67 @@ async def test_numbers_are_unique_per_tenant_year_and_never_reused(
     clock.set(local(2027, 1, 4, 9))
     r = await issues.http.post("/v1/matters", json=obstacle(p["id"]), headers=auth(d, "specialist"))
     assert r.json()["number"] == f"{d}-2027-Z-000001"
+
+
+async def test_concurrent_filings_take_gapless_numbers_that_their_events_carry(
+    issues: Issues, registry: Registry, tree: Tree
+) -> None:
+    """The number is taken by the filing's own statement (one round trip): concurrent filings of a
+    tenant get every number once, and the event and the answer carry the matter's own."""
+    d = tree.districts[2]
+    p = await _project(registry, d)
+
+    async def one(i: int) -> dict[str, Any]:
+        body = obstacle(p["id"], title=f"并发上报 {i}")
+        r = await issues.http.post("/v1/matters", json=body, headers=auth(d, "specialist"))
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    filed = await asyncio.gather(*(one(i) for i in range(16)))
+    seqs = sorted(int(m["number"].rsplit("-", 1)[1]) for m in filed)
+    assert seqs == list(range(seqs[0], seqs[0] + 16))
+    async with issues.db.read() as s:
+        rows = (
+            await s.execute(
+                text(
+                    "SELECT m.number, o.payload->'data'->>'number', o.payload::text FROM matters m "
+                    "JOIN steward_outbox o ON o.payload->>'subject' = m.id::text AND o.type = 'steward.matter.filed.v1' "
+                    "WHERE m.id = ANY(:ids)"
+                ),
+                {"ids": [uuid.UUID(m["id"]) for m in filed]},
+            )
+        ).all()
+    assert len(rows) == 16 and all(number == carried for number, carried, _ in rows)
+    assert {m["number"] for m in filed} == {number for number, _, _ in rows}
+    assert not any("steward-taken-" in payload for _, _, payload in rows)
+
+
+async def test_a_filing_is_one_statement_without_begin_or_commit(
+    issues: Issues, registry: Registry, tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is sent before the filing's statement (the project, the rules and the ancestry come
+    from the registry client's caches), so it goes alone: no BEGIN, no COMMIT."""
+    d = tree.districts[2]
+    p = await _project(registry, d)
+    begun: list[str] = []
+    original = AsyncAdapt_asyncpg_connection._start_transaction
+
+    async def counted(self: Any) -> None:
+        task = asyncio.current_task()
+        if task is not None and "run_asgi" in task.get_coro().__qualname__:  # a request, not a loop
+            begun.append("BEGIN")
+        await original(self)
+
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", counted)
+    for i in range(3):
+        r = await issues.http.post(
+            "/v1/matters", json=obstacle(p["id"], title=f"一次往返 {i}"), headers=auth(d, "specialist")
+        )
+        assert r.status_code == 201, r.text
+    keyed = obstacle(p["id"], idempotency_key="one-statement-check")
+    r = await issues.http.post("/v1/matters", json=keyed, headers=auth(d, "specialist"))
+    assert r.status_code == 201, r.text
+    assert begun == ["BEGIN"]  # only the keyed filing, whose key is looked up first in its transaction
 
 
 async def test_full_workflow_with_history_and_rating(

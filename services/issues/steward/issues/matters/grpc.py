@@ -113,6 +113,7 @@ async def create_matter(
             prep=prep,
             now=ctx.clock(),
             reporter=request.reporter or None,
+            alone=True,
         )
         return to_pb(m)
 

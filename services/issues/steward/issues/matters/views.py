@@ -56,7 +56,9 @@ async def base_path(ctx: IssuesContext, principal: Principal, tenant: str | None
 async def file_matter(ctx: CtxDep, principal: PrincipalDep, token: TokenDep, body: MatterCreate) -> MatterOut:
     prep = await service.prepare(ctx, principal=principal, data=body, token=token)
     async with ctx.db.transaction() as session:
-        m = await service.file(session, principal=principal, data=body, prep=prep, now=ctx.clock())
+        m = await service.file(
+            session, principal=principal, data=body, prep=prep, now=ctx.clock(), alone=True
+        )
         return service.to_out(m)
 
 
