@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -79,6 +80,19 @@ _NEXT_CODE = sa.text(
 )
 
 _CODING = KeyQueue()
+# the same counter, taken inside a registration's one statement (kit.writes.Taken): the code itself
+_CODE = sa.text(
+    "INSERT INTO project_code_counters (tenant_code, year, last) VALUES (:c_tenant, :c_year, 1) "
+    "ON CONFLICT (tenant_code, year) DO UPDATE SET last = project_code_counters.last + 1 "
+    "RETURNING :c_prefix || lpad(last::text, greatest(5, length(last::text)), '0') AS value"
+).bindparams(
+    sa.bindparam("c_tenant", type_=sa.String()),
+    sa.bindparam("c_year", type_=sa.Integer()),
+    sa.bindparam("c_prefix", type_=sa.String()),
+)
+# a tenant's registrations in this process: at most 8 of their statements at the counter row at
+# once (as for matter numbers: more only wait on its lock in PostgreSQL)
+_CODE_TURNS = KeyQueue(width=8)
 
 
 async def next_code(session: AsyncSession, *, tenant: str, year: int) -> str:
@@ -124,7 +138,12 @@ async def _ensure_national_code_free(
         )
 
 
-async def register(session: AsyncSession, *, principal: Principal, data: ProjectCreate) -> Project:
+async def register(
+    session: AsyncSession, *, principal: Principal, data: ProjectCreate, alone: bool = False
+) -> Project:
+    """``alone``: the caller's transaction does nothing else. Then the code is taken by the
+    registration's one statement, which goes as a transaction of its own when nothing was sent
+    before it (the rules in force are read outside the transaction: ``rules.versions_in_force``)."""
     principal.require(*WRITERS)
     tenant = await visible_tenant_ref(session, principal=principal, code=data.tenant)
     ensure_writable(principal, ancestry_of(tenant.path))
@@ -138,9 +157,18 @@ async def register(session: AsyncSession, *, principal: Principal, data: Project
         session, tenant=tenant, investment=data.total_investment, funding_type=data.funding_type.value, at=now
     )
     loc = data.location
+    taken = (
+        writes.Taken(
+            _CODE, {"c_tenant": tenant.code, "c_year": now.year, "c_prefix": f"{tenant.code}-{now.year}-"}
+        )
+        if alone
+        else None
+    )
     project = construct(
         Project,
-        code=await next_code(session, tenant=tenant.code, year=now.year),
+        code=taken.token
+        if taken is not None
+        else await next_code(session, tenant=tenant.code, year=now.year),
         national_code=data.national_code,
         tenant_code=tenant.code,
         tenant_path=tenant.path,
@@ -167,7 +195,11 @@ async def register(session: AsyncSession, *, principal: Principal, data: Project
         named_responsibility=False,
     )
     _apply_dispatch(project, derivation)
-    async with writes.batched(session):  # project, stage, audit, event, NOTIFY: one statement
+    coding = _CODE_TURNS.turn(session, (tenant.code, now.year)) if taken is not None else nullcontext()
+    # project, stage, audit, event, NOTIFY (and its code): one statement
+    async with coding, writes.batched(session, last=alone) as batch:
+        if taken is not None:
+            batch.take(taken)
         writes.add(session, project, attach=True)
         writes.add(
             session,

@@ -96,7 +96,8 @@ _IN_FORCE = sa.text(
 async def versions_in_force(session: AsyncSession, *, codes: list[str], at: datetime) -> list[VersionRef]:
     """For each tenant in ``codes`` (root first) its version in force at ``at``, if any (without the
     documents: a registration or a roster look-up reads them only when the fold is not cached)."""
-    found = await all_rows(session, _IN_FORCE, {"codes": codes, "at": at})
+    # a read needs no BEGIN (READ COMMITTED): a registration's one write can then go alone
+    found = await all_rows(session, _IN_FORCE, {"codes": codes, "at": at}, begin=False)
     by_tenant = {r[1]: VersionRef(*r) for r in found}
     return [by_tenant[c] for c in codes if c in by_tenant]
 
