@@ -17,6 +17,11 @@ those behind it hold (connection first, key second, the same order for all: no c
 the order in which they got their connections and came to the queue. PostgreSQL's lock still orders
 replicas against each other, and everything this queue lets pass.
 
+:meth:`KeyQueue.turn` is the same line for a statement that takes the number and commits on its own
+(sent alone: ``kit.writes.batched(last=True)`` with a ``kit.writes.Taken``): the turn ends with the
+statement, and ``width`` of them may be at the row at once (the row is then locked only while one
+statement runs, and a few in PostgreSQL at once keep it busy; many only wait on its lock there).
+
 It applies only to a session of :meth:`steward.kit.db.Database.transaction` (which tells it when
 the transaction ended); any other session goes straight to PostgreSQL. A transaction that already
 holds another key goes straight on too, and a wait that lasts longer than ``patience`` gives up its
