@@ -190,3 +190,27 @@ async def test_one_taken_value_per_batch(db: Database, tenant: str) -> None:
         with pytest.raises(ValueError, match="one taken value"):
             batch.take(writes.Taken(_TAKE, {"c_key": "b", "c_prefix": "b-"}))
         batch.taken = None  # nothing to send
+
+
+async def test_with_statement_hooks_listening_the_batch_goes_through_sqlalchemy_in_the_transaction(
+    db: Database, counters: str, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQL tracing (or a test counting statements) sees every statement: the taken value and the
+    documents holding it are then bound by SQLAlchemy, and the statement is part of a transaction."""
+    key = f"{tenant}-h"
+    seen: list[str] = []
+
+    def hook(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", hook)
+    try:
+        with begins(monkeypatch) as sent:
+            async with db.transaction() as session:
+                taken, entity = await _numbered(session, tenant, key)
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", hook)
+    assert sent == ["BEGIN"] and any("RETURNING" in s and "replace(" in s for s in seen)
+    assert taken.value == entity.entity_id == f"{key}-001"
+    logs = [e for e in await _entries(db, tenant) if e.entity_id == "log"]
+    assert [e.changes for e in logs] == [{"number": taken.value, "list": [taken.value, "other"]}]
