@@ -85,7 +85,8 @@ class EventConsumer:
                 return
             now = ctx.clock()
             entries = await entries_for(session, event=event, rules=rules, path=path, now=now)
-            async with writes.batched(session) as batch:
+            # unordered, the statement is the transaction: sent alone when nothing went before it
+            async with writes.batched(session, last=not ordered) as batch:
                 first = None
                 if not ordered:
                     first = dedup.queue_first(batch, consumer=consumer, event_id=event_id)
