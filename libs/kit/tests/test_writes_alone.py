@@ -67,7 +67,14 @@ async def _numbered(
 ) -> tuple[writes.Taken, AuditEntry]:
     """A numbered entity (its id column holds the token) and an audit entry whose JSON holds it."""
     taken = writes.Taken(_TAKE, {"c_key": key, "c_prefix": f"{key}-"})
-    entity = AuditEntry(actor="u1", tenant=tenant, action="create", entity="doc", entity_id=taken.token)
+    entity = AuditEntry(
+        actor="u1",
+        tenant=tenant,
+        action="create",
+        entity=f"doc {taken.token}",  # inside a text
+        entity_id=taken.token,
+        changes={"quote": f'"no. {taken.token}"'},  # inside a document's string, beside characters to escape
+    )
     async with writes.batched(session, last=last) as batch:
         batch.take(taken)
         writes.add(session, entity, attach=True)
@@ -98,6 +105,7 @@ async def test_a_last_batch_with_nothing_before_it_is_one_statement_of_its_own(
     assert sent == []  # no BEGIN (so no COMMIT either)
     assert (taken.value, again.value) == (f"{key}-001", f"{key}-002")
     assert entity.entity_id == taken.value  # the attached instance holds the value, not the token
+    assert (entity.entity, entity.changes) == (f"doc {taken.value}", {"quote": f'"no. {taken.value}"'})
     logs = {e.entity_id: e for e in await _entries(db, tenant)}
     assert set(logs) == {f"{key}-001", f"{key}-002", "log"}
     assert all(
@@ -106,6 +114,8 @@ async def test_a_last_batch_with_nothing_before_it_is_one_statement_of_its_own(
         if e.entity_id == "log"
     )
     assert all(taken.token not in str(e.changes) for e in logs.values())
+    stored = logs[taken.value]
+    assert (stored.entity, stored.changes) == (f"doc {taken.value}", {"quote": f'"no. {taken.value}"'})
 
 
 async def test_the_value_keeps_every_digit_past_its_width(db: Database, counters: str, tenant: str) -> None:

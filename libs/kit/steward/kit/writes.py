@@ -54,8 +54,8 @@ _Shape = tuple[tuple[_Part, ...], tuple[str, ...], tuple[tuple[int, bool], ...],
 _STATEMENTS: dict[_Shape, sa.TextClause] = {}
 _MAX_STATEMENTS = 512
 # how a column's value is given when a value is taken (see Taken): a parameter, the taken value
-# itself, or a JSON document with the taken value in place of its token
-_PLAIN, _IS_TAKEN, _HOLDS_TAKEN = 0, 1, 2
+# itself, a JSON document or a text with the taken value in place of its token
+_PLAIN, _IS_TAKEN, _HOLDS_TAKEN, _TEXT_HOLDS_TAKEN = 0, 1, 2, 3
 
 
 def _quoted(name: str) -> str:
@@ -65,9 +65,12 @@ def _quoted(name: str) -> str:
 def _placeholder(name: str, how: int, column: sa.Column[Any]) -> str:
     if how == _IS_TAKEN:
         return "(SELECT value FROM t)"
-    if how == _HOLDS_TAKEN:  # the document comes as JSON text, the token (a JSON string) replaced
+    if how == _HOLDS_TAKEN:  # the document comes as JSON text; the token, escaped as JSON, replaced
         kind = "JSONB" if isinstance(column.type, postgresql.JSONB) else "JSON"
-        return f"CAST(replace(:{name}, :tk, (SELECT to_json(value)::text FROM t)) AS {kind})"
+        escaped = "(SELECT substr(to_json(value)::text, 2, length(to_json(value)::text) - 2) FROM t)"
+        return f"CAST(replace(:{name}, :tk, {escaped}) AS {kind})"
+    if how == _TEXT_HOLDS_TAKEN:
+        return f"replace(:{name}, :tk, (SELECT value FROM t))"
     return ":" + name
 
 
@@ -82,7 +85,7 @@ def _text(shape: _Shape, tables: list[sa.Table]) -> sa.TextClause:
     if take is not None:
         ctes.append(f"t AS ({take.text})")
         binds += list(take._bindparams.values())
-        if any(_HOLDS_TAKEN in marks for _, _, _, marks in parts):
+        if any(m in (_HOLDS_TAKEN, _TEXT_HOLDS_TAKEN) for _, _, _, marks in parts for m in marks):
             binds.append(sa.bindparam("tk", type_=sa.Text()))
     for i, ((_, columns, conflict, marks), table) in enumerate(zip(parts, tables, strict=True)):
         names = [f"p{i}_{j}" for j in range(len(columns))]
@@ -137,6 +140,17 @@ class Taken:
         self.value: Any = None
 
 
+def _put(value: Any, token: str, taken: str) -> Any:
+    """``value`` with ``taken`` in place of ``token`` (in a string, or in a document's strings)."""
+    if isinstance(value, str):
+        return value.replace(token, taken) if token in value else value
+    if isinstance(value, dict):
+        return {k: _put(v, token, taken) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_put(v, token, taken) for v in value]
+    return value
+
+
 class WriteBatch:
     """Rows queued for one round trip (see the module's doc)."""
 
@@ -152,6 +166,7 @@ class WriteBatch:
         self.written: dict[Any, bool] = {}
         self._when: Any = None
         self.taken: Taken | None = None
+        self._holding: dict[Any, tuple[str, ...]] = {}  # row key → its columns holding the token
         self._seq = itertools.count()  # part keys stay unique for the batch's life (``written``)
 
     def wrote(self, key: Any) -> bool:
@@ -250,8 +265,8 @@ class WriteBatch:
         marks = []
         for name, value in values.items():
             how = _PLAIN
-            if isinstance(value, str) and value == token:
-                how = _IS_TAKEN
+            if isinstance(value, str) and token in value:
+                how = _IS_TAKEN if value == token else _TEXT_HOLDS_TAKEN
             elif isinstance(value, (dict, list)) and isinstance(table.c[name].type, sa.JSON):
                 text = json.dumps(value)
                 if token in text:
@@ -287,15 +302,21 @@ class WriteBatch:
             if not marks[i] or marks[i][j] != _IS_TAKEN
         }
         if taken is not None:
-            params.update(taken.params, tk=json.dumps(taken.token))
+            params.update(taken.params, tk=taken.token)
+            self._holding = {
+                key: tuple(name for name, how in zip(values, m, strict=True) if how != _PLAIN)
+                for key, (_, values, _), m in zip(self.rows, rows, marks, strict=True)
+                if m
+            }
         return _text(shape, [table for table, _, _ in rows]), params
 
     async def execute(self, session: AsyncSession, *, alone: bool = False) -> None:
         """Send the statement (``alone``: as the transaction's last one, see ``first_row``)."""
         composed = self.compose()
         reporting = [key for key in self.rows if key in self.reporting]
-        conditions, taken = self.conditions, self.taken
+        conditions, taken, holding = self.conditions, self.taken, self._holding
         attach, self.rows, self.channels, self.attach = self.attach, {}, [], []
+        self._holding = {}
         self.conditions, self.reporting, self.taken = {}, set(), None
         if composed is not None:
             row = await first_row(session, *composed, alone=alone)  # the statement's SELECT: one row
@@ -306,10 +327,10 @@ class WriteBatch:
         for key, obj in attach:
             if not self.written.get(conditions.get(key, key), True) or not self.written.get(key, True):
                 continue  # a repeat: its row is not this object
-            if taken is not None:
-                for column in obj.__table__.columns:
-                    if getattr(obj, column.key, None) == taken.token:
-                        setattr(obj, column.key, taken.value)
+            if taken is not None:  # the attributes whose values held the token get the value
+                for name in holding.get(key, ()):
+                    attribute = obj.__table__.c[name].key
+                    setattr(obj, attribute, _put(getattr(obj, attribute), taken.token, taken.value))
             make_transient_to_detached(obj)  # its attributes now count as loaded from the row
             session.add(obj)
 
