@@ -5,18 +5,16 @@ or nothing, against real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
 from steward.kit import audit, writes
 from steward.kit.audit import AuditEntry
 from steward.kit.db import Database
 from steward.kit.straight import all_rows, first_row
+from steward.kit.testing import Begins
 
 _COUNTERS = "kit_test_counters"
 _TAKE = sa.text(
@@ -34,22 +32,6 @@ async def counters(db: Database) -> str:
             sa.text(f"CREATE TABLE IF NOT EXISTS {_COUNTERS} (k text PRIMARY KEY, last int NOT NULL)")
         )
     return _COUNTERS
-
-
-@contextmanager
-def begins(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The BEGINs the current task sends (the service's background loops are not counted)."""
-    sent: list[str] = []
-    task = asyncio.current_task()
-    original = AsyncAdapt_asyncpg_connection._start_transaction
-
-    async def counted(self: Any) -> None:
-        if asyncio.current_task() is task:
-            sent.append("BEGIN")
-        await original(self)
-
-    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", counted)
-    yield sent
 
 
 async def _last(db: Database, key: str) -> int | None:
@@ -91,10 +73,10 @@ async def _numbered(
 
 
 async def test_a_last_batch_with_nothing_before_it_is_one_statement_of_its_own(
-    db: Database, counters: str, tenant: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, counters: str, tenant: str
 ) -> None:
     key = f"{tenant}-a"
-    with begins(monkeypatch) as sent:
+    with Begins() as begun:
         async with db.transaction() as session:
             taken, entity = await _numbered(session, tenant, key)
             # committed already: another connection (in another task) sees it before the block ends
@@ -102,7 +84,7 @@ async def test_a_last_batch_with_nothing_before_it_is_one_statement_of_its_own(
             assert len(await asyncio.create_task(_entries(db, tenant))) == 2
         async with db.transaction() as session:
             again, _ = await _numbered(session, tenant, key)
-    assert sent == []  # no BEGIN (so no COMMIT either)
+    assert begun.sent == []  # no BEGIN (so no COMMIT either)
     assert (taken.value, again.value) == (f"{key}-001", f"{key}-002")
     assert entity.entity_id == taken.value  # the attached instance holds the value, not the token
     assert (entity.entity, entity.changes) == (f"doc {taken.value}", {"quote": f'"no. {taken.value}"'})
@@ -151,28 +133,28 @@ def _row(entity: AuditEntry) -> dict[str, Any]:
 
 
 async def test_after_other_statements_the_last_batch_stays_in_the_transaction(
-    db: Database, counters: str, tenant: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, counters: str, tenant: str
 ) -> None:
     key = f"{tenant}-t"
-    with begins(monkeypatch) as sent, pytest.raises(RuntimeError, match="refused"):
+    with Begins() as begun, pytest.raises(RuntimeError, match="refused"):
         async with db.transaction() as session:
             await session.execute(sa.text("SELECT 1"))
             taken, _ = await _numbered(session, tenant, key)
             assert taken.value == f"{key}-001"
             raise RuntimeError("refused")
-    assert sent == ["BEGIN"]
+    assert begun.sent == ["BEGIN"]
     assert await _last(db, key) is None and await _entries(db, tenant) == []  # rolled back
 
 
 async def test_a_read_sent_without_begin_keeps_the_last_batch_alone(
-    db: Database, counters: str, tenant: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, counters: str, tenant: str
 ) -> None:
     key = f"{tenant}-r"
-    with begins(monkeypatch) as sent:
+    with Begins() as begun:
         async with db.transaction() as session:
             assert await all_rows(session, _READ, {"k": key}, begin=False) == []
             taken, _ = await _numbered(session, tenant, key)
-    assert sent == [] and taken.value == f"{key}-001"
+    assert begun.sent == [] and taken.value == f"{key}-001"
 
 
 async def test_nothing_may_follow_a_statement_sent_alone(db: Database, counters: str, tenant: str) -> None:
@@ -203,7 +185,7 @@ async def test_one_taken_value_per_batch(db: Database, tenant: str) -> None:
 
 
 async def test_with_statement_hooks_listening_the_batch_goes_through_sqlalchemy_in_the_transaction(
-    db: Database, counters: str, tenant: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, counters: str, tenant: str
 ) -> None:
     """SQL tracing (or a test counting statements) sees every statement: the taken value and the
     documents holding it are then bound by SQLAlchemy, and the statement is part of a transaction."""
@@ -215,12 +197,12 @@ async def test_with_statement_hooks_listening_the_batch_goes_through_sqlalchemy_
 
     sa.event.listen(db.engine.sync_engine, "before_cursor_execute", hook)
     try:
-        with begins(monkeypatch) as sent:
+        with Begins() as begun:
             async with db.transaction() as session:
                 taken, entity = await _numbered(session, tenant, key)
     finally:
         sa.event.remove(db.engine.sync_engine, "before_cursor_execute", hook)
-    assert sent == ["BEGIN"] and any("RETURNING" in s and "replace(" in s for s in seen)
+    assert begun.sent == ["BEGIN"] and any("RETURNING" in s and "replace(" in s for s in seen)
     assert taken.value == entity.entity_id == f"{key}-001"
     logs = [e for e in await _entries(db, tenant) if e.entity_id == "log"]
     assert [e.changes for e in logs] == [{"number": taken.value, "list": [taken.value, "other"]}]

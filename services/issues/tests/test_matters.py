@@ -6,12 +6,11 @@ import asyncio
 import uuid
 from typing import Any
 
-import pytest
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
 from steward.issues.testing import Issues, auth, local
 from steward.kit.clock import Clock
+from steward.kit.testing import Begins
 from steward.registry.testing import Registry, Tree, create_project
 
 
@@ -112,31 +111,21 @@ async def test_concurrent_filings_take_gapless_numbers_that_their_events_carry(
 
 
 async def test_a_filing_is_one_statement_without_begin_or_commit(
-    issues: Issues, registry: Registry, tree: Tree, monkeypatch: pytest.MonkeyPatch
+    issues: Issues, registry: Registry, tree: Tree
 ) -> None:
     """Nothing is sent before the filing's statement (the project, the rules and the ancestry come
     from the registry client's caches), so it goes alone: no BEGIN, no COMMIT."""
     d = tree.districts[2]
     p = await _project(registry, d)
-    begun: list[str] = []
-    original = AsyncAdapt_asyncpg_connection._start_transaction
-
-    async def counted(self: Any) -> None:
-        task = asyncio.current_task()
-        if task is not None and "run_asgi" in task.get_coro().__qualname__:  # a request, not a loop
-            begun.append("BEGIN")
-        await original(self)
-
-    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", counted)
-    for i in range(3):
-        r = await issues.http.post(
-            "/v1/matters", json=obstacle(p["id"], title=f"一次往返 {i}"), headers=auth(d, "specialist")
-        )
+    with Begins(requests=True) as begun:
+        for i in range(3):
+            body = obstacle(p["id"], title=f"一次往返 {i}")
+            r = await issues.http.post("/v1/matters", json=body, headers=auth(d, "specialist"))
+            assert r.status_code == 201, r.text
+        keyed = obstacle(p["id"], idempotency_key="one-statement-check")
+        r = await issues.http.post("/v1/matters", json=keyed, headers=auth(d, "specialist"))
         assert r.status_code == 201, r.text
-    keyed = obstacle(p["id"], idempotency_key="one-statement-check")
-    r = await issues.http.post("/v1/matters", json=keyed, headers=auth(d, "specialist"))
-    assert r.status_code == 201, r.text
-    assert begun == ["BEGIN"]  # only the keyed filing, whose key is looked up first in its transaction
+    assert begun.sent == ["BEGIN"]  # only the keyed filing, whose key is looked up first in its transaction
 
 
 async def test_full_workflow_with_history_and_rating(

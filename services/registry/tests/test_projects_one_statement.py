@@ -7,34 +7,22 @@ import asyncio
 import uuid
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
+from steward.kit.testing import Begins
 from steward.registry.testing import Registry, Tree, create_project
 
 
-async def test_a_registration_sends_no_begin(
-    registry: Registry, tree: Tree, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_registration_sends_no_begin(registry: Registry, tree: Tree) -> None:
     """The rules in force are read outside the transaction and the writes go as one statement: no
     BEGIN, no COMMIT."""
     d = tree.districts[1]
     assert (await create_project(registry, d)).status_code == 201  # the tenant is cached from here
-    begun: list[str] = []
-    original = AsyncAdapt_asyncpg_connection._start_transaction
-
-    async def counted(self: Any) -> None:
-        task = asyncio.current_task()
-        if task is not None and "run_asgi" in task.get_coro().__qualname__:  # a request, not a loop
-            begun.append("BEGIN")
-        await original(self)
-
-    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", counted)
-    for i in range(3):
-        r = await create_project(registry, d, name=f"一次往返 {i}")
-        assert r.status_code == 201, r.text
-    assert begun == []
+    with Begins(requests=True) as begun:
+        for i in range(3):
+            r = await create_project(registry, d, name=f"一次往返 {i}")
+            assert r.status_code == 201, r.text
+    assert begun.sent == []
 
 
 async def test_concurrent_registrations_take_gapless_codes_that_their_events_carry(

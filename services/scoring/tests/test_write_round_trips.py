@@ -5,18 +5,15 @@ so, as before. Called in the test's own task so that only their round trips are 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from decimal import Decimal
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
 from steward.events.envelope import CloudEvent
 from steward.kit.auth import Principal, Role
-from steward.kit.testing import RoundTrips
+from steward.kit.testing import Begins, RoundTrips
 from steward.registry.testing import Tree
 from steward.scoring.ledger import views as ledger_views
 from steward.scoring.ledger.schemas import ManualEntryIn
@@ -75,29 +72,18 @@ async def test_an_event_naming_its_subject_is_one_statement(scoring: Scoring, tr
 
 
 async def test_an_event_naming_its_subject_is_sent_without_begin(
-    scoring: Scoring, tree: Tree, clock: Any, monkeypatch: pytest.MonkeyPatch
+    scoring: Scoring, tree: Tree, clock: Any
 ) -> None:
     """Without statement hooks (as in production) that one statement is the transaction: no BEGIN,
     no COMMIT (kit.writes.batched(last=True))."""
     d = tree.districts[0]
     consumer = EventConsumer(scoring.runtime.ctx)
     await consumer.handle(_event("attendance.late", d, {"agent": "warm-the-rules-cache"}))
-    begun: list[str] = []
-    original = AsyncAdapt_asyncpg_connection._start_transaction
-
-    task = asyncio.current_task()
-
-    async def counted(self: Any) -> None:
-        if asyncio.current_task() is task:  # not the relay's and other loops' rounds
-            begun.append("BEGIN")
-        await original(self)
-
     event = _event("attendance.late", d, {"agent": f"agent-{uuid.uuid4().hex[:6]}"})
-    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "_start_transaction", counted)
-    await consumer.handle(event)
-    await consumer.handle(event)  # a repeat writes nothing
-    monkeypatch.undo()
-    assert begun == []
+    with Begins() as begun:
+        await consumer.handle(event)
+        await consumer.handle(event)  # a repeat writes nothing
+    assert begun.sent == []
     assert await _rows(scoring, event.id) == (1, ["steward.score.recorded.v1"], 0)
 
 

@@ -90,16 +90,10 @@ class KeyQueue:
         # pool while the transactions behind it hold every connection (32 clients filing into one
         # tenant, the pool's 20 connections held by those in line: 8 filings/s, p99 4 s)
         await held_connection(session)
-        line = self._lines.get(key)
+        # the turn starts at the statement that locks the row: BEGIN goes while waiting
+        line = await self._in_line(key, lambda: begin_now(session))
         if line is None:
-            line = self._lines[key] = _Line()
-        line.users += 1
-        if line.active >= self.width:
-            # the turn starts at the statement that locks the row: BEGIN goes while waiting
-            if not await self._wait(key, line, lambda: begin_now(session)):
-                return False  # waited long enough: on to the row, where PostgreSQL orders it
-        else:
-            line.active += 1  # free: taken without suspending
+            return False  # waited long enough: on to the row, where PostgreSQL orders it
         info[_HELD] = key
 
         def end() -> None:
@@ -116,21 +110,27 @@ class KeyQueue:
         ends, not when the transaction does. True when the turn was given, False when the wait
         outlasted ``patience``. The connection is taken first, as :meth:`enter` takes it."""
         await held_connection(session)
-        line = self._lines.get(key)
+        line = await self._in_line(key, None)
         if line is None:
-            line = self._lines[key] = _Line()
-        line.users += 1
-        if line.active >= self.width:
-            if not await self._wait(key, line, None):
-                yield False
-                return
-        else:
-            line.active += 1
+            yield False
+            return
         try:
             yield True
         finally:
             line.pass_on()
             self._leave(key, line)
+
+    async def _in_line(self, key: Hashable, meanwhile: Callable[[], Awaitable[None]] | None) -> _Line | None:
+        """``key``'s line once it is this one's turn (at once when fewer than ``width`` hold it),
+        None when the wait outlasted ``patience``."""
+        line = self._lines.get(key)
+        if line is None:
+            line = self._lines[key] = _Line()
+        line.users += 1
+        if line.active < self.width:
+            line.active += 1  # free: taken without suspending
+            return line
+        return line if await self._wait(key, line, meanwhile) else None
 
     async def _wait(
         self, key: Hashable, line: _Line, meanwhile: Callable[[], Awaitable[None]] | None

@@ -1,6 +1,7 @@
 """Test support shared by every service: serve an app (REST + its runtime's gRPC) on free loopback
 ports inside the current event loop, the way the services' own tests and end-to-end tests do; count
-the round trips a request makes to PostgreSQL and the greenlets SQLAlchemy's asyncio layer starts."""
+the round trips a request makes to PostgreSQL, the BEGINs it sends and the greenlets SQLAlchemy's
+asyncio layer starts."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import greenlet
 import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
 from steward.kit.db import Database
 from steward.kit.overload_http import protocol_for
@@ -154,3 +156,39 @@ class Greenlets:
 
     def __exit__(self, *_: object) -> None:
         greenlet.settrace(self._before)
+
+
+class Begins:
+    """The BEGINs sent to PostgreSQL while counting (each a round trip, and a COMMIT to follow),
+    seen without statement hooks (with hooks listening, hot-path statements go through SQLAlchemy
+    and would not go alone): by the current task, or with ``requests=True`` by the HTTP requests this
+    process serves (not the service's own loops: the outbox relay, timers, consumers)."""
+
+    def __init__(self, *, requests: bool = False) -> None:
+        self.requests = requests
+        self.sent: list[str] = []
+
+    def __enter__(self) -> Begins:
+        task = asyncio.current_task()
+        original = self._original = AsyncAdapt_asyncpg_connection._start_transaction
+
+        def counted_here() -> bool:
+            current = asyncio.current_task()
+            if self.requests:  # uvicorn's request-response cycle
+                return current is not None and "run_asgi" in current.get_coro().__qualname__  # type: ignore[union-attr]
+            return current is task
+
+        async def counted(adapted: Any) -> None:
+            if counted_here():
+                self.sent.append("BEGIN")
+            await original(adapted)
+
+        AsyncAdapt_asyncpg_connection._start_transaction = counted  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        AsyncAdapt_asyncpg_connection._start_transaction = self._original  # type: ignore[method-assign]
+
+    @property
+    def count(self) -> int:
+        return len(self.sent)
