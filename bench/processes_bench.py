@@ -41,6 +41,7 @@ from bench.procs import (
     SECRET,
     Platform,
     Reference,
+    chained,
     drained,
     infra_pids,
     setup_tenants,
@@ -294,6 +295,14 @@ async def _run(ctx: BenchContext) -> list[Row]:
                 meter_pids=every,
             )
             await drained(ctx.nats_url)  # idle is measured with nothing left to do
+            rows.append(
+                Row(
+                    "audit chain caught up after the load",
+                    await chained(platform),
+                    "s",
+                    "every service's unchained audit entries: 0 (chainer rounds every 5 s)",
+                )
+            )
             meter = Meter(every)
             meter.start()
             await asyncio.sleep(idle_seconds)

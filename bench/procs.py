@@ -199,6 +199,38 @@ async def drained(nats_url: str, within: float = 300.0) -> float:
     return time.perf_counter() - t0
 
 
+_UNCHAINED = (
+    "SELECT count(*) FROM steward_audit a WHERE (a.at, a.id) > coalesce("
+    "(SELECT (entry_at, audit_id) FROM steward_audit_chain ORDER BY entry_at DESC, audit_id DESC LIMIT 1), "
+    "('-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid))"
+)
+
+
+async def chained(platform: Platform, within: float = 120.0) -> float:
+    """Seconds until every running service's audit chainer has chained what the load wrote
+    (``steward.kit.audit_chain``: rounds every few seconds, so it lags a busy writer a little), so
+    idle is measured with nothing left to do."""
+    import asyncpg
+
+    from steward.kit.db import asyncpg_dsn
+
+    t0 = time.perf_counter()
+    urls = [platform.envs[name]["STEWARD_DATABASE_URL"] for name in platform.running]
+    conns = [await asyncpg.connect(asyncpg_dsn(url)) for url in urls]
+    try:
+        while time.perf_counter() - t0 < within:
+            left = [int(await c.fetchval(_UNCHAINED)) for c in conns]
+            if not any(left):
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise RuntimeError(f"audit entries still unchained after {within:.0f} s: {left}")
+    finally:
+        for c in conns:
+            await c.close()
+    return time.perf_counter() - t0
+
+
 def infra_pids(ctx: BenchContext) -> dict[str, tuple[int, bool]]:
     out: dict[str, tuple[int, bool]] = {}
     pg = getattr(ctx.server, "proc", None)

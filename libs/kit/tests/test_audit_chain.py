@@ -5,6 +5,7 @@ which; entries written before the chain table existed are chained too."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -12,7 +13,15 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
 from steward.kit import audit
-from steward.kit.audit_chain import GENESIS, AuditChainer, chain_pending, create_chain_table, verify
+from steward.kit.audit_chain import (
+    _NEWER,
+    GENESIS,
+    AuditChainer,
+    chain_pending,
+    create_chain_indexes,
+    create_chain_table,
+    verify,
+)
 from steward.kit.db import Database, utcnow
 
 
@@ -91,3 +100,40 @@ async def test_the_chainer_worker_chains_new_entries(db: Database) -> None:
         await asyncio.wait_for(task, 5)
     report = await verify(db)
     assert report.ok and report.links == 5
+
+
+async def test_a_round_reads_by_index_ranges_and_the_look_back_chains_late_commits(db: Database) -> None:
+    """A round reads the entries after the newest chained one by an index range (its cost is what it
+    chains, not the table); an entry committed after newer ones were chained is found by the look
+    back over the margin before them."""
+    await create_table(db)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda c: create_chain_indexes(Operations(MigrationContext.configure(c))))
+    await add_entries(db, 3, tag="first")
+    assert await chain_pending(db) == 3
+    async with db.engine.begin() as conn:  # a transaction that took its time to commit
+        await conn.execute(
+            sa.text(
+                "INSERT INTO steward_audit (id, at, actor, tenant, action, entity, entity_id, changes) "
+                "VALUES (gen_random_uuid(), :at, 'slow', '210112', 'update', 'project', 'late', '{}')"
+            ),
+            {"at": utcnow() - timedelta(minutes=5)},
+        )
+    assert await chain_pending(db, late=False) == 0  # after the newest chained entry: nothing
+    assert await chain_pending(db) == 1  # the look back finds it
+    report = await verify(db)
+    assert report.ok and report.links == 4, report.problems
+    async with db.engine.begin() as conn:
+        await conn.execute(sa.text("SET LOCAL enable_seqscan = off"))  # a seq scan only without the index
+        plans = [
+            "\n".join(r[0] for r in await conn.execute(sa.text(f"EXPLAIN {sql}"), params))
+            for sql, params in [
+                (_NEWER, {"at": utcnow(), "id": uuid.uuid4(), "batch": 1000}),
+                (
+                    "SELECT entry_at, audit_id FROM steward_audit_chain ORDER BY entry_at DESC, audit_id DESC LIMIT 1",
+                    {},
+                ),
+            ]
+        ]
+    assert "ix_steward_audit_at" in plans[0], plans[0]
+    assert "ix_steward_audit_chain_entry_at" in plans[1], plans[1]

@@ -18,7 +18,10 @@ from steward.kit.ids import new_id
 
 class AuditEntry(SQLModel, table=True):
     __tablename__ = "steward_audit"
-    __table_args__ = (sa.Index("ix_steward_audit_entity", "entity", "entity_id"),)
+    __table_args__ = (
+        sa.Index("ix_steward_audit_entity", "entity", "entity_id"),
+        sa.Index("ix_steward_audit_at", "at", "id"),  # the audit chain's rounds (kit.audit_chain)
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     at: datetime = Field(

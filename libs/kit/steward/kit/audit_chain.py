@@ -19,6 +19,8 @@ import contextlib
 import hashlib
 import json
 import sys
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +38,8 @@ _LOCK_ID = 0x57A0D17
 # a transaction may commit its audit entry a while after the entry's time; rows this much older
 # than the newest chained one are still looked for
 _LATE_COMMIT_MARGIN = timedelta(minutes=15)
+LATE_LOOK_SECONDS = 60.0  # the worker looks back for late commits at most this often
+_NO_ID = uuid.UUID(int=0)
 
 
 def create_chain_table(op: Any) -> None:
@@ -55,6 +59,20 @@ def create_chain_table(op: Any) -> None:
 
 def drop_chain_table(op: Any) -> None:
     op.drop_table(CHAIN_TABLE)
+
+
+def create_chain_indexes(op: Any) -> None:
+    """For a service's Alembic migration: the chainer's rounds by index ranges (the audit entries
+    after the newest chained one, and that one), not by scans of both tables."""
+    op.create_index("ix_steward_audit_at", "steward_audit", ["at", "id"], if_not_exists=True)
+    op.create_index(
+        "ix_steward_audit_chain_entry_at", CHAIN_TABLE, ["entry_at", "audit_id"], if_not_exists=True
+    )
+
+
+def drop_chain_indexes(op: Any) -> None:
+    op.drop_index("ix_steward_audit_chain_entry_at", table_name=CHAIN_TABLE)
+    op.drop_index("ix_steward_audit_at", table_name="steward_audit")
 
 
 def _iso(value: datetime) -> str:
@@ -88,8 +106,26 @@ async def _has_table(conn: Any) -> bool:
     return found is not None
 
 
-async def chain_pending(db: Database, *, batch: int = 1000) -> int | None:
-    """Chain the entries not chained yet (one batch); the number chained, or None without the table."""
+_NEWER = """SELECT a.id, a.at, a.actor, a.tenant, a.action, a.entity, a.entity_id, a.changes
+               FROM steward_audit a
+              WHERE (a.at, a.id) > (:at, :id)
+              ORDER BY a.at, a.id
+              LIMIT :batch"""
+_LATE = f"""SELECT a.id, a.at, a.actor, a.tenant, a.action, a.entity, a.entity_id, a.changes
+              FROM steward_audit a
+             WHERE a.at >= :since AND (a.at, a.id) <= (:at, :id)
+               AND NOT EXISTS (SELECT 1 FROM {CHAIN_TABLE} c WHERE c.audit_id = a.id)
+             ORDER BY a.at, a.id
+             LIMIT :batch"""
+
+
+async def chain_pending(db: Database, *, batch: int = 1000, late: bool = True) -> int | None:
+    """Chain the entries not chained yet (one batch); the number chained, or None without the table.
+
+    The entries after the newest chained one come by an index range (``ix_steward_audit_at``), so
+    a round costs what it chains, not what the table holds. ``late``: when that is less than a
+    batch, also look back ``_LATE_COMMIT_MARGIN`` before it for entries committed after newer
+    ones (an anti-join over that window: the worker does it at most once a minute)."""
     async with db.engine.begin() as conn:
         if not await _has_table(conn):
             return None
@@ -104,22 +140,25 @@ async def chain_pending(db: Database, *, batch: int = 1000) -> int | None:
             )
         ).first()
         pos, prev = (head.pos, head.hash) if head else (0, GENESIS)
-        since = (
-            await conn.execute(sa.text(f"SELECT max(entry_at) FROM {CHAIN_TABLE}"))
-        ).scalar() or datetime.min.replace(tzinfo=UTC)
-        rows = (
+        newest = (
             await conn.execute(
                 sa.text(
-                    f"""SELECT a.id, a.at, a.actor, a.tenant, a.action, a.entity, a.entity_id, a.changes
-                          FROM steward_audit a
-                         WHERE a.at >= :since
-                           AND NOT EXISTS (SELECT 1 FROM {CHAIN_TABLE} c WHERE c.audit_id = a.id)
-                         ORDER BY a.at, a.id
-                         LIMIT :batch"""
-                ),
-                {"since": since - _LATE_COMMIT_MARGIN if head else since, "batch": batch},
+                    f"SELECT entry_at, audit_id FROM {CHAIN_TABLE} ORDER BY entry_at DESC, audit_id DESC LIMIT 1"
+                )
             )
-        ).all()
+        ).first()
+        since, last_id = (
+            (newest.entry_at, newest.audit_id) if newest else (datetime.min.replace(tzinfo=UTC), _NO_ID)
+        )
+        rows = list((await conn.execute(sa.text(_NEWER), {"at": since, "id": last_id, "batch": batch})).all())
+        if late and newest is not None and len(rows) < batch:
+            params = {
+                "since": since - _LATE_COMMIT_MARGIN,
+                "at": since,
+                "id": last_id,
+                "batch": batch - len(rows),
+            }
+            rows = list((await conn.execute(sa.text(_LATE), params)).all()) + rows
         links = []
         for row in rows:
             pos += 1
@@ -208,10 +247,14 @@ class AuditChainer:
 
     async def run(self) -> None:
         idle = self.interval
+        looked = 0.0
         while not self._stop.is_set():
             wait = self.interval
             try:
-                chained = await chain_pending(self.db)
+                late = time.monotonic() - looked >= LATE_LOOK_SECONDS
+                chained = await chain_pending(self.db, late=late)
+                if late:
+                    looked = time.monotonic()
                 if chained is None:
                     wait = max(self.interval, 60.0)  # no table yet: look again in a minute
                 elif chained:
