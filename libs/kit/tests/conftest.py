@@ -22,7 +22,7 @@ from steward.kit.audit import AuditEntry
 from steward.kit.bus import EventBus
 from steward.kit.db import Database
 from steward.kit.dedup import ConsumedEvent
-from steward.kit.outbox import OutboxEvent
+from steward.kit.outbox import OutboxEvent, emit
 from steward.kit.settings import ServiceSettings
 from steward.kit.timers import DueTimer
 
@@ -161,6 +161,27 @@ async def read_messages(
     return out
 
 
+async def emit_many(db: Database, tenant: str, n: int, *, per_tx: int = 100) -> list[str]:
+    """``n`` ``Pinged`` events emitted, ``per_tx`` to a transaction; their ids."""
+    ids: list[str] = []
+    for start in range(0, n, per_tx):
+        async with db.transaction() as session:
+            for i in range(start, min(n, start + per_tx)):
+                ev = await emit(session, Pinged(n=i), tenant=tenant, source="kit-test")
+                ids.append(ev.id)
+    return ids
+
+
+async def pending_rows(db: Database) -> int:
+    """Outbox rows not published yet."""
+    async with db.read() as session:
+        return (
+            await session.execute(
+                sa.select(sa.func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None))
+            )
+        ).scalar_one()
+
+
 class Kit:
     """Test helpers handed out by the ``kit`` fixture (test modules cannot import conftest)."""
 
@@ -170,6 +191,8 @@ class Kit:
     count_messages = staticmethod(count_messages)
     read_messages = staticmethod(read_messages)
     create_tables = staticmethod(create_tables)
+    emit_many = staticmethod(emit_many)
+    pending_rows = staticmethod(pending_rows)
 
     @staticmethod
     def headers(msg: Msg) -> dict[str, Any]:

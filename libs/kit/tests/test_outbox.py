@@ -42,25 +42,6 @@ class RecordingPublisher:
         await asyncio.sleep(0)  # let a concurrent relay interleave
 
 
-async def emit_many(db: Database, kit: Any, tenant: str, n: int, *, per_tx: int = 100) -> list[str]:
-    ids: list[str] = []
-    for start in range(0, n, per_tx):
-        async with db.transaction() as session:
-            for i in range(start, min(n, start + per_tx)):
-                ev = await emit(session, kit.Pinged(n=i), tenant=tenant, source="kit-test")
-                ids.append(ev.id)
-    return ids
-
-
-async def pending_rows(db: Database) -> int:
-    async with db.read() as session:
-        return (
-            await session.execute(
-                sa.select(sa.func.count()).select_from(OutboxEvent).where(OutboxEvent.published_at.is_(None))
-            )
-        ).scalar_one()
-
-
 async def test_emit_writes_a_row_in_the_callers_transaction(db: Database, kit: Any, tenant: str) -> None:
     async with db.transaction() as session:
         event = await emit(session, kit.Pinged(n=7), tenant=tenant, source="kit-test", actor="u1")
@@ -96,7 +77,7 @@ async def test_relay_publishes_with_msg_id_subject_and_cloudevent_body(
         event = await emit(session, kit.Pinged(n=42), tenant=tenant, source="kit-test", subject="p-1")
     relay = OutboxRelay(db, bus, service="kit-test")
     assert await relay.publish_pending() == 1
-    assert await pending_rows(db) == 0
+    assert await kit.pending_rows(db) == 0
 
     subject = f"steward.events.{tenant}.kitping.pinged"
     [msg] = await kit.read_messages(js, bus.settings.events_stream, subject, expected=1)
@@ -129,7 +110,7 @@ async def test_a_relay_round_sends_its_statements_straight_to_the_driver(
         with Greenlets() as counted:
             assert await relay.publish_pending() == 1
         assert len(counted.started) <= 3, f"{len(counted.started)} greenlets for one relay round"
-    assert await pending_rows(db) == 0
+    assert await kit.pending_rows(db) == 0
 
 
 async def test_a_relay_round_is_begin_one_statement_and_commit(
@@ -137,11 +118,11 @@ async def test_a_relay_round_is_begin_one_statement_and_commit(
 ) -> None:
     """The batch is taken and marked published by one statement in the relay's transaction (a
     SELECT and an UPDATE before: 4 round trips)."""
-    await emit_many(db, kit, tenant, 3, per_tx=3)
+    await kit.emit_many(db, tenant, 3, per_tx=3)
     with RoundTrips(db) as trips:
         assert await OutboxRelay(db, bus, service="kit-test").publish_pending() == 3
     assert trips.count == 3, trips.sent
-    assert await pending_rows(db) == 0
+    assert await kit.pending_rows(db) == 0
 
 
 async def test_events_written_at_the_same_time_are_published_in_the_order_written(
@@ -151,7 +132,7 @@ async def test_events_written_at_the_same_time_are_published_in_the_order_writte
     pending index's (per-subject order)."""
     same = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
     monkeypatch.setattr(outbox_module, "utcnow", lambda: same)
-    ids = await emit_many(db, kit, tenant, 40, per_tx=40)
+    ids = await kit.emit_many(db, tenant, 40, per_tx=40)
     publisher = RecordingPublisher(bus)
     assert await OutboxRelay(db, publisher, service="kit-test", batch_size=100).publish_pending() == 40
     assert publisher.sent == ids
@@ -191,7 +172,7 @@ async def test_republishing_after_a_crash_is_deduplicated_by_jetstream(
 async def test_two_relays_publish_every_row_exactly_once(
     db: Database, db_url: str, bus: EventBus, js: Any, kit: Any, tenant: str
 ) -> None:
-    ids = await emit_many(db, kit, tenant, 500)
+    ids = await kit.emit_many(db, tenant, 500)
     other_db = Database(db_url, pool_size=2)  # a second replica: its own engine and connections
     try:
         pub_a, pub_b = RecordingPublisher(bus), RecordingPublisher(bus)
@@ -216,7 +197,7 @@ async def test_two_relays_publish_every_row_exactly_once(
     assert set(sent) == set(ids)
     assert done_a + done_b == 500
     assert pub_a.sent and pub_b.sent, "both relays should have taken a share of the work"
-    assert await pending_rows(db) == 0
+    assert await kit.pending_rows(db) == 0
 
     subject = f"steward.events.{tenant}.>"
     assert await kit.count_messages(js, bus.settings.events_stream, subject) == 500
@@ -227,7 +208,7 @@ async def test_two_relays_publish_every_row_exactly_once(
 async def test_failed_publish_is_recorded_and_keeps_order(
     db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
 ) -> None:
-    ids = await emit_many(db, kit, tenant, 3, per_tx=1)
+    ids = await kit.emit_many(db, tenant, 3, per_tx=1)
     failed_before = REGISTRY.get_sample_value("steward_events_publish_failed_total", {"service": "kit-fail"})
     publisher = RecordingPublisher(bus, fail_ids={ids[1]})
     relay = OutboxRelay(db, publisher, service="kit-fail")
@@ -246,7 +227,7 @@ async def test_failed_publish_is_recorded_and_keeps_order(
     publisher.fail_ids.clear()  # the broker is back
     assert await relay.publish_pending() == 2
     assert publisher.sent == ids
-    assert await pending_rows(db) == 0
+    assert await kit.pending_rows(db) == 0
 
 
 async def test_backlog_reports_pending_count_and_age(
@@ -254,7 +235,7 @@ async def test_backlog_reports_pending_count_and_age(
 ) -> None:
     relay = OutboxRelay(db, bus)
     assert await relay.backlog() == (0, 0.0)
-    await emit_many(db, kit, tenant, 3)
+    await kit.emit_many(db, tenant, 3)
     async with db.transaction() as session:  # make the oldest row one minute old
         await session.execute(
             sa.text(
@@ -272,7 +253,7 @@ async def test_backlog_reports_pending_count_and_age(
 async def test_cleanup_deletes_only_old_published_rows(
     db: Database, bus: EventBus, kit: Any, tenant: str
 ) -> None:
-    ids = await emit_many(db, kit, tenant, 3)
+    ids = await kit.emit_many(db, tenant, 3)
     relay = OutboxRelay(db, bus)
     async with db.transaction() as session:  # ids[0] published long ago, ids[1] just now, ids[2] pending
         await session.execute(
@@ -289,62 +270,13 @@ async def test_cleanup_deletes_only_old_published_rows(
     assert left == {ids[1], ids[2]}
 
 
-class ProbeRelay(OutboxRelay):
-    """Signals each backlog count (the relay counts it before it goes idle), so a test knows the
-    relay went idle, and counts its rounds."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.iterations = self.rounds = 0
-        self.idle = asyncio.Event()
-
-    async def publish_pending(self) -> int:
-        published = await super().publish_pending()
-        self.rounds += 1
-        return published
-
-    async def backlog(self) -> tuple[int, float]:
-        result = await super().backlog()
-        self.iterations += 1
-        self.idle.set()
-        return result
-
-
-async def test_run_wakes_on_notify_long_before_the_poll_interval(
-    db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
-) -> None:
-    relay = ProbeRelay(db, bus, poll_seconds=30.0, service="kit-wake")
-    task = asyncio.create_task(relay.run())
-    try:
-        await asyncio.wait_for(relay.idle.wait(), timeout=10)
-        assert relay._listener is not None, "the relay should LISTEN for outbox notifications"
-        await asyncio.sleep(0.05)  # the loop is now parked in its 30 s wait
-        async with db.transaction() as session:
-            event = await emit(session, kit.Pinged(n=1), tenant=tenant, source="kit-test")
-        subject = f"steward.events.{tenant}.kitping.pinged"
-        # correctness of the wake-up, not a speed target: without NOTIFY this would take 30 s
-        await kit.wait_for(
-            lambda: kit.count_messages(js, bus.settings.events_stream, subject),
-            timeout=5,
-            message="event emitted while the relay was idle was not published (NOTIFY wake-up broken?)",
-        )
-        [msg] = await kit.read_messages(js, bus.settings.events_stream, subject, expected=1)
-        assert kit.headers(msg)["Nats-Msg-Id"] == event.id
-        await kit.wait_for(lambda: relay.rounds >= 2, timeout=5, message="relay loop did not complete")
-        assert REGISTRY.get_sample_value("steward_outbox_backlog", {"service": "kit-wake"}) == 0
-    finally:
-        await relay.stop(flush=False)
-        await asyncio.wait_for(task, timeout=5)
-    assert relay._listener is None
-
-
 async def test_an_event_too_large_for_nats_is_held_and_the_rest_go_on(
     db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
 ) -> None:
     """An event body larger than NATS takes can never be published: retrying it first for ever
     would stop every later event of the service. It stays in the outbox unpublished (counted in
     the backlog, so the outbox-age alert fires) and the relay goes on past it."""
-    ids = await emit_many(db, kit, tenant, 3, per_tx=1)
+    ids = await kit.emit_many(db, tenant, 3, per_tx=1)
     async with db.transaction() as session:  # about 1.1 MB: past the server's default max_payload (1 MB)
         await session.execute(
             sa.text(
@@ -366,100 +298,3 @@ async def test_an_event_too_large_for_nats_is_held_and_the_rest_go_on(
     assert pending == 1  # still counted: the outbox's age alert shows it
     subject = f"steward.events.{tenant}.>"
     assert await kit.count_messages(js, bus.settings.events_stream, subject) == 2
-
-
-async def test_run_exports_backlog_metrics(db: Database, kit: Any, tenant: str) -> None:
-    class Down:
-        async def publish_event(self, **_: Any) -> None:
-            raise ConnectionError("nats down")
-
-    await emit_many(db, kit, tenant, 4)
-    relay = ProbeRelay(db, Down(), poll_seconds=30.0, service="kit-backlog")
-    task = asyncio.create_task(relay.run())
-    try:
-        await asyncio.wait_for(relay.idle.wait(), timeout=10)
-        assert REGISTRY.get_sample_value("steward_outbox_backlog", {"service": "kit-backlog"}) == 4
-        age = REGISTRY.get_sample_value("steward_outbox_oldest_age_seconds", {"service": "kit-backlog"})
-        assert age is not None and age >= 0
-    finally:
-        await relay.stop(flush=False)
-        await asyncio.wait_for(task, timeout=5)
-
-
-async def test_stop_with_flush_publishes_pending_rows(
-    db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
-) -> None:
-    ids = await emit_many(db, kit, tenant, 450)  # more than one batch
-    relay = OutboxRelay(db, bus, batch_size=200)
-    await relay.stop(flush=True)
-    assert await pending_rows(db) == 0
-    subject = f"steward.events.{tenant}.>"
-    assert await kit.count_messages(js, bus.settings.events_stream, subject) == len(ids)
-
-
-async def test_stop_without_flush_leaves_rows_pending(
-    db: Database, bus: EventBus, kit: Any, tenant: str
-) -> None:
-    await emit_many(db, kit, tenant, 3)
-    relay = OutboxRelay(db, bus)
-    await relay.stop(flush=False)
-    assert await pending_rows(db) == 3
-
-
-class FlowingRelay(OutboxRelay):
-    """Each of the first 20 batches publishes one event; with ``wake`` the next commit's NOTIFY
-    arrives meanwhile (commits faster than the relay), without it the next commit comes after the
-    relay went to wait (filings paced below what it can do: one event per wake-up)."""
-
-    def __init__(self, *args: Any, wake: bool = True, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.wake = wake
-        self.batches = self.backlogs = self.counted_at = 0
-        self.while_flowing = -1  # backlog queries during the 20 batches that published
-        self.done = asyncio.Event()
-
-    async def publish_pending(self) -> int:
-        self.batches += 1
-        if self.batches <= 20:
-            if self.wake:
-                self._wake.set()
-            return 1
-        if not self.done.is_set():
-            self.while_flowing = self.backlogs
-            self.done.set()
-        return 0
-
-    async def backlog(self) -> tuple[int, float]:
-        self.backlogs += 1
-        self.counted_at = self.batches
-        return await super().backlog()
-
-
-async def _flow(relay: FlowingRelay) -> None:
-    task = asyncio.create_task(relay.run())
-    try:
-        await asyncio.wait_for(relay.done.wait(), timeout=10)
-        await asyncio.sleep(0.2)
-    finally:
-        await relay.stop(flush=False)
-        await asyncio.wait_for(task, timeout=5)
-    assert relay.batches >= 21
-
-
-async def test_while_events_flow_the_backlog_is_not_counted_per_batch(db: Database, bus: EventBus) -> None:
-    """The backlog gauges cost a query (a transaction: three round trips, each a turn of a busy
-    event loop): while commits keep waking the relay it counts once a second, not once per batch,
-    and always once before it waits."""
-    relay = FlowingRelay(db, bus, poll_seconds=30.0, service="kit-flow")
-    await _flow(relay)
-    assert 2 <= relay.backlogs < 10, f"{relay.backlogs} backlog queries for {relay.batches} batches"
-
-
-async def test_events_paced_one_per_batch_are_not_counted_per_batch(db: Database, bus: EventBus) -> None:
-    """At 150 filings/s the relay woke for each commit and counted the backlog each time: half a
-    query per filing. Now a round that published counts it once a second; the first round that
-    finds nothing counts it before the relay goes idle, so the gauges are fresh then."""
-    relay = FlowingRelay(db, bus, wake=False, poll_seconds=0.01, service="kit-paced")
-    await _flow(relay)
-    assert 0 <= relay.while_flowing < 10, f"{relay.while_flowing} backlog queries for 20 batches of one"
-    assert relay.counted_at >= 21  # counted after a round that found nothing
