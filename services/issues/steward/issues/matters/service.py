@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,6 @@ from steward.kit.db import construct
 from steward.kit.errors import Conflict, NotFound
 from steward.kit.keyqueue import KeyQueue
 from steward.kit.paging import keyset_page
-from steward.kit.straight import first_row
 from steward.kit.tenancy import ALL_TENANTS, ensure_visible
 from steward.rules import RulesDocument, rules_fingerprint
 from steward.rules.catalogue import DEFAULT_TAXONOMY
@@ -84,13 +83,8 @@ def _validate(data: MatterCreate, rules: RulesDocument) -> tuple[str | None, Tie
     return category, tier
 
 
-# a constant statement: no Core tree to build and key on every filing (issue 15)
-_NEXT_NUMBER = sa.text(
-    "INSERT INTO matter_number_counters (tenant_code, year, letter, last) VALUES (:tenant, :year, :letter, 1) "
-    "ON CONFLICT (tenant_code, year, letter) DO UPDATE SET last = matter_number_counters.last + 1 "
-    "RETURNING last"
-)
-# the same counter, taken inside a filing's one statement (kit.writes.Taken): the number itself
+# the counter, taken inside a filing's one statement (kit.writes.Taken): the number itself, 编号
+# ``<tenant>-<year>-<letter>-<seq>``; a constant statement (no Core tree built per filing, issue 15)
 _NUMBER = sa.text(
     "INSERT INTO matter_number_counters (tenant_code, year, letter, last) "
     "VALUES (:n_tenant, :n_year, :n_letter, 1) "
@@ -103,22 +97,16 @@ _NUMBER = sa.text(
     sa.bindparam("n_prefix", type_=sa.String()),
 )
 
+# the counter row serialises a tenant's filings; in the process they take their turns in arrival
+# order (kit.keyqueue): a filing that is its transaction's only statement for that statement, at
+# most 8 at once (measured: 4 costs -c8 a tenth, unbounded halves -c32 with row-lock thrash); one
+# in a longer transaction (procedure files) until that transaction ends
+_NUMBER_TURNS = KeyQueue(width=8)
 _NUMBERING = KeyQueue()
-_NUMBER_TURNS = KeyQueue(width=8)  # measured: 4 costs -c8 a tenth, unbounded halves -c32 (row-lock thrash)
-
-
-async def next_number(session: AsyncSession, *, tenant: str, year: int, letter: str) -> str:
-    """编号: ``<tenant>-<year>-<letter>-<seq>``; the counter row serialises concurrent filings (in
-    arrival order within the process: :data:`_NUMBERING`)."""
-    params = {"tenant": tenant, "year": year, "letter": letter}
-    await _NUMBERING.enter(session, (tenant, year, letter))
-    (seq,) = await first_row(session, _NEXT_NUMBER, params)
-    return f"{tenant}-{year}-{letter}-{seq:06d}"
 
 
 def _number(tenant: str, year: int, letter: str) -> writes.Taken:
-    """The next number, taken by the filing's own statement (its counter row locked only while
-    that statement runs, when it goes alone)."""
+    """The next number, taken by the filing's own statement."""
     prefix = f"{tenant}-{year}-{letter}-"
     return writes.Taken(_NUMBER, {"n_tenant": tenant, "n_year": year, "n_letter": letter, "n_prefix": prefix})
 
@@ -165,9 +153,9 @@ async def file(
 ) -> Matter:
     """Create the matter with its number, deadline (working days after filing), history row and event.
 
-    ``alone``: the caller's transaction does nothing else. Then the number is taken by the filing's
-    one statement, which goes as a transaction of its own when nothing was sent before it (a
-    repeated idempotency key is looked up first: then inside the transaction, after that look-up)."""
+    The number is taken by the filing's one statement. ``alone``: the caller's transaction does
+    nothing else, so that statement goes as a transaction of its own when nothing was sent before it
+    (an idempotency key is looked up first: then it goes inside the transaction, after the look-up)."""
     if data.idempotency_key:
         existing = await _replay(session, principal=principal, data=data, prep=prep)
         if existing is not None:
@@ -202,12 +190,10 @@ async def file(
         details["complaint"] = data.complaint.model_dump()
     p = prep.project
     year = dl.local_date(now).year
-    taken = _number(prep.tenant, year, data.kind.letter) if alone else None
+    taken = _number(prep.tenant, year, data.kind.letter)
     m = construct(
         Matter,
-        number=taken.token
-        if taken is not None
-        else await next_number(session, tenant=prep.tenant, year=year, letter=data.kind.letter),
+        number=taken.token,
         tenant_code=prep.tenant,
         tenant_path="/".join(a["code"] for a in prep.ancestry),
         ancestry=prep.ancestry,
@@ -244,16 +230,15 @@ async def file(
         created_at=now,
         updated_at=now,
     )
-    # the tenant's filings in this process take their numbers in arrival order (kit.keyqueue)
-    numbering = (
-        _NUMBER_TURNS.turn(session, (prep.tenant, year, data.kind.letter))
-        if taken is not None
-        else nullcontext()
-    )
-    # the matter, history, audit, event, NOTIFY, timers (and its number): one statement
+    key = (prep.tenant, year, data.kind.letter)
+    numbering: AbstractAsyncContextManager[Any] = nullcontext()
+    if alone:
+        numbering = _NUMBER_TURNS.turn(session, key)
+    else:
+        await _NUMBERING.enter(session, key)
+    # the matter, history, audit, event, NOTIFY, timers and its number: one statement
     async with numbering, writes.batched(session, last=alone) as batch:
-        if taken is not None:
-            batch.take(taken)
+        batch.take(taken)
         writes.add(session, m, attach=True)
         await record(
             session,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import nullcontext
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,7 +18,6 @@ from steward.kit.changes import record_change
 from steward.kit.db import construct, utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.keyqueue import KeyQueue
-from steward.kit.straight import first_row
 from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable
 from steward.registry.projects.models import Project, StageChange
 from steward.registry.projects.schemas import (
@@ -73,14 +71,8 @@ def derivation(
     }
 
 
-# a constant statement: no Core tree to build and key on every registration (issue 15)
-_NEXT_CODE = sa.text(
-    "INSERT INTO project_code_counters (tenant_code, year, last) VALUES (:tenant, :year, 1) "
-    "ON CONFLICT (tenant_code, year) DO UPDATE SET last = project_code_counters.last + 1 RETURNING last"
-)
-
-_CODING = KeyQueue()
-# the same counter, taken inside a registration's one statement (kit.writes.Taken): the code itself
+# the counter, taken inside a registration's one statement (kit.writes.Taken): the code itself,
+# 一项一码 ``<tenant>-<year>-<seq>``; a constant statement (no Core tree built per registration)
 _CODE = sa.text(
     "INSERT INTO project_code_counters (tenant_code, year, last) VALUES (:c_tenant, :c_year, 1) "
     "ON CONFLICT (tenant_code, year) DO UPDATE SET last = project_code_counters.last + 1 "
@@ -90,17 +82,9 @@ _CODE = sa.text(
     sa.bindparam("c_year", type_=sa.Integer()),
     sa.bindparam("c_prefix", type_=sa.String()),
 )
-# a tenant's registrations in this process: at most 8 of their statements at the counter row at
-# once (as for matter numbers: more only wait on its lock in PostgreSQL)
+# a tenant's registrations in this process take their turns at the counter row in arrival order,
+# at most 8 of their statements at once (as for matter numbers: more only wait on its lock)
 _CODE_TURNS = KeyQueue(width=8)
-
-
-async def next_code(session: AsyncSession, *, tenant: str, year: int) -> str:
-    """一项一码: ``<tenant>-<year>-<seq>``; the counter row serialises concurrent registrations (in
-    arrival order within the process: :data:`_CODING`)."""
-    await _CODING.enter(session, (tenant, year))
-    (seq,) = await first_row(session, _NEXT_CODE, {"tenant": tenant, "year": year})
-    return f"{tenant}-{year}-{seq:05d}"
 
 
 def _apply_dispatch(project: Project, derivation: dict[str, Any]) -> None:
@@ -138,12 +122,12 @@ async def _ensure_national_code_free(
         )
 
 
-async def register(
-    session: AsyncSession, *, principal: Principal, data: ProjectCreate, alone: bool = False
-) -> Project:
-    """``alone``: the caller's transaction does nothing else. Then the code is taken by the
-    registration's one statement, which goes as a transaction of its own when nothing was sent
-    before it (the rules in force are read outside the transaction: ``rules.versions_in_force``)."""
+async def register(session: AsyncSession, *, principal: Principal, data: ProjectCreate) -> Project:
+    """Write the project, its first stage, audit entry and event, its code taken by that one
+    statement. The caller's transaction does nothing else (the REST view), so the statement goes as
+    a transaction of its own when nothing was sent before it (the rules in force are read outside the
+    transaction: ``rules.versions_in_force``; an owner unit or a national code is checked first,
+    inside it)."""
     principal.require(*WRITERS)
     tenant = await visible_tenant_ref(session, principal=principal, code=data.tenant)
     ensure_writable(principal, ancestry_of(tenant.path))
@@ -157,18 +141,12 @@ async def register(
         session, tenant=tenant, investment=data.total_investment, funding_type=data.funding_type.value, at=now
     )
     loc = data.location
-    taken = (
-        writes.Taken(
-            _CODE, {"c_tenant": tenant.code, "c_year": now.year, "c_prefix": f"{tenant.code}-{now.year}-"}
-        )
-        if alone
-        else None
+    taken = writes.Taken(
+        _CODE, {"c_tenant": tenant.code, "c_year": now.year, "c_prefix": f"{tenant.code}-{now.year}-"}
     )
     project = construct(
         Project,
-        code=taken.token
-        if taken is not None
-        else await next_code(session, tenant=tenant.code, year=now.year),
+        code=taken.token,
         national_code=data.national_code,
         tenant_code=tenant.code,
         tenant_path=tenant.path,
@@ -195,11 +173,12 @@ async def register(
         named_responsibility=False,
     )
     _apply_dispatch(project, derivation)
-    coding = _CODE_TURNS.turn(session, (tenant.code, now.year)) if taken is not None else nullcontext()
-    # project, stage, audit, event, NOTIFY (and its code): one statement
-    async with coding, writes.batched(session, last=alone) as batch:
-        if taken is not None:
-            batch.take(taken)
+    # project, stage, audit, event, NOTIFY and its code: one statement
+    async with (
+        _CODE_TURNS.turn(session, (tenant.code, now.year)),
+        writes.batched(session, last=True) as batch,
+    ):
+        batch.take(taken)
         writes.add(session, project, attach=True)
         writes.add(
             session,

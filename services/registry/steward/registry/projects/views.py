@@ -64,7 +64,7 @@ ProjectFilterDep = Annotated[ProjectFilter, Depends(project_filter)]
 )
 async def register(db: DatabaseDep, principal: PrincipalDep, body: ProjectCreate) -> ProjectOut:
     async with db.transaction() as session:
-        return service.to_out(await service.register(session, principal=principal, data=body, alone=True))
+        return service.to_out(await service.register(session, principal=principal, data=body))
 
 
 def _registered(created: list[bulk.Created], indexes: list[int]) -> list[RegisteredItem]:
