@@ -319,10 +319,39 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def _wake(waker: asyncio.Future[None]) -> None:
+    if not waker.done():
+        waker.set_result(None)
+
+
 class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM after its graceful shutdown (exit status -15); a service that shut
     down cleanly exits 0 instead, so supervisors can tell a clean stop from a crash. Once started
-    (the lifespan ran, the sockets listen) the start-up heap is settled (:func:`settle_heap`)."""
+    (the lifespan ran, the sockets listen) the start-up heap is settled (:func:`settle_heap`).
+
+    uvicorn's main loop wakes ten times a second to see whether a signal asked it to stop; here it
+    sleeps until the next second (the ``date`` header's update) and a signal wakes it at once.
+    """
+
+    _waker: asyncio.Future[None] | None = None
+
+    async def main_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 10) % 864000  # on_tick refreshes the date header when counter % 10 == 0
+            self._waker = waker = loop.create_future()
+            timer = loop.call_later(1.0, _wake, waker)
+            try:
+                await waker
+            finally:
+                timer.cancel()
+                self._waker = None
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        if (waker := self._waker) is not None:
+            waker.get_loop().call_soon_threadsafe(_wake, waker)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
