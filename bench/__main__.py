@@ -250,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     from steward.devtools.infra import ExternalNats, ExternalPostgres, database_server, nats_server
     from steward.kit.telemetry import setup_logging
 
-    # In-process services log through structlog; FastStream's access log writes every message at
-    # INFO: both would drown the table (and cost time in the loops being measured).
+    # In-process services log through structlog; their INFO lines (a consumer's per-batch lines among
+    # them) would drown the table (and cost time in the loops being measured).
     setup_logging(service="bench", level="WARNING", json_logs=False)
     logging.disable(logging.INFO)
 

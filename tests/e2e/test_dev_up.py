@@ -113,7 +113,7 @@ def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
     assert proc.returncode == 0, out.read_text(errors="replace")[-4000:]
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
     assert leftovers == [], f"processes left behind: {leftovers}"
-    # A clean start, seed and stop log no error (e.g. no FastStream "Task-NN raised an exception").
+    # A clean start, seed and stop log no error (e.g. no "Task-NN raised an exception").
     errors = [
         f"{log.name}: {line.strip()[:300]}"
         for log in sorted((tmp_path / "data" / "logs").glob("*.log"))
@@ -122,7 +122,7 @@ def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
         if re.search(r"\bERROR\b|Traceback|\"level\": \"(error|critical)\"", line)
     ]
     assert errors == [], "\n".join(errors[:20])
-    # every line a service writes is one JSON object (uvicorn, FastStream, grpc and warnings too),
+    # every line a service writes is one JSON object (uvicorn, nats, grpc and warnings too),
     # and requests leave an access line with their request id
     not_json, access = [], 0
     for log in sorted((tmp_path / "data" / "logs").glob("*.log")):

@@ -136,7 +136,7 @@ async def test_handler_receives_decoded_event_and_message_is_acked(
     await kit.wait_for(
         lambda: len(received) == 3, timeout=10, message=f"received {len(received)} of 3 events"
     )
-    # FastStream handles the messages of one fetched batch concurrently: no consumer may rely on
+    # the messages of one fetched batch are handled concurrently: no consumer may rely on
     # order (they de-duplicate, and scoring orders by event time), so neither does this test
     assert sorted(e.id for e in received) == sorted(e.id for e in sent)
     assert sorted(e.data["n"] for e in received) == [0, 1, 2]
@@ -156,8 +156,8 @@ async def test_an_event_reaches_its_handler_without_a_worker_thread(
     bus: EventBus, consumer_bus: EventBus, kit: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every step from the fetched message to the handler stays on the event loop: no hop to a
-    worker thread (FastStream's dependency injection used to fetch the message from its context in
-    one, per event)."""
+    worker thread (a dependency-injection layer once fetched the message from its context in one, per
+    event)."""
     hops: list[str] = []
     run_sync = anyio.to_thread.run_sync
 

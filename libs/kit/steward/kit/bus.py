@@ -1,10 +1,12 @@
-"""The event bus: NATS JetStream through FastStream.
+"""The event bus: NATS JetStream through nats-py.
 
 - One stream for events (``steward.events.>``, file storage, explicit duplicate window and limits)
   and one for dead letters (``steward.dlq.<consumer>``).
-- Publishing sets ``Nats-Msg-Id`` to the event id (FastStream's ``message_id`` is not that header).
-- Consumers are durable pull consumers with manual acks: a handler that raises is NACKed with a
-  backoff (never dropped). A transient failure (a dependency down, a timeout: see
+- One connection per process that reconnects for as long as it takes (a NATS outage of any length
+  ends with the service consuming and publishing again, without a restart).
+- Publishing sets ``Nats-Msg-Id`` to the event id: JetStream drops a duplicate within the window.
+- Consumers are durable pull consumers with explicit acks (:mod:`steward.kit.pulls`): a handler
+  that raises is NACKed with a backoff (never dropped). A transient failure (a dependency down, a timeout: see
   :mod:`steward.kit.transient`) is retried for as long as it takes without spending the message's
   poison budget; after ``max_deliver`` other failures the message goes to the consumer's
   dead-letter subject and is acknowledged. Dead letters can be replayed (:mod:`steward.kit.deadletters`).
@@ -12,40 +14,40 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
+import nats
 import nats.js.api as js_api
 import structlog
-from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-from opentelemetry import propagate, trace
 
 from steward.events.envelope import CloudEvent
-from steward.kit import metrics, natsfix
 from steward.kit.logs import THROTTLED
+from steward.kit.pulls import REPLAY_HEADER, EventHandler, MessageSubscription, PoisonBudget, PullConsumer
 from steward.kit.settings import ServiceSettings
-from steward.kit.transient import is_transient
 
 log = structlog.get_logger(__name__)
-_tracer = trace.get_tracer("steward.kit.bus")
-_FASTSTREAM_LOG = logging.getLogger("steward.bus.faststream")
-_FASTSTREAM_LOG.setLevel(logging.WARNING)
-natsfix.apply()  # an empty pull fetch is not an ERROR (see steward.kit.natsfix)
 
-EventHandler = Callable[[CloudEvent], Awaitable[None]]
+__all__ = [
+    "DLQ_PREFIX",
+    "DLQ_STREAM",
+    "REPLAY_HEADER",
+    "REPLICA_ID",
+    "EventBus",
+    "EventHandler",
+    "PoisonBudget",
+]
 
 DLQ_STREAM = "STEWARD_DLQ"
 DLQ_PREFIX = "steward.dlq"
-# a replayed dead letter carries the consumer it is for; other consumers skip it
-REPLAY_HEADER = "Steward-Replay-For"
 # this process among the replicas of a service (per-replica consumers carry it)
 REPLICA_ID = uuid.uuid4().hex[:10]
 
@@ -59,43 +61,57 @@ def consumer_batch(settings: ServiceSettings) -> int:
 class EventBus:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        # per-message processing logs at DEBUG: an INFO deployment should not print two lines per event
-        self.broker = NatsBroker(
-            settings.nats_servers,
-            graceful_timeout=settings.shutdown_grace_seconds,
-            log_level=logging.DEBUG,
-            # our logger, not FastStream's own coloured stdout handler: its lines go through the root
-            # JSON handler like every other line; WARNING drops its per-message and task-callback INFO
-            logger=_FASTSTREAM_LOG,
-            # no dependency injection: the one handler takes the message itself (``_the_message``).
-            # With it, FastDepends fetched that message from its context in a worker thread, a
-            # thread hop for every event (issue 15)
-            apply_types=False,
-        )
-        self.events_stream = JStream(
-            name=settings.events_stream, subjects=[f"{settings.events_subject_prefix}.>"], declare=False
-        )
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
         self.shared_consumers: list[str] = []
         self.transient_max_delay = 30.0
+        self._subscriptions: list[PullConsumer] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     async def connect(self) -> None:
-        self._client = await self.broker.connect()
+        s = self.settings
+        self._client = await nats.connect(
+            servers=s.nats_servers,
+            name=f"steward-{s.service_name}",
+            # for as long as it takes: nats-py's default gives up after 60 attempts (about two
+            # minutes), and a closed connection never comes back without a restart
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=s.nats_reconnect_wait_seconds,
+            error_cb=_nats_error,
+            disconnected_cb=_nats_disconnected,
+            reconnected_cb=_nats_reconnected,
+        )
         self._js = self._client.jetstream()
         await self.ensure_streams()
 
     async def start(self) -> None:
-        """Connect, declare streams, start subscribers."""
+        """Connect (if not yet), declare streams, create the consumers, start their loops.
+
+        The consumers exist when this returns: a per-replica consumer takes new events only, so an
+        event published after the start reaches it."""
         if self._client is None:
             await self.connect()
-        await self.broker.start()
+        new = self._subscriptions[len(self._tasks) :]
+        await asyncio.gather(*(sub.bind() for sub in new))
+        for sub in new:
+            self._tasks.append(asyncio.create_task(sub.run(), name=f"events-{sub.consumer}"))
 
     async def stop(self) -> None:
-        await self.broker.stop()
-        self._client = None
-        self._js = None
+        """The subscriptions finish the events in hand (within the shutdown grace), then the
+        connection drains: what was published is flushed, the subscriptions are closed."""
+        await asyncio.gather(*(sub.stop() for sub in self._subscriptions), return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._subscriptions.clear()
+        client, self._client, self._js = self._client, None, None
+        if client is not None and not client.is_closed:
+            with contextlib.suppress(Exception):
+                await client.drain()
+            if not client.is_closed:
+                await client.close()
 
     @property
     def connected(self) -> bool:
@@ -178,106 +194,32 @@ class EventBus:
         of CPU per event in the service and 3.9 → 0.7 ms in PostgreSQL, 32 → 8 at once)."""
         if batch_size is None:
             batch_size = consumer_batch(self.settings)
-        limit = max_deliver or self.settings.consumer_max_deliver
         label = consumer  # the metrics' consumer label: stable, without the per-replica suffix
         if per_replica:
             consumer = f"{consumer}-{REPLICA_ID}"
         else:
             self.shared_consumers.append(consumer)
-        service = self.settings.service_name
-        poison = PoisonBudget()
-
-        async def _consume(msg: NatsMessage) -> None:
-            # The raw bytes, never FastStream's content-type based decoding: a JSON body that is not
-            # a CloudEvent would fail FastStream's argument validation before this code runs, and
-            # with manual acks the message would then be redelivered forever instead of dead-lettered.
-            if skip is not None and skip(msg.raw_message.subject):
-                await msg.ack()  # not for this consumer (e.g. notify's own delivery.* events)
-                metrics.EVENTS_CONSUMED.labels(service, label, "skipped").inc()
-                return
-            body = msg.body
-            delivered = msg.raw_message.metadata.num_delivered if msg.raw_message.metadata else 1
-            try:
-                event = CloudEvent.model_validate_json(body)
-            except ValueError as exc:
-                await self.dead_letter(consumer, msg.raw_message, f"undecodable event: {exc}")
-                await msg.ack()
-                metrics.EVENTS_CONSUMED.labels(service, label, "invalid").inc()
-                return
-            headers = dict(msg.raw_message.headers or {})
-            replay_for = headers.get(REPLAY_HEADER)
-            if replay_for and replay_for != consumer:
-                await msg.ack()  # a dead letter replayed for another consumer: not ours
-                return
-            parent = propagate.extract(headers)
-            try:
-                with _tracer.start_as_current_span(
-                    f"consume {event.short_type}",
-                    context=parent,
-                    kind=trace.SpanKind.CONSUMER,
-                    attributes={
-                        "messaging.system": "nats",
-                        "messaging.consumer.group.name": consumer,
-                        "cloudevents.event_id": event.id,
-                        "steward.tenant": event.tenant,
-                    },
-                ):
-                    await handler(event)
-            except Exception as exc:
-                seq = _stream_seq(msg)
-                if is_transient(exc):
-                    # not the message's fault: retry until the dependency is back, budget untouched
-                    await msg.nack(delay=min(self.transient_max_delay, 0.2 * 2 ** min(delivered, 10)))
-                    metrics.EVENTS_CONSUMED.labels(service, label, "transient").inc()
-                    THROTTLED.warning(
-                        "bus.dependency_unavailable",
-                        key=f"{consumer}:{type(exc).__name__}",
-                        consumer=consumer,
-                        event_id=event.id,
-                        attempt=delivered,
-                        error=str(exc)[:200],
-                    )
-                    return
-                failures = poison.failed(seq)
-                if failures >= limit:
-                    await self.dead_letter(consumer, msg.raw_message, f"{type(exc).__name__}: {exc}")
-                    await msg.ack()
-                    poison.forget(seq)
-                    metrics.EVENTS_CONSUMED.labels(service, label, "dead_lettered").inc()
-                    log.error("bus.dead_lettered", consumer=consumer, event_id=event.id, error=str(exc))
-                else:
-                    await msg.nack(delay=min(30.0, 0.2 * 2**failures))
-                    metrics.EVENTS_CONSUMED.labels(service, label, "retry").inc()
-                    THROTTLED.warning(
-                        "bus.handler_failed",
-                        key=f"{consumer}:{type(exc).__name__}",
-                        consumer=consumer,
-                        event_id=event.id,
-                        attempt=failures,
-                        error=str(exc)[:500],
-                    )
-                return
-            poison.forget(_stream_seq(msg))
-            await msg.ack()
-            metrics.EVENTS_CONSUMED.labels(service, label, "ok").inc()
-
-        self.broker.subscriber(
-            subject,
-            stream=self.events_stream,
-            durable=consumer,
-            # a fetch returns as soon as a message arrives; the timeout only paces idle round trips
-            pull_sub=PullSub(batch_size=batch_size, timeout=5.0),
-            ack_policy=AckPolicy.MANUAL,
-            decoder=_the_message,
-            config=js_api.ConsumerConfig(
-                durable_name=consumer,
-                ack_policy=js_api.AckPolicy.EXPLICIT,
-                ack_wait=ack_wait,
-                max_deliver=-1,
-                deliver_policy=js_api.DeliverPolicy.NEW if per_replica else js_api.DeliverPolicy.ALL,
-                inactive_threshold=600.0 if per_replica else None,
-            ),
-        )(_consume)
+        config = js_api.ConsumerConfig(
+            durable_name=consumer,
+            ack_policy=js_api.AckPolicy.EXPLICIT,
+            ack_wait=ack_wait,
+            max_deliver=-1,
+            deliver_policy=js_api.DeliverPolicy.NEW if per_replica else js_api.DeliverPolicy.ALL,
+            inactive_threshold=600.0 if per_replica else None,
+            filter_subject=subject,
+        )
+        self._subscriptions.append(
+            MessageSubscription(
+                self,
+                handler=handler,
+                consumer=consumer,
+                label=label,
+                config=config,
+                fetch_batch=batch_size,
+                skip=skip,
+                max_deliver=max_deliver,
+            )
+        )
 
     async def pending(self) -> dict[str, int]:
         """Per shared consumer: events not yet delivered plus delivered and not yet acknowledged."""
@@ -295,33 +237,16 @@ class EventBus:
         await self.js.publish(f"{DLQ_PREFIX}.{consumer}", raw.data, headers=headers, stream=DLQ_STREAM)
 
 
-async def _the_message(msg: NatsMessage) -> NatsMessage:
-    """The subscribers' decoder: their handler gets the message (body, headers, ack) itself."""
-    return msg
+async def _nats_error(exc: Exception) -> None:
+    THROTTLED.warning("bus.nats_error", key=type(exc).__name__, error=str(exc)[:300])
 
 
-def _stream_seq(msg: NatsMessage) -> int:
-    meta = msg.raw_message.metadata
-    return int(meta.sequence.stream) if meta is not None else 0
+async def _nats_disconnected() -> None:
+    log.warning("bus.disconnected")
 
 
-class PoisonBudget:
-    """Failures that were not transient, per message (stream sequence) of one consumer in this
-    process. A restart forgets them, which only gives a message more tries, never fewer."""
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self.capacity = capacity
-        self._failures: dict[int, int] = {}
-
-    def failed(self, seq: int) -> int:
-        count = self._failures.pop(seq, 0) + 1
-        self._failures[seq] = count  # newest last
-        if len(self._failures) > self.capacity:
-            self._failures.pop(next(iter(self._failures)))
-        return count
-
-    def forget(self, seq: int) -> None:
-        self._failures.pop(seq, None)
+async def _nats_reconnected() -> None:
+    log.info("bus.reconnected")
 
 
 def _stream_shape(config: js_api.StreamConfig) -> tuple[Any, ...]:

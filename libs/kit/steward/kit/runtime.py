@@ -1,4 +1,4 @@
-"""One service process: FastAPI (REST) + grpc.aio + FastStream subscribers + background workers
+"""One service process: FastAPI (REST) + grpc.aio + JetStream subscribers + background workers
 (outbox relay, due timers, the service's own workers) in one asyncio loop, started and stopped by
 the FastAPI lifespan.
 

@@ -25,6 +25,8 @@ class ServiceSettings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # one server or a comma-separated list of a cluster's servers ("nats://a:4222,nats://b:4222")
     nats_url: str = "nats://127.0.0.1:4222"
+    # between attempts to reach NATS again after the connection was lost (attempts never stop)
+    nats_reconnect_wait_seconds: float = Field(default=2.0, gt=0, le=60)
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)

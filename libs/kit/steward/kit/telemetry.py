@@ -29,8 +29,8 @@ def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any
 
 
 def setup_logging(*, service: str, level: str = "INFO", json_logs: bool = True) -> None:
-    """structlog for our own lines, and every standard-library logger (uvicorn, FastStream, grpc,
-    nats, asyncio) routed through the same processors, so each line on stderr is one JSON object
+    """structlog for our own lines, and every standard-library logger (uvicorn, grpc, nats,
+    asyncio) routed through the same processors, so each line on stderr is one JSON object
     with the service, level, time, trace ids and the request id of the request it belongs to."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -74,7 +74,7 @@ def setup_logging(*, service: str, level: str = "INFO", json_logs: bool = True) 
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.captureWarnings(True)  # a library's DeprecationWarning is a JSON line too, not raw text
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "faststream.access"):
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         lib = logging.getLogger(name)
         lib.handlers.clear()  # their own plain-text handlers would print the line a second time
         lib.propagate = True
