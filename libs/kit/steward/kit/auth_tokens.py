@@ -23,15 +23,18 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
-import httpx
 import jwt
 import structlog
 from prometheus_client import Counter
 
 from steward.kit.auth import ServiceTokenUnavailable, service_token
 from steward.kit.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 log = structlog.get_logger(__name__)
 
@@ -157,6 +160,8 @@ class ServiceTokens:
         ) from error
 
     async def _fetch(self) -> _Token:
+        import httpx  # only where a token is fetched: a service without an issuer never loads it
+
         s = self.settings
         async with httpx.AsyncClient(timeout=s.service_token_timeout_seconds) as client:
             if self._endpoint is None:

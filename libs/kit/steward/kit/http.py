@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import propagate, trace
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -127,11 +126,23 @@ class TraceContextMiddleware:
 
     def __init__(self, app: ASGIApp, /, **otel: Any) -> None:
         self.app = app
-        self.full = OpenTelemetryMiddleware(app, **otel)
+        self.otel = otel
+        self._full: ASGIApp | None = None  # built on the first request while spans are exported
         self.fields = {f.encode() for f in propagate.get_global_textmap().fields}
         self.tracer = trace.get_tracer("steward.kit.http")
 
+    @property
+    def full(self) -> ASGIApp:
+        if self._full is None:
+            from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+            self._full = OpenTelemetryMiddleware(self.app, **self.otel)
+        return self._full
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":  # no span (OpenTelemetry's middleware passes it through too)
+            await self.app(scope, receive, send)
+            return
         if scope["type"] != "http" or telemetry.exporting():
             await self.full(scope, receive, send)
             return
