@@ -1,4 +1,4 @@
-"""The bus outlives a NATS outage of any length, and an empty long poll is not an error.
+"""The bus outlives a NATS outage of any length.
 
 nats-py gives up after 60 reconnect attempts by default (about two minutes at its 2 s wait) and
 closes the connection for good: a service then neither published nor consumed again until it was
@@ -12,14 +12,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import nats.errors
-import pytest
-
 from steward.devtools.natsinfra import LocalNats
 from steward.events.envelope import CloudEvent
 from steward.kit.bus import EventBus
 from steward.kit.outbox import build_event
-from steward.kit.pulls import MessageSubscription
 from steward.kit.settings import ServiceSettings
 
 
@@ -57,28 +53,3 @@ async def test_a_bus_consumes_and_publishes_again_after_more_failed_attempts_tha
     finally:
         await bus.stop()
         server.stop()
-
-
-class _Fetching:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-    async def fetch(self, batch: int, timeout: float) -> list[Any]:  # noqa: ASYNC109 (nats-py's signature)
-        raise self.error
-
-
-@pytest.mark.parametrize("error", [TimeoutError(), nats.errors.TimeoutError()])
-async def test_an_empty_long_poll_is_nothing_yet_whichever_timeout_ends_it(error: BaseException) -> None:
-    """nats-py ends a fetch that found nothing with its own TimeoutError, or with a bare asyncio one
-    when the deadline runs out between its no-wait probe and its waiting request."""
-    bus = EventBus(ServiceSettings(service_name="kit-poll"))
-
-    async def handler(event: CloudEvent) -> None:
-        raise AssertionError("nothing was fetched")
-
-    sub = MessageSubscription(bus, handler=handler, consumer="c", config=None, fetch_batch=8)  # type: ignore[arg-type]
-    sub._sub = _Fetching(error)
-    assert await sub._fetch() == []
-    sub._sub = _Fetching(nats.errors.ConnectionClosedError())
-    with pytest.raises(nats.errors.ConnectionClosedError):
-        await sub._fetch()

@@ -243,8 +243,13 @@ class MessageSubscription(PullConsumer):
     async def handle(self, msgs: list[Msg]) -> None:
         if len(msgs) == 1:
             await self._one(msgs[0])
-        else:
-            await asyncio.gather(*(self._one(m) for m in msgs))
+            return
+        # every event of the fetch is settled before the loop goes on (or stops): an ack that failed
+        # for one (the connection lost) must not leave the others running unwatched
+        outcomes = await asyncio.gather(*(self._one(m) for m in msgs), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _one(self, msg: Msg) -> None:
         if self.foreign(msg):
