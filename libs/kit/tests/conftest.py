@@ -17,12 +17,12 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from sqlmodel import SQLModel
 
-from steward.events.envelope import EventData
+from steward.events.envelope import CloudEvent, EventData
 from steward.kit.audit import AuditEntry
 from steward.kit.bus import EventBus
 from steward.kit.db import Database
 from steward.kit.dedup import ConsumedEvent
-from steward.kit.outbox import OutboxEvent, emit
+from steward.kit.outbox import OutboxEvent, build_event, emit
 from steward.kit.settings import ServiceSettings
 from steward.kit.timers import DueTimer
 
@@ -182,6 +182,18 @@ async def pending_rows(db: Database) -> int:
         ).scalar_one()
 
 
+async def ping(bus: EventBus, tenant: str, n: int = 1, headers: dict[str, str] | None = None) -> CloudEvent:
+    """A ``Pinged`` event published straight to the events stream (no outbox); the event."""
+    event = build_event(Pinged(n=n), tenant=tenant, source="kit-test")
+    await bus.publish_event(
+        subject=Pinged.subject_for(tenant),
+        body=event.model_dump_json(exclude_none=True).encode(),
+        msg_id=event.id,
+        headers=headers or {},
+    )
+    return event
+
+
 class Kit:
     """Test helpers handed out by the ``kit`` fixture (test modules cannot import conftest)."""
 
@@ -193,6 +205,7 @@ class Kit:
     create_tables = staticmethod(create_tables)
     emit_many = staticmethod(emit_many)
     pending_rows = staticmethod(pending_rows)
+    ping = staticmethod(ping)
 
     @staticmethod
     def headers(msg: Msg) -> dict[str, Any]:

@@ -36,14 +36,8 @@ async def consumer_bus(settings: ServiceSettings) -> AsyncIterator[EventBus]:
 
 
 async def publish(bus: EventBus, kit: Any, tenant: str, n: int = 1) -> CloudEvent:
-    event = build_event(kit.Pinged(n=n), tenant=tenant, source="kit-test")
-    await bus.publish_event(
-        subject=kit.Pinged.subject_for(tenant),
-        body=event.model_dump_json(exclude_none=True).encode(),
-        msg_id=event.id,
-        headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
-    )
-    return event
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    return await kit.ping(bus, tenant, n, headers={"traceparent": traceparent})
 
 
 def consumer_name() -> str:

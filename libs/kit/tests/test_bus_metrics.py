@@ -14,7 +14,6 @@ from prometheus_client import REGISTRY
 
 from steward.events.envelope import CloudEvent
 from steward.kit.bus import REPLICA_ID, EventBus
-from steward.kit.outbox import build_event
 from steward.kit.settings import ServiceSettings
 
 
@@ -25,16 +24,6 @@ async def consumer_bus(settings: ServiceSettings) -> AsyncIterator[EventBus]:
         yield b
     finally:
         await b.stop()
-
-
-async def _publish(bus: EventBus, kit: Any, tenant: str) -> None:
-    event = build_event(kit.Pinged(n=1), tenant=tenant, source="kit-test")
-    await bus.publish_event(
-        subject=kit.Pinged.subject_for(tenant),
-        body=event.model_dump_json(exclude_none=True).encode(),
-        msg_id=event.id,
-        headers={},
-    )
 
 
 async def test_per_replica_consumers_are_labelled_without_the_replica_suffix(
@@ -48,7 +37,7 @@ async def test_per_replica_consumers_are_labelled_without_the_replica_suffix(
 
     consumer_bus.subscribe(f"steward.events.{tenant}.>", consumer=name, handler=handler, per_replica=True)
     await consumer_bus.start()
-    await _publish(bus, kit, tenant)
+    await kit.ping(bus, tenant)
     await asyncio.wait_for(handled.wait(), timeout=15)
     service = bus.settings.service_name
 
@@ -73,7 +62,7 @@ async def test_pending_reports_a_shared_consumers_lag(
     consumer_bus.subscribe(f"steward.events.{tenant}.>", consumer=name, handler=handler, batch_size=1)
     await consumer_bus.start()
     for _ in range(3):
-        await _publish(bus, kit, tenant)
+        await kit.ping(bus, tenant)
 
     async def lagging() -> bool:
         return (await consumer_bus.pending()).get(name) == 3

@@ -15,7 +15,6 @@ from typing import Any
 from steward.devtools.natsinfra import LocalNats
 from steward.events.envelope import CloudEvent
 from steward.kit.bus import EventBus
-from steward.kit.outbox import build_event
 from steward.kit.settings import ServiceSettings
 
 
@@ -42,13 +41,7 @@ async def test_a_bus_consumes_and_publishes_again_after_more_failed_attempts_tha
         await asyncio.sleep(4.0)
         server.restart()
         await kit.wait_for(lambda: bus.connected, timeout=15, message="the bus gave up on NATS")
-        event = build_event(kit.Pinged(n=1), tenant=tenant, source="kit-test")
-        await bus.publish_event(
-            subject=kit.Pinged.subject_for(tenant),
-            body=event.model_dump_json(exclude_none=True).encode(),
-            msg_id=event.id,
-            headers={},
-        )
+        event = await kit.ping(bus, tenant)
         await kit.wait_for(lambda: [e.id for e in received] == [event.id], timeout=15, message="not consumed")
     finally:
         await bus.stop()

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import nats.js.api as js_api
 from nats.aio.msg import Msg
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 
 from steward.events.envelope import CloudEvent
 from steward.kit.bus import EventBus
@@ -92,33 +92,15 @@ class BatchSubscription(PullConsumer):
         events: list[CloudEvent] = []
         carriers: list[Msg] = []
         for msg in msgs:
-            if self.foreign(msg):  # a second line behind the subject filter; replays for others
-                await msg.ack()
-                continue
-            try:
-                event = CloudEvent.model_validate_json(msg.data)
-            except ValueError as exc:
-                await self.undecodable(msg, exc)
-                continue
-            events.append(event)
-            carriers.append(msg)
+            # skip: a second line behind the subject filter
+            if (event := await self.decoded(msg)) is not None:
+                events.append(event)
+                carriers.append(msg)
         if not events:
             return
-        # one consumer span per event, child of the relay's publish span (the trace of the request
-        # that wrote the event), as the kit's consumers do; it ends with the batch that handled it
+        # one consumer span per event, as the kit's consumers do; it ends with the batch that handled it
         spans = [
-            _tracer.start_span(
-                f"consume {event.short_type}",
-                context=propagate.extract(dict(msg.headers or {})),
-                kind=trace.SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "nats",
-                    "messaging.consumer.group.name": self.consumer,
-                    "messaging.batch.message_count": len(events),
-                    "cloudevents.event_id": event.id,
-                    "steward.tenant": event.tenant,
-                },
-            )
+            _tracer.start_span(**self.span(msg, event, **{"messaging.batch.message_count": len(events)}))
             for msg, event in zip(carriers, events, strict=True)
         ]
         try:

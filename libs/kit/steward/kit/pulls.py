@@ -178,58 +178,74 @@ class PullConsumer:
     def count(self, result: str, n: int = 1) -> None:
         metrics.EVENTS_CONSUMED.labels(self.settings.service_name, self.label, result).inc(n)
 
-    def foreign(self, msg: Msg) -> bool:
-        """Acknowledged unread: not for this consumer (its ``skip``), or a dead letter replayed for
-        another consumer. The caller acks it."""
+    async def decoded(self, msg: Msg) -> CloudEvent | None:
+        """The message's event; ``None`` once it is settled unread: acknowledged when it is not for
+        this consumer (its ``skip``, a dead letter replayed for another consumer), dead-lettered
+        when it is no CloudEvent."""
         if self.skip(msg.subject):
+            await msg.ack()
             self.count("skipped")
-            return True
+            return None
         replay_for = (msg.headers or {}).get(REPLAY_HEADER)
-        return bool(replay_for) and replay_for != self.consumer
+        if replay_for and replay_for != self.consumer:
+            await msg.ack()
+            return None
+        try:
+            return CloudEvent.model_validate_json(msg.data)
+        except ValueError as exc:
+            await self.bus.dead_letter(self.consumer, msg, f"undecodable event: {exc}")
+            await msg.ack()
+            self.count("invalid")
+            return None
 
-    async def undecodable(self, msg: Msg, exc: Exception) -> None:
-        await self.bus.dead_letter(self.consumer, msg, f"undecodable event: {exc}")
-        await msg.ack()
-        self.count("invalid")
+    def span(self, msg: Msg, event: CloudEvent, **attributes: Any) -> dict[str, Any]:
+        """A consumer span's arguments: a child of the relay's publish span (the trace of the
+        request that wrote the event)."""
+        return {
+            "name": f"consume {event.short_type}",
+            "context": propagate.extract(dict(msg.headers or {})),
+            "kind": trace.SpanKind.CONSUMER,
+            "attributes": {
+                "messaging.system": "nats",
+                "messaging.consumer.group.name": self.consumer,
+                "cloudevents.event_id": event.id,
+                "steward.tenant": event.tenant,
+                **attributes,
+            },
+        }
 
     async def done(self, msg: Msg) -> None:
         self._poison.forget(stream_seq(msg))
         await msg.ack()
 
     async def failed(self, msg: Msg, event: CloudEvent, exc: BaseException) -> None:
-        delivered = msg.metadata.num_delivered if msg.metadata else 1
         if is_transient(exc):
             # not the message's fault: retry until the dependency is back, budget untouched
-            await msg.nak(delay=min(self.bus.transient_max_delay, 0.2 * 2 ** min(delivered, 10)))
-            self.count("transient")
-            THROTTLED.warning(
-                "bus.dependency_unavailable",
-                key=f"{self.consumer}:{type(exc).__name__}",
-                consumer=self.consumer,
-                event_id=event.id,
-                attempt=delivered,
-                error=str(exc)[:200],
-            )
-            return
-        seq = stream_seq(msg)
-        failures = self._poison.failed(seq)
-        if failures >= self.max_deliver:
-            await self.bus.dead_letter(self.consumer, msg, f"{type(exc).__name__}: {exc}")
-            await msg.ack()
-            self._poison.forget(seq)
-            self.count("dead_lettered")
-            log.error("bus.dead_lettered", consumer=self.consumer, event_id=event.id, error=str(exc))
+            attempt = msg.metadata.num_delivered if msg.metadata else 1
+            delay = min(self.bus.transient_max_delay, 0.2 * 2 ** min(attempt, 10))
+            outcome, line, detail = "transient", "bus.dependency_unavailable", 200
         else:
-            await msg.nak(delay=min(30.0, 0.2 * 2**failures))
-            self.count("retry")
-            THROTTLED.warning(
-                "bus.handler_failed",
-                key=f"{self.consumer}:{type(exc).__name__}",
-                consumer=self.consumer,
-                event_id=event.id,
-                attempt=failures,
-                error=str(exc)[:500],
-            )
+            seq = stream_seq(msg)
+            attempt = self._poison.failed(seq)
+            if attempt >= self.max_deliver:
+                await self.bus.dead_letter(self.consumer, msg, f"{type(exc).__name__}: {exc}")
+                await msg.ack()
+                self._poison.forget(seq)
+                self.count("dead_lettered")
+                log.error("bus.dead_lettered", consumer=self.consumer, event_id=event.id, error=str(exc))
+                return
+            delay = min(30.0, 0.2 * 2**attempt)
+            outcome, line, detail = "retry", "bus.handler_failed", 500
+        await msg.nak(delay=delay)
+        self.count(outcome)
+        THROTTLED.warning(
+            line,
+            key=f"{self.consumer}:{type(exc).__name__}",
+            consumer=self.consumer,
+            event_id=event.id,
+            attempt=attempt,
+            error=str(exc)[:detail],
+        )
 
 
 class MessageSubscription(PullConsumer):
@@ -252,26 +268,11 @@ class MessageSubscription(PullConsumer):
                 raise outcome
 
     async def _one(self, msg: Msg) -> None:
-        if self.foreign(msg):
-            await msg.ack()
+        event = await self.decoded(msg)
+        if event is None:
             return
         try:
-            event = CloudEvent.model_validate_json(msg.data)
-        except ValueError as exc:
-            await self.undecodable(msg, exc)
-            return
-        try:
-            with _tracer.start_as_current_span(
-                f"consume {event.short_type}",
-                context=propagate.extract(dict(msg.headers or {})),
-                kind=trace.SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "nats",
-                    "messaging.consumer.group.name": self.consumer,
-                    "cloudevents.event_id": event.id,
-                    "steward.tenant": event.tenant,
-                },
-            ):
+            with _tracer.start_as_current_span(**self.span(msg, event)):
                 await self.handler(event)
         except Exception as exc:
             await self.failed(msg, event, exc)
