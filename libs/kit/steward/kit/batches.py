@@ -62,31 +62,20 @@ class BatchSubscription(PullConsumer):
     ) -> None:
         if not subjects:
             raise ValueError("a batch subscription needs at least one subject")
-        self.subjects = list(subjects)
-        self.ack_wait = ack_wait
-        super().__init__(
-            bus,
-            consumer=consumer,
-            config=self.consumer_config(consumer, fetch_batch),
-            fetch_batch=fetch_batch,
-            skip=skip,
-        )
-        self.handler = handler
-        if self.consumer not in bus.shared_consumers:
-            bus.shared_consumers.append(self.consumer)  # readiness: dead letters, consumer lag
-
-    def consumer_config(self, consumer: str, fetch_batch: int) -> js_api.ConsumerConfig:
-        subjects = self.subjects
-        return js_api.ConsumerConfig(
+        config = js_api.ConsumerConfig(
             durable_name=consumer,
             ack_policy=js_api.AckPolicy.EXPLICIT,
-            ack_wait=self.ack_wait,
+            ack_wait=ack_wait,
             max_deliver=-1,
             max_ack_pending=max(1000, fetch_batch * 4),
             deliver_policy=js_api.DeliverPolicy.ALL,
-            filter_subjects=subjects if len(subjects) > 1 else None,
+            filter_subjects=list(subjects) if len(subjects) > 1 else None,
             filter_subject=subjects[0] if len(subjects) == 1 else None,
         )
+        super().__init__(bus, consumer=consumer, config=config, fetch_batch=fetch_batch, skip=skip)
+        self.handler = handler
+        if self.consumer not in bus.shared_consumers:
+            bus.shared_consumers.append(self.consumer)  # readiness: dead letters, consumer lag
 
     async def handle(self, msgs: list[Msg]) -> None:
         events: list[CloudEvent] = []
