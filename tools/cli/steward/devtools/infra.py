@@ -28,6 +28,7 @@ from steward.devtools.procs import (
     HOST,
     InfraError,
     ServerBase,
+    as_user,
     free_port,
     port_is_free,
     run_sync,
@@ -215,9 +216,8 @@ class LocalPostgres(_DatabaseOps, ServerBase):
     def _initdb(self) -> None:
         args = [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust"]
         args += ["--encoding=UTF8", "--no-locale", "--no-sync"]
-        res = subprocess.run(
-            args, cwd=self.data_dir, capture_output=True, text=True, check=False, **self._user
-        )
+        args, keywords = as_user(args, self._user)
+        res = subprocess.run(args, cwd=self.data_dir, capture_output=True, text=True, check=False, **keywords)
         if res.returncode != 0:
             raise InfraError(f"initdb failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from steward.devtools.infra import LocalPostgres
-from steward.devtools.procs import HOST, InfraError
+from steward.devtools.procs import HOST, InfraError, as_user
 
 STANDBY_NAME = "standby1"
 
@@ -77,7 +77,8 @@ class LocalStandby(LocalPostgres):
             "postgres",
         ]
         args += ["-D", str(self.data_dir), "-X", "stream", "-c", "fast", "--no-sync"]
-        res = subprocess.run(args, capture_output=True, text=True, check=False, **self._user)
+        args, keywords = as_user(args, self._user)
+        res = subprocess.run(args, capture_output=True, text=True, check=False, **keywords)
         if res.returncode != 0:
             raise InfraError(f"pg_basebackup failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
         signal_file = self.data_dir / "standby.signal"
@@ -107,7 +108,8 @@ class LocalStandby(LocalPostgres):
             "-t",
             str(int(timeout)),
         ]
-        res = subprocess.run(args, capture_output=True, text=True, check=False, **self._user)
+        args, keywords = as_user(args, self._user)
+        res = subprocess.run(args, capture_output=True, text=True, check=False, **keywords)
         if res.returncode != 0:
             raise InfraError(f"pg_ctl promote failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
 

@@ -82,16 +82,31 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 _SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+RunAs = dict[str, Any]  # subprocess ``user``/``group``/``extra_groups``
 
 
-def _with_death_signal(args: list[str], death_signal: int) -> list[str]:
-    """Prefix ``setpriv --pdeathsig`` (util-linux) so the kernel signals the child when we die.
+def as_user(
+    args: list[str], run_as: RunAs | None, *, death_signal: int | None = None
+) -> tuple[list[str], RunAs]:
+    """``args`` and the subprocess keywords that run them as ``run_as``'s user and group, with
+    ``death_signal`` sent to the child when this process dies (Linux).
 
-    No ``preexec_fn``: running Python in a forked child of a multithreaded process (gRPC, SMTP
-    test servers …) can crash or deadlock the child; ``user``/``group`` switches happen in C."""
+    The switch is made by ``setpriv`` (util-linux) after exec, not by subprocess's ``user``/``group``
+    arguments: those make CPython fork (not vfork) and run the parent's fork handlers in the child,
+    and gRPC's handler in a child of this multithreaded process crashed it (SIGSEGV before exec,
+    ``pg_ctl promote failed (-11)`` with a gRPC poller error on its stderr). setpriv sets the
+    parent-death signal after the switch, which would otherwise clear it. No ``preexec_fn`` either,
+    for the same reason. Without setpriv the keywords are returned for subprocess to apply."""
     if _SETPRIV is None:
-        return args
-    return [_SETPRIV, "--pdeathsig", signal.Signals(death_signal).name.removeprefix("SIG"), "--", *args]
+        return args, dict(run_as or {})
+    prefix: list[str] = []
+    if death_signal is not None:
+        prefix += ["--pdeathsig", signal.Signals(death_signal).name.removeprefix("SIG")]
+    if run_as:
+        prefix += [f"--reuid={run_as['user']}", f"--regid={run_as['group']}"]
+        groups = run_as.get("extra_groups") or []
+        prefix += [f"--groups={','.join(map(str, groups))}"] if groups else ["--clear-groups"]
+    return ([_SETPRIV, *prefix, "--", *args] if prefix else args), {}
 
 
 def spawn(
@@ -101,23 +116,22 @@ def spawn(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     death_signal: int = signal.SIGTERM,
-    run_as: dict[str, Any] | None = None,
+    run_as: RunAs | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a long-running child in its own session, output appended to ``log_path``.
-
-    ``run_as``: subprocess ``user``/``group``/``extra_groups`` to drop privileges.
-    """
+    """Start a long-running child in its own session, output appended to ``log_path``, signalled
+    with ``death_signal`` when this process dies; ``run_as`` drops privileges (:func:`as_user`)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    args, keywords = as_user(args, run_as, death_signal=death_signal)
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            _with_death_signal(args, death_signal),
+            args,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=cwd,
             start_new_session=True,
-            **(run_as or {}),
+            **keywords,
         )
 
 
