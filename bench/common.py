@@ -34,6 +34,7 @@ __all__ = [
     "measure",
     "peak_rss_mib",
     "percentile",
+    "setup_get",
 ]
 
 
@@ -103,6 +104,24 @@ def latency_rows(label: str, timing: Timing, note: str = "", *, p99: bool = Fals
     note = f"{note}; n={timing.count}" if note else f"n={timing.count}"
     qs = (50, 95, 99) if p99 else (50, 95)
     return [Row(f"{label} p{q}", timing.ms(q), "ms", note) for q in qs]
+
+
+SETUP_ATTEMPTS = 4
+RETRY_AFTER_CAP = 2.0
+
+
+async def setup_get(http: Any, path: str, **kwargs: Any) -> Any:
+    """A read that sets a measurement up (not one that is measured): a ``503`` with ``Retry-After``
+    is tried again after it (capped), as the platform's clients are told to. A loaded machine once
+    answered a module's first list ``503 registry_unavailable``: the registry's answer to the
+    service's look-up took longer than the call's deadline, and the module stopped there."""
+    for attempt in range(SETUP_ATTEMPTS):
+        r = await http.get(path, **kwargs)
+        retry_after = r.headers.get("retry-after")
+        if r.status_code != 503 or retry_after is None or attempt == SETUP_ATTEMPTS - 1:
+            return r
+        await asyncio.sleep(min(float(retry_after), RETRY_AFTER_CAP))
+    raise AssertionError("unreachable")
 
 
 def peak_rss_mib() -> float:

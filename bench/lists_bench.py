@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from bench.common import BenchContext, Row
+from bench.common import BenchContext, Row, setup_get
 from bench.explain import captured, explain, plan_summary
 from bench.loadgen import Load, Meter, wrk, wrk_binary
 from bench.procs import Started, service_process
@@ -96,7 +96,7 @@ async def bench_filter(
     """One request to the in-process replica (the SQL it issues, EXPLAINed; a full page), then with
     ``load`` ``wrk`` with 1 and with 8 connections against the service running as its own process."""
     with captured(db, table) as seen:
-        r = await http.get(path, params=params, headers=headers)
+        r = await setup_get(http, path, params=params, headers=headers)
     expect(r.status_code, 200, r.text)
     if expect_full and len(r.json()["items"]) != PAGE:
         raise RuntimeError(f"{label}: expected a page of {PAGE}, got {len(r.json()['items'])}")
@@ -162,7 +162,8 @@ async def first_cursor(
     """The cursor ``pages`` pages deep (keyset continuation)."""
     cursor = ""
     for _ in range(pages):
-        r = await http.get(path, params={**params, "cursor": cursor} if cursor else params, headers=headers)
+        query = {**params, "cursor": cursor} if cursor else params
+        r = await setup_get(http, path, params=query, headers=headers)
         expect(r.status_code, 200, r.text)
         cursor = r.json()["next_cursor"]
         if not cursor:

@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:  # ``bench`` is a top-level package of the reposit
     sys.path.insert(0, str(ROOT))
 
 from bench.__main__ import discover, load, run_modules  # noqa: E402
-from bench.common import BenchContext, Row, measure, percentile  # noqa: E402
+from bench.common import BenchContext, Row, measure, percentile, setup_get  # noqa: E402
 
 SMOKE_SCALE = 0.01
 CLI_MODULE = "kit"  # runs through ``python -m bench`` below, so it is not run a second time in-process
@@ -73,6 +73,28 @@ async def test_measure_runs_exactly_count_calls() -> None:
     timing = await measure(op, count=37, concurrency=8)
     assert sorted(seen) == list(range(37))
     assert timing.count == 37 and timing.wall > 0
+
+
+async def test_a_setup_read_is_tried_again_after_a_503_with_retry_after_only() -> None:
+    import httpx
+
+    answers = [(503, {"Retry-After": "0"}), (503, {"Retry-After": "0"}), (200, {})]
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        status, headers = answers[min(len(calls), len(answers)) - 1]
+        return httpx.Response(status, headers=headers)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://t") as http:
+        assert (await setup_get(http, "/x")).status_code == 200
+        assert len(calls) == 3
+        answers[:] = [(503, {})]  # no Retry-After: not a refusal to retry, returned as it is
+        assert (await setup_get(http, "/x")).status_code == 503
+        assert len(calls) == 4
+        answers[:] = [(503, {"Retry-After": "0"})]  # refused every time: the last answer, after 4
+        assert (await setup_get(http, "/x")).status_code == 503
+        assert len(calls) == 8
 
 
 async def test_runner_reports_a_failing_module_and_runs_the_others(ctx: BenchContext) -> None:
