@@ -131,7 +131,9 @@ def spawn(
             env=env,
             cwd=cwd,
             start_new_session=True,
-            **keywords,
+            user=keywords.get("user"),
+            group=keywords.get("group"),
+            extra_groups=keywords.get("extra_groups"),
         )
 
 
