@@ -44,8 +44,14 @@ def upgrade(script_location: Path, url: str, revision: str = "head") -> None:
     command.upgrade(cfg, revision)
 
 
+def at_head(script_location: Path, url: str) -> bool:
+    """Whether the database at ``url`` stands at every head of the migration scripts in
+    ``script_location`` (False for a database without a version table). Alembic's script directory
+    is read, its migration environment is not run: no service model is imported."""
+    return _at_head(alembic_config(script_location, url), url)
+
+
 def _at_head(cfg: Config, url: str) -> bool:
-    """Whether the database already stands at every head of the migration scripts."""
     from alembic.script import ScriptDirectory
 
     heads = set(ScriptDirectory.from_config(cfg).get_heads())

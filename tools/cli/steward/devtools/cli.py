@@ -1,6 +1,6 @@
 """``steward`` developer CLI: local platform runner and dev tokens.
 
-steward dev up [--data-dir .steward] [--no-seed] [--fresh]
+steward dev up [--data-dir .steward] [--no-seed] [--fresh] [--reseed]
 steward dev infra [--data-dir .steward]
 steward token --tenant 210100 --role platform_admin
 steward dev clock [+3d | reset]
@@ -27,7 +27,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from steward.devtools import infra, runner
+from steward.devtools import infra, runner, warmstart
 from steward.devtools.agency import nats_app
 from steward.devtools.clock import clock_command, write_urls
 from steward.devtools.devsecret import (
@@ -171,6 +171,7 @@ def _start_mail(directory: Path, stack: contextlib.ExitStack) -> MailSink | None
 def _wipe(data_dir: Path) -> None:
     for sub in ("pg", "nats", "logs", "mail"):
         shutil.rmtree(data_dir / sub, ignore_errors=True)
+    (data_dir / warmstart.RECORD).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- dev up / dev infra
@@ -181,6 +182,9 @@ def up(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Load demo data after migrating.")] = True,
     fresh: FreshOpt = False,
+    reseed: Annotated[
+        bool, typer.Option("--reseed", help="Run every demo seed, even one that ran before on this data.")
+    ] = False,
     ready_timeout: Annotated[float, typer.Option("--ready-timeout", help="Seconds per service.")] = 90.0,
 ) -> None:
     """Start PostgreSQL, NATS and every installed service; stop everything on Ctrl-C."""
@@ -215,30 +219,22 @@ def up(
             if mail is not None and spec.name == "notify":
                 envs[spec.name].update(STEWARD_SMTP_HOST="127.0.0.1", STEWARD_SMTP_PORT=str(mail.port))
         # each step runs for every service at once: migrations, then the processes to /readyz, then
-        # the seeds in dependency waves (a warm start is as long as the slowest service, not the sum)
+        # the seeds in dependency waves (a warm start is as long as the slowest service, not the sum);
+        # a warm start leaves out what has nothing to do (steward.devtools.warmstart)
         t0 = time.monotonic()
         with console.status(f"migrating {len(specs)} services…"):
+            stale = warmstart.behind(specs, db_urls)
             runner.each(
-                specs, lambda spec: _run_command(spec, "migrate", envs[spec.name], logs / f"{spec.name}.log")
+                stale, lambda spec: _run_command(spec, "migrate", envs[spec.name], logs / f"{spec.name}.log")
             )
         with console.status(f"starting {len(specs)} services…"):
             procs = _start_all(specs, envs, logs, ready_timeout)
         for spec in specs:
             stack.callback(runner.stop_current, spec.name, procs)
-        console.print(f"{len(specs)} services ready in {time.monotonic() - t0:.1f}s")
+        migrated = f"migrated: {', '.join(s.name for s in stale)}" if stale else "every database at head"
+        console.print(f"{len(specs)} services ready in {time.monotonic() - t0:.1f}s ({migrated})")
         if seed:
-            named = set().union(*SEED_WAVES)
-            for wave in SEED_WAVES:
-                group = [
-                    spec for spec in specs if spec.name in wave or ("*" in wave and spec.name not in named)
-                ]
-                if not group:
-                    continue
-                with console.status(f"seeding {', '.join(spec.name for spec in group)}…"):
-                    runner.each(
-                        group,
-                        lambda spec: _run_command(spec, "seed", envs[spec.name], logs / f"{spec.name}.log"),
-                    )
+            _seed(specs, envs, db_urls, logs, warmstart.SeedRecord(data_dir), reseed=reseed)
         write_urls(data_dir, {spec.name: f"http://127.0.0.1:{spec.http_port}" for spec in specs})
         _print_summary(specs, db_urls, db.url(), nats, data_dir, mail)
         runner.supervise(specs, procs, envs, logs, db, nats, ready_timeout)
@@ -248,6 +244,43 @@ def up(
 # the demo seeds build on each other: the registry's projects first, then the issues filed on them
 # (meetings' decisions reference matters), then every other service at once
 SEED_WAVES: tuple[frozenset[str], ...] = (frozenset({"registry"}), frozenset({"issues"}), frozenset({"*"}))
+
+
+def _seed(
+    specs: list[ServiceSpec],
+    envs: dict[str, dict[str, str]],
+    db_urls: dict[str, str],
+    logs: Path,
+    record: warmstart.SeedRecord,
+    *,
+    reseed: bool,
+) -> None:
+    """The seeds wave by wave; a seed that ran before on the same database and sources is left out,
+    unless an earlier wave ran (later seeds build on earlier ones) or ``reseed``."""
+    if reseed:
+        record.forget()
+    named = set().union(*SEED_WAVES)
+    ran_before: list[str] = []
+    cascade = False
+    for wave in SEED_WAVES:
+        group = [spec for spec in specs if spec.name in wave or ("*" in wave and spec.name not in named)]
+        keys = {spec.name: warmstart.seed_key(spec, db_urls[spec.name]) for spec in group}
+        todo = [spec for spec in group if cascade or not record.current(spec.name, keys[spec.name])]
+        ran_before += [spec.name for spec in group if spec not in todo]
+        if not todo:
+            continue
+        cascade = True
+        with console.status(f"seeding {', '.join(spec.name for spec in todo)}…"):
+            runner.each(
+                todo, lambda spec: _run_command(spec, "seed", envs[spec.name], logs / f"{spec.name}.log")
+            )
+        for spec in todo:
+            record.record(spec.name, keys[spec.name])
+    if ran_before:
+        console.print(
+            f"demo data of {', '.join(ran_before)}: seeded before on these databases "
+            f"(recorded in {record.path}; --reseed runs the seeds again)"
+        )
 
 
 def _start_all(
