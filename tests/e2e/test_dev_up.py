@@ -21,27 +21,11 @@ from steward.kit.auth import mint_dev_token
 
 @pytest.mark.timeout(560)
 def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("STEWARD_DATABASE_URL", "STEWARD_NATS_URL")}
-    env["PYTHONUNBUFFERED"] = "1"
     out = tmp_path / "dev-up.log"
-    steward = Path(sys.executable).with_name("steward")
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [str(steward), "dev", "up", "--data-dir", str(tmp_path / "data")],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = _up(tmp_path, out)
     try:
-        deadline = time.monotonic() + 360  # a busy 2-core machine: 8 processes migrate, start and seed
-        text = ""
-        while time.monotonic() < deadline:
-            text = out.read_text(errors="replace")
-            if "Press Ctrl-C" in text or proc.poll() is not None:
-                break
-            time.sleep(0.5)
-        assert "Press Ctrl-C" in text, text[-4000:]
+        text = _banner(proc, out)
+        assert "every database at head" not in text and "seeded before" not in text, text[-4000:]
         services = dict(re.findall(r"│ (\w+)\s+│ (http://127\.0\.0\.1:\d+)", text))
         assert "registry" in services, text[-4000:]
         base = services["registry"]
@@ -149,6 +133,60 @@ def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
                 assert record.get("request_id") and record.get("status"), record
     assert not_json == [], "\n".join(not_json[:20])
     assert access > 0
+
+    # a warm start on the same data: no migration and no seed has anything to do, none runs, and
+    # the demo data is there
+    again = tmp_path / "dev-up-warm.log"
+    proc = _up(tmp_path, again)
+    try:
+        text = _banner(proc, again)
+        assert "(every database at head)" in text, text[-4000:]
+        assert "seeded before on these databases" in text, text[-4000:]
+        base = dict(re.findall(r"│ (\w+)\s+│ (http://127\.0\.0\.1:\d+)", text))["registry"]
+        projects = httpx.get(
+            f"{base}/v1/projects", params={"limit": 200}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert projects.status_code == 200 and len(projects.json()["items"]) == 30, projects.text
+        logs = (tmp_path / "data" / "logs").glob("*.log")
+        headers = [line for log in logs for line in log.read_text(errors="replace").splitlines()]
+        assert sum("=== python -m steward.registry migrate ===" in h for h in headers) == 1
+        assert sum("=== python -m steward.registry seed ===" in h for h in headers) == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    assert proc.returncode == 0, again.read_text(errors="replace")[-4000:]
+
+
+def _up(tmp_path: Path, out: Path) -> subprocess.Popen[bytes]:
+    """``steward dev up`` on ``tmp_path/data``, its output into ``out``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("STEWARD_DATABASE_URL", "STEWARD_NATS_URL")}
+    env["PYTHONUNBUFFERED"] = "1"
+    steward = Path(sys.executable).with_name("steward")
+    with out.open("wb") as sink:
+        return subprocess.Popen(
+            [str(steward), "dev", "up", "--data-dir", str(tmp_path / "data")],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _banner(proc: subprocess.Popen[bytes], out: Path) -> str:
+    """The runner's output once it prints its URLs (it failed if it exited first)."""
+    deadline = time.monotonic() + 360  # a busy 2-core machine: 8 processes migrate, start and seed
+    text = ""
+    while time.monotonic() < deadline:
+        text = out.read_text(errors="replace")
+        if "Press Ctrl-C" in text or proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    assert "Press Ctrl-C" in text, text[-4000:]
+    return text
 
 
 def _assert_demo_mail_arrives(data: Path, banner: str) -> None:

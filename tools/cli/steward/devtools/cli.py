@@ -232,7 +232,9 @@ def up(
         for spec in specs:
             stack.callback(runner.stop_current, spec.name, procs)
         migrated = f"migrated: {', '.join(s.name for s in stale)}" if stale else "every database at head"
-        console.print(f"{len(specs)} services ready in {time.monotonic() - t0:.1f}s ({migrated})")
+        console.print(
+            f"{len(specs)} services ready in {time.monotonic() - t0:.1f}s ({migrated})", soft_wrap=True
+        )
         if seed:
             _seed(specs, envs, db_urls, logs, warmstart.SeedRecord(data_dir), reseed=reseed)
         write_urls(data_dir, {spec.name: f"http://127.0.0.1:{spec.http_port}" for spec in specs})
@@ -279,7 +281,10 @@ def _seed(
     if ran_before:
         console.print(
             f"demo data of {', '.join(ran_before)}: seeded before on these databases "
-            f"(recorded in {record.path}; --reseed runs the seeds again)"
+            f"(recorded in {record.path}; --reseed runs the seeds again)",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
         )
 
 
