@@ -88,12 +88,7 @@ def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
+        _stop(proc)
     assert proc.returncode == 0, out.read_text(errors="replace")[-4000:]
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
     assert leftovers == [], f"processes left behind: {leftovers}"
@@ -152,12 +147,7 @@ def test_dev_up_runs_the_platform_with_demo_data(tmp_path: Path) -> None:
         assert sum("=== python -m steward.registry migrate ===" in h for h in headers) == 1
         assert sum("=== python -m steward.registry seed ===" in h for h in headers) == 1
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
+        _stop(proc)
     assert proc.returncode == 0, again.read_text(errors="replace")[-4000:]
 
 
@@ -174,6 +164,16 @@ def _up(tmp_path: Path, out: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C, as a user stops it; killed (and the test failed) if it does not end within 60 s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
 
 
 def _banner(proc: subprocess.Popen[bytes], out: Path) -> str:

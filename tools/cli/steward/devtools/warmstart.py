@@ -20,6 +20,7 @@ start's 28 s on such a machine.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import json
@@ -63,10 +64,10 @@ def behind(specs: list[ServiceSpec], urls: dict[str, str]) -> list[ServiceSpec]:
     return out
 
 
-def sources_digest(spec: ServiceSpec) -> str:
-    """Paths, sizes and modification times of every file the service's seed may run."""
+def _files_digest(modules: tuple[str, ...]) -> str:
+    """Paths, sizes and modification times of every file in the packages ``modules``."""
     digest = hashlib.sha256()
-    for module in (spec.module, *SHARED_PACKAGES):
+    for module in modules:
         for root in package_dirs(module):
             for path in sorted(root.rglob("*")):
                 if "__pycache__" in path.parts or not path.is_file():
@@ -74,6 +75,17 @@ def sources_digest(spec: ServiceSpec) -> str:
                 stat = path.stat()
                 digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
+
+
+@functools.cache
+def _shared_digest() -> str:
+    """The shared packages' digest, read once per run (not once per service)."""
+    return _files_digest(SHARED_PACKAGES)
+
+
+def sources_digest(spec: ServiceSpec) -> str:
+    """The files the service's seed may run: its own package's and the shared packages'."""
+    return f"{_files_digest((spec.module,))}.{_shared_digest()}"
 
 
 async def _database_identity(url: str) -> str:
