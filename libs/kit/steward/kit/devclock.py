@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import nats.js.api as js_api
 import structlog
-from nats.errors import TimeoutError as NatsTimeout
 
 from steward.events.envelope import CloudEvent
 from steward.kit.clock import Clock
@@ -75,7 +74,7 @@ async def latest(runtime: ServiceRuntime) -> CloudEvent | None:
         while pending > 0:
             try:
                 messages = await sub.fetch(batch=min(pending, 256), timeout=2.0)
-            except NatsTimeout:
+            except TimeoutError:  # nats-py raises its own and, when a fetch's time runs out, asyncio's
                 break
             for msg in messages:
                 seq = msg.metadata.sequence.stream
