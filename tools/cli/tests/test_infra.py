@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -74,6 +75,39 @@ async def test_local_postgres_lifecycle() -> None:
     assert _wait_gone([pid]) == []
     assert _no_process_mentions(str(base_dir))
     assert not base_dir.exists()  # temporary dir removed
+
+
+def _tmpfs_mounts() -> list[Path]:
+    return [
+        Path(fields[1])
+        for fields in (line.split() for line in Path("/proc/mounts").read_text().splitlines())
+        if len(fields) > 2 and fields[2] == "tmpfs" and os.access(fields[1], os.W_OK)
+    ]
+
+
+def test_memory_dir_is_a_tmpfs_with_room(tmp_path: Path) -> None:
+    mounts = _tmpfs_mounts()
+    assert mounts, "this machine has no writable tmpfs (/dev/shm is one on Debian)"
+    for mount in mounts:
+        assert infra.memory_dir(1, mount) == mount
+        assert infra.memory_dir(1 << 62, mount) is None  # not that much room
+    assert infra.memory_dir(1, tmp_path) is None  # a directory on disk, not a tmpfs mount
+    assert infra.memory_dir(1, tmp_path / "missing") is None
+
+
+def test_in_memory_server_keeps_its_data_in_a_tmpfs_and_removes_it() -> None:
+    expected = infra.memory_dir() or Path(os.path.realpath(tempfile.gettempdir()))
+    server = LocalPostgres(fast_unsafe=True, in_memory=True).start()
+    base_dir = server.base_dir
+    assert base_dir is not None
+    try:
+        assert base_dir.parent == expected
+        databases = len(list((base_dir / "data" / "base").iterdir()))
+        server.create_database("in_memory_db")
+        assert len(list((base_dir / "data" / "base").iterdir())) == databases + 1
+    finally:
+        server.stop()
+    assert not base_dir.exists()
 
 
 async def test_persistent_data_dir_is_reused(tmp_path: Path) -> None:

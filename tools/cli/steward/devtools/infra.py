@@ -58,6 +58,27 @@ __all__ = [
 ]
 
 DATABASE_URL_ENV = "STEWARD_DATABASE_URL"
+MEMORY_DIR = Path("/dev/shm")
+MEMORY_NEEDED = 8 << 30  # a whole test session's databases (about 4 GiB) with room to spare
+
+
+def memory_dir(needed: int = MEMORY_NEEDED, path: Path = MEMORY_DIR) -> Path | None:
+    """``path`` when it is a RAM-backed file system (tmpfs) with ``needed`` bytes free and as much
+    memory available, else ``None``. A throw-away server's data there skips the disk: creating a
+    database takes 20–40 ms instead of 130–200, and removing a session's 400 of them at its end takes
+    a moment instead of 20 s (issue 15)."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+        fs = os.statvfs(path)
+    except OSError:
+        return None
+    tmpfs = any(len(m.split()) > 2 and m.split()[1] == str(path) and m.split()[2] == "tmpfs" for m in mounts)
+    free = fs.f_bavail * fs.f_frsize
+    if not tmpfs or free < needed or psutil.virtual_memory().available < needed:
+        return None
+    return path
+
+
 PG_SYSTEM_USER = "embedded_postgres"
 
 
@@ -148,7 +169,8 @@ class LocalPostgres(_DatabaseOps, ServerBase):
 
     ``base_dir`` holds ``data/`` (reused when initialised; always a fresh port) and ``postgres.log``.
     As root, the server runs as the system user ``embedded_postgres`` (created if needed).
-    ``fast_unsafe`` turns fsync off (tests). ``timings`` records initdb/start seconds.
+    ``fast_unsafe`` turns fsync off (tests); ``in_memory`` puts a temporary base dir on a RAM-backed
+    file system when there is room (tests). ``timings`` records initdb/start seconds.
     """
 
     _prefix = "steward-pg-"
@@ -163,8 +185,11 @@ class LocalPostgres(_DatabaseOps, ServerBase):
         log_path: Path | None = None,
         max_connections: int = 200,
         shared_buffers: str = "64MB",
+        in_memory: bool = False,
     ) -> None:
         ServerBase.__init__(self, base_dir, log_path)
+        if in_memory:  # a temporary data dir in RAM when there is room (:func:`memory_dir`)
+            self.temp_parent = memory_dir()
         self.fast_unsafe = fast_unsafe
         self._fixed_port = port or 0
         self.settings = {"max_connections": str(max_connections), "shared_buffers": shared_buffers}
@@ -319,10 +344,14 @@ NatsServer = ExternalNats | LocalNats  # .url, .monitor_url, stop()
 
 
 def database_server(
-    base_dir: Path | str | None = None, *, fast_unsafe: bool = False, log_path: Path | None = None
+    base_dir: Path | str | None = None,
+    *,
+    fast_unsafe: bool = False,
+    log_path: Path | None = None,
+    in_memory: bool = False,
 ) -> ExternalPostgres | LocalPostgres:
     """A started database server: ``STEWARD_DATABASE_URL`` if set, else a new :class:`LocalPostgres`."""
     env_url = os.environ.get(DATABASE_URL_ENV)
     if env_url:
         return ExternalPostgres(env_url)
-    return LocalPostgres(base_dir, fast_unsafe=fast_unsafe, log_path=log_path).start()
+    return LocalPostgres(base_dir, fast_unsafe=fast_unsafe, log_path=log_path, in_memory=in_memory).start()

@@ -166,6 +166,7 @@ class ServerBase:
 
     def __init__(self, base_dir: Path | str | None, log_path: Path | None) -> None:
         self._temporary = base_dir is None
+        self.temp_parent: Path | None = None  # where a temporary base dir is made (None: the system's)
         self.base_dir = Path(base_dir).resolve() if base_dir is not None else None
         self._log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -178,7 +179,7 @@ class ServerBase:
 
     def _make_base_dir(self) -> Path:
         if self.base_dir is None:
-            self.base_dir = Path(tempfile.mkdtemp(prefix=self._prefix))
+            self.base_dir = Path(tempfile.mkdtemp(prefix=self._prefix, dir=self.temp_parent))
         self.base_dir.mkdir(parents=True, exist_ok=True)
         return self.base_dir
 

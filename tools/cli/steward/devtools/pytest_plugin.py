@@ -38,8 +38,9 @@ def fresh_database_url(server: DatabaseServer, prefix: str = "test") -> str:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[DatabaseServer]:
-    """PostgreSQL for the session (a throw-away local server with fsync off, or STEWARD_DATABASE_URL)."""
-    server = database_server(fast_unsafe=True)
+    """PostgreSQL for the session (a throw-away local server with fsync off, its data in RAM when
+    there is room, or STEWARD_DATABASE_URL)."""
+    server = database_server(fast_unsafe=True, in_memory=True)
     try:
         yield server
     finally:
