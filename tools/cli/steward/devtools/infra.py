@@ -59,14 +59,14 @@ __all__ = [
 
 DATABASE_URL_ENV = "STEWARD_DATABASE_URL"
 MEMORY_DIR = Path("/dev/shm")
-MEMORY_NEEDED = 8 << 30  # a whole test session's databases (about 4 GiB) with room to spare
+MEMORY_NEEDED = 8 << 30  # a whole test session's databases (about 2.5 GiB) with room to spare
 
 
 def memory_dir(needed: int = MEMORY_NEEDED, path: Path = MEMORY_DIR) -> Path | None:
     """``path`` when it is a RAM-backed file system (tmpfs) with ``needed`` bytes free and as much
     memory available, else ``None``. A throw-away server's data there skips the disk: creating a
-    database takes 20–40 ms instead of 130–200, and removing a session's 400 of them at its end takes
-    a moment instead of 20 s (issue 15)."""
+    database takes 20–40 ms instead of 130–200, and removing a session's 200 of them at its end takes
+    1–2 s instead of 19 s (issue 15)."""
     try:
         mounts = Path("/proc/mounts").read_text().splitlines()
         fs = os.statvfs(path)
