@@ -72,7 +72,8 @@ def memory_dir(needed: int = MEMORY_NEEDED, path: Path = MEMORY_DIR) -> Path | N
         fs = os.statvfs(path)
     except OSError:
         return None
-    tmpfs = any(len(m.split()) > 2 and m.split()[1] == str(path) and m.split()[2] == "tmpfs" for m in mounts)
+    fields = (line.split() for line in mounts)
+    tmpfs = any(len(f) > 2 and f[1] == str(path) and f[2] == "tmpfs" for f in fields)
     free = fs.f_bavail * fs.f_frsize
     if not tmpfs or free < needed or psutil.virtual_memory().available < needed:
         return None
@@ -188,7 +189,7 @@ class LocalPostgres(_DatabaseOps, ServerBase):
         in_memory: bool = False,
     ) -> None:
         ServerBase.__init__(self, base_dir, log_path)
-        if in_memory:  # a temporary data dir in RAM when there is room (:func:`memory_dir`)
+        if in_memory and base_dir is None:  # a temporary data dir in RAM when there is room
             self.temp_parent = memory_dir()
         self.fast_unsafe = fast_unsafe
         self._fixed_port = port or 0
