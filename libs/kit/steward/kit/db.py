@@ -27,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.ids import new_id
-from steward.kit.straight import SEALED, ensure_unsealed
+from steward.kit.readonly import READ_ONLY
+from steward.kit.straight import SEALED, ensure_unsealed, hold_for_reads
 
 JSONB = postgresql.JSONB(none_as_null=True)
 T = TypeVar("T")
@@ -162,12 +163,20 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads; rolled back at the end so nothing can be written by accident."""
+        """A session for reads, outside any transaction: each statement on its own, one round trip
+        (no BEGIN and ROLLBACK around it; under READ COMMITTED it reads the same). Nothing can be
+        written through it: a write raises ``WriteInReadSession`` before it is sent
+        (:mod:`steward.kit.readonly`). A read that needs ``SET LOCAL`` uses
+        ``steward.kit.straight.set_local``, which begins a transaction (rolled back at the end)."""
         async with self.sessionmaker() as session:
+            session.info[READ_ONLY] = True
+            session.sync_session.autoflush = False
             try:
+                await hold_for_reads(session)
                 yield session
             finally:
-                # detach what was loaded so it stays readable after the rollback (no lazy reloads)
+                # detach what was loaded so it stays readable after the session (no lazy reloads);
+                # the connection goes back to the pool, which restores its isolation level
                 session.expunge_all()
                 await session.rollback()
 

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from steward.kit.readonly import IN_TRANSACTION, READ_ONLY, refuse_if_read_only
+
 
 @dataclass(frozen=True)
 class _Driven:
@@ -58,6 +60,20 @@ _HELD = "steward_held_connection"  # session.info: (its transaction, connection,
 def _take(sync: Session) -> tuple[SessionTransaction | None, sa.Connection, Any]:
     conn = sync.connection()  # begins the session's transaction if need be
     return sync.get_transaction(), conn, conn.connection.dbapi_connection
+
+
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+def _take_for_reads(sync: Session) -> tuple[SessionTransaction | None, sa.Connection, Any]:
+    conn = sync.connection(execution_options=_AUTOCOMMIT)  # the pool restores the level on return
+    return sync.get_transaction(), conn, conn.connection.dbapi_connection
+
+
+async def hold_for_reads(session: AsyncSession) -> None:
+    """Take the read session's connection, in ``AUTOCOMMIT`` (every statement on its own, without
+    BEGIN: ``steward.kit.readonly``), in the one greenlet ``held_connection`` would have started."""
+    session.info[_HELD] = await greenlet_spawn(_take_for_reads, session.sync_session)
 
 
 async def held_connection(session: AsyncSession) -> tuple[sa.Connection, Any]:
@@ -132,7 +148,9 @@ async def _straight(
 ) -> Any:
     if session.info.get(SEALED):
         raise RuntimeError("a statement after the transaction's last one (first_row(alone=True))")
-    if not session.sync_session._is_clean():
+    if session.info.get(READ_ONLY):
+        refuse_if_read_only(session.info, clause.text)  # a read session flushes nothing either
+    elif not session.sync_session._is_clean():
         await session.flush()
     conn, adapted = await held_connection(session)
     driven = _driven(clause, conn.dialect) if _fast(conn) else None
@@ -159,6 +177,28 @@ async def _straight(
             return await driver.fetchrow(driven.sql, *args)
     except Exception as error:
         raise await _wrapped(conn, adapted, driven.sql, args, error) from error
+
+
+_SET_CONFIG = sa.text("SELECT set_config(:name, :value, true)")
+
+
+async def set_local(session: AsyncSession, name: str, value: str) -> None:
+    """``SET LOCAL name = value``: the setting for the rest of the session's transaction. A read
+    session runs outside a transaction (``steward.kit.readonly``), where a local setting would last
+    one statement: it begins one here — rolled back when the session ends, so the setting never
+    outlives it on the pooled connection."""
+    if session.info.get(READ_ONLY) is True:
+        conn, adapted = await held_connection(session)
+        try:
+            async with adapted._execute_mutex:
+                if adapted._transaction is None:
+                    transaction = adapted._connection.transaction()
+                    await transaction.start()
+                    adapted._transaction = transaction  # SQLAlchemy's rollback at the end ends it
+        except Exception as error:
+            raise await _wrapped(conn, adapted, "BEGIN", [], error) from error
+        session.info[READ_ONLY] = IN_TRANSACTION
+    await session.execute(_SET_CONFIG, {"name": name, "value": value})
 
 
 async def begin_now(session: AsyncSession) -> None:

@@ -122,7 +122,8 @@ class RoundTrips:
             self.sent.append(" ".join(statement.split()))
 
     def _begin(self, conn: Any) -> None:
-        if self._mine():
+        # a read session's connection runs in AUTOCOMMIT: SQLAlchemy begins, nothing is sent
+        if self._mine() and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
             self.sent.append("BEGIN")
 
     def _commit(self, conn: Any) -> None:
@@ -179,7 +180,7 @@ class Begins:
             return current is task
 
         async def counted(adapted: Any) -> None:
-            if counted_here():
+            if counted_here() and adapted.isolation_level != "autocommit":  # a read session sends none
                 self.sent.append("BEGIN")
             await original(adapted)
 

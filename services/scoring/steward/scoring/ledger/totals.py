@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from steward.kit.straight import set_local
 from steward.kit.tenancy import subtree_prefix
 from steward.rules.scoring import ScorecardDef
 from steward.scoring.ledger.compute import bounds
@@ -31,8 +32,6 @@ WHERE e.scorecard = :scorecard AND e.period = :period
         AND (CAST(:before AS timestamptz) IS NULL OR c.recorded_at <= CAST(:before AS timestamptz)))
 GROUP BY e.subject_id COLLATE "C", d.dimension COLLATE "C"
 """
-# the sort of a large ranking (a million entries) stays in memory instead of spilling to disk
-_WORK_MEM = "SET LOCAL work_mem = '128MB'"
 
 
 async def subject_totals(
@@ -61,7 +60,8 @@ async def subject_totals(
         "prefix": subtree_prefix(path).replace("%", r"\%").replace("_", r"\_") + "%",
         "before": recorded_before,
     }
-    await session.execute(sa.text(_WORK_MEM))
+    # the sort of a large ranking (a million entries) stays in memory instead of spilling to disk
+    await set_local(session, "work_mem", "128MB")
     rows = (await session.execute(sa.text(_SQL), params)).all()
     out: dict[str, dict[str, Decimal]] = {}
     maxima = {d.key: d.max_points for d in card.dimensions}
