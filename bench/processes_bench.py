@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 
 from bench.common import BenchContext, Row, percentile
@@ -140,7 +141,7 @@ async def _compare(
     label: str,
     unit: str,
     *,
-    steward: tuple[str, dict[str, Any], str | None],
+    steward: tuple[str, dict[str, Any] | None, str | None],
     reference: Reference,
     meter_pids: dict[str, tuple[int, bool]],
     ref_pids: dict[str, tuple[int, bool]],
@@ -153,11 +154,15 @@ async def _compare(
     meter.start()
     ours = await wrk(url, body, token, seconds, workdir)
     used = meter.stop()
-    ref_body = {"title": str(body.get("title") or body.get("name") or "x"), **body}
-    await wrk(f"{reference.url}/items", ref_body, None, 1, workdir)
+    if body is None:  # a read: the reference's GET of one of its rows by id
+        ref_url, ref_body, what = await _reference_item(reference), None, "SELECT by id"
+    else:
+        ref_body = {"title": str(body.get("title") or body.get("name") or "x"), **body}
+        ref_url, what = f"{reference.url}/items", "INSERT+COMMIT+publish"
+    await wrk(ref_url, ref_body, None, 1, workdir)
     ref_meter = Meter(ref_pids)
     ref_meter.start()
-    ref = await wrk(f"{reference.url}/items", ref_body, None, seconds, workdir)
+    ref = await wrk(ref_url, ref_body, None, seconds, workdir)
     ref_used = ref_meter.stop()
     ratio = ours.rate / ref.rate if ref.rate else 0.0
     how = f"wrk -c{CONNECTIONS}, {seconds:.0f} s"
@@ -172,9 +177,9 @@ async def _compare(
             f"{label} reference throughput",
             ref.rate,
             "req/s",
-            f"plain FastAPI INSERT+COMMIT+publish, same load; n={ref.requests}; {cpu_note(ref_used, ref.requests)}",
+            f"plain FastAPI {what}, same load; n={ref.requests}; {cpu_note(ref_used, ref.requests)}",
         ),
-        Row(f"{label} / reference", ratio, "ratio", "target ≥ 0.5"),
+        Row(f"{label} / reference", ratio, "ratio", "target ≥ 0.5" if body is not None else "context"),
         Row(f"{label} p50", ours.p50_ms, "ms", f"reference {ref.p50_ms:.1f} ms"),
         Row(f"{label} p99", ours.p99_ms, "ms", f"reference {ref.p99_ms:.1f} ms"),
         Row(
@@ -184,6 +189,23 @@ async def _compare(
             f"reference {1000 * sum(ref_used.values()) / max(ref.requests, 1):.2f} ms",
         ),
     ]
+
+
+async def _reference_item(reference: Reference) -> str:
+    """The URL of one row of the reference's, for its read by id."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.post(f"{reference.url}/items", json={"title": "基准读取"})
+        r.raise_for_status()
+        return f"{reference.url}/items/{r.json()['id']}"
+
+
+async def _matter(url: str, body: dict[str, Any], token: str) -> str:
+    """One filed matter's URL, for the read rows."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        r = await http.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
+        if r.status_code != 201:
+            raise RuntimeError(f"filing for the read rows: {r.status_code} {r.text[:300]}")
+        return f"{url}/{r.json()['id']}"
 
 
 async def run(ctx: BenchContext) -> list[Row]:
@@ -240,6 +262,20 @@ async def _run(ctx: BenchContext) -> list[Row]:
                 workdir=workdir,
             )
             peak = next(r.value for r in rows if r.name == "matter filing throughput")
+            rows += await _compare(
+                "matter read (GET by id)",
+                "reads",
+                steward=(
+                    await _matter(f"{iss.url}/v1/matters", _filing(project, "读取"), filer),
+                    None,
+                    filer,
+                ),
+                reference=reference,
+                meter_pids={"issues": (iss.proc.pid, False), "registry": (reg.proc.pid, False), **infra},
+                ref_pids=ref_pids,
+                seconds=seconds,
+                workdir=workdir,
+            )
             rows += await _more_clients_than_connections(
                 f"{iss.url}/v1/matters",
                 _filing(project, "多客户端"),

@@ -4,7 +4,8 @@ a filing must do — one INSERT + COMMIT (asyncpg, one round trip) and one JetSt
 
     python -m bench.reference_app   # STEWARD_DATABASE_URL, STEWARD_NATS_URL, STEWARD_HTTP_PORT
 
-``POST /items`` → 201 ``{"id": …}``; ``GET /readyz`` → ``{"instance": STEWARD_INSTANCE_ID}`` (as the
+``POST /items`` → 201 ``{"id": …}``; ``GET /items/{id}`` → the row (one SELECT by id, the least a
+read by id must do: the reference of the process bench's read rows); ``GET /readyz`` → ``{"instance": STEWARD_INSTANCE_ID}`` (as the
 services answer, so the same readiness check applies).
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 import asyncpg
 import nats
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 SUBJECT = "bench.reference.items"
@@ -72,6 +73,20 @@ def build() -> FastAPI:
         payload = json.dumps({"id": str(item_id), "title": item.title}).encode()
         await state["js"].publish(SUBJECT, payload, headers={"Nats-Msg-Id": str(item_id)})
         return {"id": str(item_id)}
+
+    @app.get("/items/{item_id}")
+    async def read(item_id: uuid.UUID) -> dict[str, Any]:
+        row = await state["pool"].fetchrow(
+            "SELECT id, title, body, created_at FROM reference_items WHERE id = $1", item_id
+        )
+        if row is None:
+            raise HTTPException(404)
+        return {
+            "id": str(row["id"]),
+            "title": row["title"],
+            "body": json.loads(row["body"]),
+            "created_at": row["created_at"],
+        }
 
     return app
 
