@@ -247,35 +247,18 @@ async def _run(ctx: BenchContext) -> list[Row]:
             reg, iss = platform.running["registry"], platform.running["issues"]
             ref_pids = {"reference": (reference.proc.pid, False), **infra} if reference.proc else {}
             filer = mint_dev_token(secret=SECRET, subject="bench", tenant=district, roles=["specialist"])
-            rows += await _compare(
-                "matter filing",
-                "matters",
-                steward=(
-                    f"{iss.url}/v1/matters",
-                    _filing(project, "基准问题"),
-                    filer,
-                ),
-                reference=reference,
-                meter_pids={"issues": (iss.proc.pid, False), "registry": (reg.proc.pid, False), **infra},
-                ref_pids=ref_pids,
-                seconds=seconds,
-                workdir=workdir,
-            )
+            on_issues: dict[str, Any] = {
+                "reference": reference,
+                "meter_pids": {"issues": (iss.proc.pid, False), "registry": (reg.proc.pid, False), **infra},
+                "ref_pids": ref_pids,
+                "seconds": seconds,
+                "workdir": workdir,
+            }
+            filing = (f"{iss.url}/v1/matters", _filing(project, "基准问题"), filer)
+            rows += await _compare("matter filing", "matters", steward=filing, **on_issues)
             peak = next(r.value for r in rows if r.name == "matter filing throughput")
-            rows += await _compare(
-                "matter read (GET by id)",
-                "reads",
-                steward=(
-                    await _matter(f"{iss.url}/v1/matters", _filing(project, "读取"), filer),
-                    None,
-                    filer,
-                ),
-                reference=reference,
-                meter_pids={"issues": (iss.proc.pid, False), "registry": (reg.proc.pid, False), **infra},
-                ref_pids=ref_pids,
-                seconds=seconds,
-                workdir=workdir,
-            )
+            read = (await _matter(f"{iss.url}/v1/matters", _filing(project, "读取"), filer), None, filer)
+            rows += await _compare("matter read (GET by id)", "reads", steward=read, **on_issues)
             rows += await _more_clients_than_connections(
                 f"{iss.url}/v1/matters",
                 _filing(project, "多客户端"),
