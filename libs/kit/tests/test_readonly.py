@@ -45,6 +45,16 @@ async def test_a_read_session_sends_no_begin_and_each_statement_runs_on_its_own(
     assert second > first  # now() is each statement's own transaction's start
 
 
+async def test_a_read_session_takes_its_connection_at_its_first_statement(db: Database) -> None:
+    pool = db.engine.sync_engine.pool
+    before = pool.checkedout()  # type: ignore[attr-defined]
+    async with db.read() as s:
+        assert pool.checkedout() == before  # type: ignore[attr-defined]  # none held while it waits
+        await s.execute(sa.text("SELECT 1"))
+        assert pool.checkedout() == before + 1  # type: ignore[attr-defined]
+    assert pool.checkedout() == before  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     "how", ["flush", "orm_insert", "core_update", "text_insert", "cte_delete", "batched", "first_row"]
 )

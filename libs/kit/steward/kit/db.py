@@ -28,7 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.ids import new_id
 from steward.kit.readonly import READ_ONLY
-from steward.kit.straight import SEALED, ensure_unsealed, hold_for_reads
+from steward.kit.straight import SEALED, ensure_unsealed
 
 JSONB = postgresql.JSONB(none_as_null=True)
 T = TypeVar("T")
@@ -136,6 +136,13 @@ class Database:
                 engine=self.engine.sync_engine, enable_commenter=False, skip_dep_check=True
             )
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # read sessions: the same pool, each connection in AUTOCOMMIT while a read holds it (taken at
+        # its first statement; the pool restores the isolation level when it comes back)
+        self._read_sessions = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            class_=AsyncSession,
+            expire_on_commit=False,
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -168,15 +175,13 @@ class Database:
         written through it: a write raises ``WriteInReadSession`` before it is sent
         (:mod:`steward.kit.readonly`). A read that needs ``SET LOCAL`` uses
         ``steward.kit.straight.set_local``, which begins a transaction (rolled back at the end)."""
-        async with self.sessionmaker() as session:
+        async with self._read_sessions() as session:
             session.info[READ_ONLY] = True
             session.sync_session.autoflush = False
             try:
-                await hold_for_reads(session)
                 yield session
             finally:
-                # detach what was loaded so it stays readable after the session (no lazy reloads);
-                # the connection goes back to the pool, which restores its isolation level
+                # detach what was loaded so it stays readable after the session (no lazy reloads)
                 session.expunge_all()
                 await session.rollback()
 

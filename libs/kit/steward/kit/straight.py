@@ -62,20 +62,6 @@ def _take(sync: Session) -> tuple[SessionTransaction | None, sa.Connection, Any]
     return sync.get_transaction(), conn, conn.connection.dbapi_connection
 
 
-_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
-
-
-def _take_for_reads(sync: Session) -> tuple[SessionTransaction | None, sa.Connection, Any]:
-    conn = sync.connection(execution_options=_AUTOCOMMIT)  # the pool restores the level on return
-    return sync.get_transaction(), conn, conn.connection.dbapi_connection
-
-
-async def hold_for_reads(session: AsyncSession) -> None:
-    """Take the read session's connection, in ``AUTOCOMMIT`` (every statement on its own, without
-    BEGIN: ``steward.kit.readonly``), in the one greenlet ``held_connection`` would have started."""
-    session.info[_HELD] = await greenlet_spawn(_take_for_reads, session.sync_session)
-
-
 async def held_connection(session: AsyncSession) -> tuple[sa.Connection, Any]:
     """The connection of the session's transaction and the driver-level (DBAPI) connection under
     it, asked of SQLAlchemy once per transaction, in one greenlet. Every greenlet AsyncSession
