@@ -5,8 +5,8 @@ a filing must do — one INSERT + COMMIT (asyncpg, one round trip) and one JetSt
     python -m bench.reference_app   # STEWARD_DATABASE_URL, STEWARD_NATS_URL, STEWARD_HTTP_PORT
 
 ``POST /items`` → 201 ``{"id": …}``; ``GET /items/{id}`` → the row (one SELECT by id, the least a
-read by id must do: the reference of the process bench's read rows); ``GET /readyz`` → ``{"instance": STEWARD_INSTANCE_ID}`` (as the
-services answer, so the same readiness check applies).
+read by id must do: the reference of the process bench's read rows); ``GET /readyz`` →
+``{"instance": STEWARD_INSTANCE_ID}`` (as the services answer, so the same readiness check applies).
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ async def test_a_write_through_a_read_session_raises_before_anything_is_sent(
                 s.add(_entry(tenant))
                 await s.flush()
             elif how == "orm_insert":
-                await s.execute(sa.insert(AuditEntry).values(**_values(tenant)))
+                await s.execute(sa.insert(AuditEntry).values(_entry(tenant).model_dump()))
             elif how == "core_update":
                 await s.execute(sa.update(table).where(table.c.tenant == tenant).values(actor="x"))
             elif how == "text_insert":
@@ -95,18 +95,6 @@ async def test_a_write_through_a_read_session_raises_before_anything_is_sent(
                     s, sa.text("UPDATE steward_audit SET actor = 'x' WHERE tenant = :t"), {"t": tenant}
                 )
     assert await _count(db, tenant) == 0
-
-
-def _values(tenant: str) -> dict[str, object]:
-    return {
-        "id": uuid.uuid4(),
-        "actor": "u1",
-        "tenant": tenant,
-        "action": "a",
-        "entity": "e",
-        "entity_id": "1",
-        "changes": {},
-    }
 
 
 async def test_a_loaded_object_changed_for_display_is_never_written(db: Database, tenant: str) -> None:

@@ -142,6 +142,7 @@ class Database:
             self.engine.execution_options(isolation_level="AUTOCOMMIT"),
             class_=AsyncSession,
             expire_on_commit=False,
+            autoflush=False,  # a change made for display is never sent (see steward.kit.readonly)
         )
 
     @asynccontextmanager
@@ -177,7 +178,6 @@ class Database:
         ``steward.kit.straight.set_local``, which begins a transaction (rolled back at the end)."""
         async with self._read_sessions() as session:
             session.info[READ_ONLY] = True
-            session.sync_session.autoflush = False
             try:
                 yield session
             finally:

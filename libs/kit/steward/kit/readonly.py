@@ -3,10 +3,10 @@
 A :meth:`steward.kit.db.Database.read` session runs each statement on its own, without BEGIN and
 ROLLBACK around it (its engine is the service's engine with SQLAlchemy's ``AUTOCOMMIT`` isolation
 level: the same pool, the level set on a connection when a read takes it, restored when it goes
-back). Under
-READ COMMITTED a statement inside a transaction sees what it would see outside one — what was
-committed when it started — so the reads are the same, and a read by id is one round trip instead
-of three (issue 15: GET of a matter 1.20 → 0.94 ms of the service's CPU, PostgreSQL 0.20 → 0.11).
+back). Under READ COMMITTED a statement inside a transaction sees what it would see outside one —
+what was committed when it started — so the reads are the same, and a read by id is one round trip
+instead of three (issue 15: GET of a matter 1.56 → 1.24 ms of the service's CPU, PostgreSQL 0.22 →
+0.13).
 A read that needs a setting for its next statements (a ranking's ``work_mem``) sets it with
 :func:`steward.kit.straight.set_local`: in a read session it begins a transaction first, rolled back
 when the session ends, so the setting goes no further.
@@ -88,5 +88,5 @@ def _no_dml(state: ORMExecuteState) -> None:
     statement = state.statement
     if isinstance(statement, sa.TextClause):
         refuse_if_read_only(state.session.info, statement.text)
-    elif state.is_insert or state.is_update or state.is_delete or getattr(statement, "is_dml", False):
+    elif getattr(statement, "is_dml", False):  # ORM or Core insert / update / delete
         raise WriteInReadSession(f"a {type(statement).__name__} through a read session")
