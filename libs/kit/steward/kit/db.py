@@ -24,10 +24,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.ids import new_id
-from steward.kit.readonly import READ_ONLY
+from steward.kit.readonly import IN_TRANSACTION, READ_ONLY
 from steward.kit.straight import SEALED, ensure_unsealed
 
 JSONB = postgresql.JSONB(none_as_null=True)
@@ -176,14 +177,19 @@ class Database:
         written through it: a write raises ``WriteInReadSession`` before it is sent
         (:mod:`steward.kit.readonly`). A read that needs ``SET LOCAL`` uses
         ``steward.kit.straight.set_local``, which begins a transaction (rolled back at the end)."""
-        async with self._read_sessions() as session:
-            session.info[READ_ONLY] = True
-            try:
-                yield session
-            finally:
-                # detach what was loaded so it stays readable after the session (no lazy reloads)
-                session.expunge_all()
-                await session.rollback()
+        session = self._read_sessions()
+        session.info[READ_ONLY] = True
+        try:
+            yield session
+        finally:
+            # one greenlet: close() detaches what was loaded first (it stays readable after the
+            # session, no lazy reloads), then ends what set_local began and returns the connection.
+            # AsyncSession's own exit adds a task and a shield to a rollback's greenlet and its own
+            closing = greenlet_spawn(session.sync_session.close)
+            if session.info.get(READ_ONLY) == IN_TRANSACTION:
+                await asyncio.shield(closing)  # a ROLLBACK to send: finish it even if cancelled
+            else:
+                await closing  # nothing to send: runs to its end without a wait
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

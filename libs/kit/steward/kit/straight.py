@@ -203,17 +203,28 @@ async def begin_now(session: AsyncSession) -> None:
 async def _wrapped(
     conn: sa.Connection, adapted: Any, sql: str, args: list[Any], error: Exception
 ) -> BaseException:
-    """``error`` as SQLAlchemy's Connection would raise it (and a lost connection invalidated)."""
-    dialect = conn.dialect
+    return await translated(conn.dialect, adapted, sql, args, error, conn.invalidate)
+
+
+async def translated(
+    dialect: Any,
+    adapted: Any,
+    sql: str,
+    args: list[Any],
+    error: Exception,
+    invalidate: Callable[[BaseException], None],
+) -> BaseException:
+    """``error`` as SQLAlchemy's Connection would raise it; a lost connection is invalidated
+    (``invalidate``: the Connection's or the pooled connection's)."""
     dbapi_error = dialect.loaded_dbapi.Error
     try:
         adapted._handle_exception(error)  # raises the DBAPI error asyncpg's is translated to
-    except dbapi_error as translated:
-        lost = dialect.is_disconnect(translated, adapted, None)
+    except dbapi_error as translated_error:
+        lost = dialect.is_disconnect(translated_error, adapted, None)
         if lost:
-            await greenlet_spawn(conn.invalidate, translated)
+            await greenlet_spawn(invalidate, translated_error)
         return DBAPIError.instance(
-            sql, args, translated, dbapi_error, connection_invalidated=lost, dialect=dialect
+            sql, args, translated_error, dbapi_error, connection_invalidated=lost, dialect=dialect
         )
     except BaseException as other:
         return other

@@ -32,9 +32,10 @@ from steward.issues.matters.schemas import (
 from steward.kit import writes
 from steward.kit.auth import Principal
 from steward.kit.calendar import DEFAULT_TZ
-from steward.kit.db import construct
+from steward.kit.db import Database, construct
 from steward.kit.errors import Conflict, NotFound
 from steward.kit.keyqueue import KeyQueue
+from steward.kit.loads import Load
 from steward.kit.paging import keyset_page
 from steward.kit.tenancy import ALL_TENANTS, ensure_visible
 from steward.rules import RulesDocument, rules_fingerprint
@@ -277,7 +278,25 @@ async def get(session: AsyncSession, *, principal: Principal, key: str, lock: bo
     stmt = select(Matter).where(where)
     if lock:
         stmt = stmt.with_for_update()
-    m = (await session.exec(stmt)).first()
+    return _visible(principal, (await session.exec(stmt)).first())
+
+
+_BY_ID = Load(Matter, Matter.id == sa.bindparam("id"))
+_BY_NUMBER = Load(Matter, Matter.number == sa.bindparam("number"))
+
+
+async def read(db: Database, *, principal: Principal, key: str) -> Matter:
+    """:func:`get` for a view that reads nothing else: straight through the driver, no session."""
+    try:
+        ident = uuid.UUID(key)
+    except ValueError:
+        m = await _BY_NUMBER.first(db, number=key)
+    else:
+        m = await _BY_ID.first(db, id=ident)
+    return _visible(principal, m)
+
+
+def _visible(principal: Principal, m: Matter | None) -> Matter:
     if m is None or not can_see(principal, m):
         raise NotFound("matter not found")
     ensure_visible(principal, m.tenant_path.split("/"), what="matter")

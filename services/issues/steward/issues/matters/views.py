@@ -141,8 +141,7 @@ async def overdue(
 
 @router.get("/{key}", response_model=MatterOut, summary="One matter by id or number")
 async def get_matter(ctx: CtxDep, principal: PrincipalDep, key: str) -> MatterOut:
-    async with ctx.db.read() as session:
-        return service.to_out(await service.get(session, principal=principal, key=key))
+    return service.to_out(await service.read(ctx.db, principal=principal, key=key))
 
 
 @router.get("/{key}/timeline", response_model=Timeline, summary="Append-only history: who, when, what, why")

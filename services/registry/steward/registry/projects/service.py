@@ -15,9 +15,10 @@ from steward.events.registry import ProjectRegistered, ProjectUpdated
 from steward.kit import audit, writes
 from steward.kit.auth import Principal, Role
 from steward.kit.changes import record_change
-from steward.kit.db import construct, utcnow
+from steward.kit.db import Database, construct, utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.keyqueue import KeyQueue
+from steward.kit.loads import Load
 from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable
 from steward.registry.projects.models import Project, StageChange
 from steward.registry.projects.schemas import (
@@ -244,7 +245,25 @@ async def get_project(
     stmt = select(Project).where(key)
     if lock:
         stmt = stmt.with_for_update()
-    project = (await session.exec(stmt)).first()
+    return _visible(principal, (await session.exec(stmt)).first())
+
+
+_BY_ID = Load(Project, Project.id == sa.bindparam("id"))
+_BY_CODE = Load(Project, Project.code == sa.bindparam("code"))
+
+
+async def read_project(db: Database, *, principal: Principal, id_or_code: str) -> Project:
+    """:func:`get_project` for a view that reads nothing else: straight through the driver, no session."""
+    try:
+        ident = uuid.UUID(id_or_code)
+    except ValueError:
+        project = await _BY_CODE.first(db, code=id_or_code)
+    else:
+        project = await _BY_ID.first(db, id=ident)
+    return _visible(principal, project)
+
+
+def _visible(principal: Principal, project: Project | None) -> Project:
     if project is None:
         raise NotFound("project not found")
     ensure_can_see(principal, project)

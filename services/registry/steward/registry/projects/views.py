@@ -196,8 +196,7 @@ async def national_code_gaps(
 
 @router.get("/{id_or_code}", response_model=ProjectOut)
 async def get_project(db: DatabaseDep, principal: PrincipalDep, id_or_code: str) -> ProjectOut:
-    async with db.read() as session:
-        return service.to_out(await service.get_project(session, principal=principal, id_or_code=id_or_code))
+    return service.to_out(await service.read_project(db, principal=principal, id_or_code=id_or_code))
 
 
 @router.patch("/{id_or_code}", response_model=ProjectOut)
