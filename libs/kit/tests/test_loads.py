@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from steward.kit.audit import AuditEntry
 from steward.kit.db import Database, asyncpg_dsn
-from steward.kit.loads import Load
+from steward.kit.loads import Load, by_id_or_key
 from steward.kit.testing import RoundTrips
 from steward.kit.transient import is_transient
 
@@ -137,3 +137,16 @@ def test_a_statement_with_an_expanding_parameter_is_refused() -> None:
     load = Load(AuditEntry, AuditEntry.id.in_(sa.bindparam("ids", expanding=True)))  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="constant"):
         load._compiled(sa.create_engine("postgresql+asyncpg://").dialect)
+
+
+async def test_by_id_or_key_reads_a_uuid_as_an_id_and_anything_else_as_the_key(
+    db: Database, tenant: str
+) -> None:
+    ids = await _entries(db, tenant, 2)
+    by_actor = Load(AuditEntry, AuditEntry.actor == sa.bindparam("key"), AuditEntry.tenant == tenant)
+    found = await by_id_or_key(db, str(ids[1]), by_id=BY_ID, by_key=by_actor)
+    assert found is not None and found.id == ids[1]
+    found = await by_id_or_key(db, "u0", by_id=BY_ID, by_key=by_actor)
+    assert found is not None and found.id == ids[0]
+    assert await by_id_or_key(db, str(uuid.uuid4()), by_id=BY_ID, by_key=by_actor) is None
+    assert await by_id_or_key(db, "nobody", by_id=BY_ID, by_key=by_actor) is None

@@ -15,6 +15,7 @@ seen (the answer is the same)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -39,6 +40,16 @@ class _Plan:
     fixed: dict[str, Any]  # values bound in the statement itself (``Model.kind == "obstacle"``)
     keys: tuple[str, ...]  # the model attribute of each result column
     results: tuple[Callable[[Any], Any] | None, ...] | None  # result processing; None: not yet known
+
+
+async def by_id_or_key(db: Database, key: str, *, by_id: Load[M], by_key: Load[M]) -> M | None:
+    """``by_id``'s row (bind parameter ``id``) when ``key`` reads as a UUID, else ``by_key``'s
+    (bind parameter ``key``: a number, a code)."""
+    try:
+        ident = uuid.UUID(key)
+    except ValueError:
+        return await by_key.first(db, key=key)
+    return await by_id.first(db, id=ident)
 
 
 class Load(Generic[M]):

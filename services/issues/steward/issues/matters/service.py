@@ -35,7 +35,7 @@ from steward.kit.calendar import DEFAULT_TZ
 from steward.kit.db import Database, construct
 from steward.kit.errors import Conflict, NotFound
 from steward.kit.keyqueue import KeyQueue
-from steward.kit.loads import Load
+from steward.kit.loads import Load, by_id_or_key
 from steward.kit.paging import keyset_page
 from steward.kit.tenancy import ALL_TENANTS, ensure_visible
 from steward.rules import RulesDocument, rules_fingerprint
@@ -282,17 +282,12 @@ async def get(session: AsyncSession, *, principal: Principal, key: str, lock: bo
 
 
 _BY_ID = Load(Matter, Matter.id == sa.bindparam("id"))
-_BY_NUMBER = Load(Matter, Matter.number == sa.bindparam("number"))
+_BY_NUMBER = Load(Matter, Matter.number == sa.bindparam("key"))
 
 
 async def read(db: Database, *, principal: Principal, key: str) -> Matter:
     """:func:`get` for a view that reads nothing else: straight through the driver, no session."""
-    try:
-        ident = uuid.UUID(key)
-    except ValueError:
-        m = await _BY_NUMBER.first(db, number=key)
-    else:
-        m = await _BY_ID.first(db, id=ident)
+    m = await by_id_or_key(db, key, by_id=_BY_ID, by_key=_BY_NUMBER)
     return _visible(principal, m)
 
 

@@ -18,7 +18,7 @@ from steward.kit.changes import record_change
 from steward.kit.db import Database, construct, utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.keyqueue import KeyQueue
-from steward.kit.loads import Load
+from steward.kit.loads import Load, by_id_or_key
 from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable
 from steward.registry.projects.models import Project, StageChange
 from steward.registry.projects.schemas import (
@@ -249,17 +249,12 @@ async def get_project(
 
 
 _BY_ID = Load(Project, Project.id == sa.bindparam("id"))
-_BY_CODE = Load(Project, Project.code == sa.bindparam("code"))
+_BY_CODE = Load(Project, Project.code == sa.bindparam("key"))
 
 
 async def read_project(db: Database, *, principal: Principal, id_or_code: str) -> Project:
     """:func:`get_project` for a view that reads nothing else: straight through the driver, no session."""
-    try:
-        ident = uuid.UUID(id_or_code)
-    except ValueError:
-        project = await _BY_CODE.first(db, code=id_or_code)
-    else:
-        project = await _BY_ID.first(db, id=ident)
+    project = await by_id_or_key(db, id_or_code, by_id=_BY_ID, by_key=_BY_CODE)
     return _visible(principal, project)
 
 
