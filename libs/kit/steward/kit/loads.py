@@ -16,15 +16,15 @@ seen (the answer is the same)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import select
 
-from steward.kit.straight import translated
+from steward.kit.straight import Driven, driven, fast_path, translated
 
 if TYPE_CHECKING:
     from steward.kit.db import Database
@@ -34,11 +34,9 @@ M = TypeVar("M")
 
 @dataclass(frozen=True)
 class _Plan:
-    sql: str  # as SQLAlchemy sends it ($1::TYPE placeholders)
-    names: tuple[str, ...]  # the bind parameter of each placeholder
-    binds: tuple[Callable[[Any], Any] | None, ...]  # SQLAlchemy's bind processing per placeholder
-    fixed: dict[str, Any]  # values bound in the statement itself (``Model.kind == "obstacle"``)
+    statement: Driven  # the SQL, its placeholders and their bind processing
     keys: tuple[str, ...]  # the model attribute of each result column
+    types: tuple[Any, ...]  # the SQL type of each result column
     results: tuple[Callable[[Any], Any] | None, ...] | None  # result processing; None: not yet known
 
 
@@ -58,7 +56,6 @@ class Load(Generic[M]):
     use and kept."""
 
     def __init__(self, model: type[M], *where: sa.ColumnElement[bool] | bool) -> None:
-        self.model = model
         self.statement = select(model).where(*where)
         self._plan: _Plan | None = None
         self._mapper: Any = sa.inspect(model)
@@ -73,54 +70,34 @@ class Load(Generic[M]):
 
     def _compiled(self, dialect: Any) -> _Plan:
         compiled = self.statement.compile(dialect=dialect)
-        names = tuple(compiled.positiontup or ())
-        binds = compiled.binds
-        if any(b.expanding for b in binds.values()):
+        statement = driven(compiled, dialect)
+        if statement is None:
             raise ValueError("a Load's statement is constant: no expanding (IN) parameters")
-        keys = []
-        for _keyname, _name, objects, _type in compiled._result_columns:
-            column = next(o for o in objects if isinstance(o, sa.Column))
-            keys.append(self._mapper.get_property_by_column(column).key)
+        columns = [
+            next(o for o in objects if isinstance(o, sa.Column))
+            for _keyname, _name, objects, _type in compiled._result_columns
+        ]
         return _Plan(
-            sql=compiled.string,
-            names=names,
-            binds=tuple(binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names),
-            fixed={n: binds[n].effective_value for n in names if not binds[n].required},
-            keys=tuple(keys),
+            statement=statement,
+            keys=tuple(self._mapper.get_property_by_column(c).key for c in columns),
+            types=tuple(type_ for _k, _n, _o, type_ in compiled._result_columns),
             results=None,
         )
 
-    def _result_processors(self, dialect: Any, plan: _Plan, oids: Sequence[int]) -> _Plan:
-        """SQLAlchemy's result processing per column, as it works it out from the cursor's
-        description (a numeric column's processor depends on the type the server sends)."""
-        compiled = self.statement.compile(dialect=dialect)
-        results = tuple(
-            type_.dialect_impl(dialect).result_processor(dialect, oid)
-            for (_k, _n, _o, type_), oid in zip(compiled._result_columns, oids, strict=True)
-        )
-        return _Plan(plan.sql, plan.names, plan.binds, plan.fixed, plan.keys, results)
-
     async def _read(self, db: Database, params: dict[str, Any], *, one: bool) -> list[M]:
         engine = db.engine
-        dialect = engine.dialect
-        sync = engine.sync_engine
-        if (
-            dialect.driver != "asyncpg"
-            or sync.dispatch.before_cursor_execute
-            or sync.dispatch.after_cursor_execute
-        ):
+        if not fast_path(engine.sync_engine):
             async with db.read() as session:
-                result = (await session.execute(self.statement, params)).scalars()
-                first = result.first() if one else None
-                return ([first] if first is not None else []) if one else list(result.all())
+                scalars = (await session.execute(self.statement, params)).scalars()
+                if not one:
+                    return list(scalars.all())
+                first = scalars.first()
+                return [] if first is None else [first]
+        dialect = engine.dialect
         plan = self._plan
         if plan is None:
             plan = self._plan = self._compiled(dialect)
-        values = {**plan.fixed, **params} if plan.fixed else params
-        args = [
-            value if proc is None else proc(value)
-            for proc, value in zip(plan.binds, (values[n] for n in plan.names), strict=True)
-        ]
+        sql, args = plan.statement.sql, plan.statement.args(params)
         raw = await engine.raw_connection()  # the pool's checkout (and its idle ping) as for a session
         try:
             adapted: Any = raw.dbapi_connection
@@ -128,17 +105,21 @@ class Load(Generic[M]):
             try:
                 async with adapted._execute_mutex:
                     if plan.results is None:
-                        prepared = await driver.prepare(plan.sql)
-                        plan = self._plan = self._result_processors(
-                            dialect, plan, [a.type.oid for a in prepared.get_attributes()]
+                        # SQLAlchemy's result processing per column, as it works it out from the
+                        # cursor's description (a numeric's depends on the type the server sends)
+                        oids = [a.type.oid for a in (await driver.prepare(sql)).get_attributes()]
+                        results = tuple(
+                            type_.dialect_impl(dialect).result_processor(dialect, oid)
+                            for type_, oid in zip(plan.types, oids, strict=True)
                         )
+                        plan = self._plan = replace(plan, results=results)
                     if one:
-                        row = await driver.fetchrow(plan.sql, *args)
+                        row = await driver.fetchrow(sql, *args)
                         rows = [] if row is None else [row]
                     else:
-                        rows = await driver.fetch(plan.sql, *args)
+                        rows = await driver.fetch(sql, *args)
             except Exception as error:
-                raise await translated(dialect, adapted, plan.sql, args, error, raw.invalidate) from error
+                raise await translated(dialect, adapted, sql, args, error, raw.invalidate) from error
         finally:
             raw.close()  # no transaction was begun: nothing to roll back, no round trip
         return [self._instance(plan, row) for row in rows]

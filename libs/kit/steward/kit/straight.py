@@ -19,39 +19,55 @@ from steward.kit.readonly import IN_TRANSACTION, READ_ONLY, refuse_if_read_only
 
 
 @dataclass(frozen=True)
-class _Driven:
+class Driven:
+    """A compiled statement as asyncpg takes it."""
+
     sql: str  # as SQLAlchemy sends it ($1::TYPE placeholders)
     names: tuple[str, ...]  # the bind parameter of each placeholder
     processors: tuple[Callable[[Any], Any] | None, ...]  # SQLAlchemy's bind processing per placeholder
-    fixed: dict[str, Any]  # values bound in the clause itself
+    fixed: dict[str, Any]  # values bound in the statement itself
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        """The placeholders' values, processed as SQLAlchemy would (``None`` too: JSON's "null")."""
+        values = {**self.fixed, **params}
+        return [
+            value if proc is None else proc(value)
+            for proc, value in zip(self.processors, (values[n] for n in self.names), strict=True)
+        ]
+
+
+def driven(compiled: Any, dialect: Any) -> Driven | None:
+    """``compiled`` (a statement compiled for ``dialect``) as asyncpg takes it; ``None`` for one
+    with an expanding (``IN``) bind, whose text depends on its values."""
+    names = tuple(compiled.positiontup or ())
+    binds = compiled.binds
+    if any(b.expanding for b in binds.values()):
+        return None
+    processors = tuple(binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
+    fixed = {n: binds[n].value for n in names if binds[n].value is not None}
+    return Driven(compiled.string, names, processors, fixed)
 
 
 # by the clause itself (held here, so its identity is never reused by another)
-_DRIVEN: dict[sa.TextClause, _Driven] = {}
+_DRIVEN: dict[sa.TextClause, Driven | None] = {}
 
 
-def _driven(clause: sa.TextClause, dialect: Any) -> _Driven | None:
-    """The statement as asyncpg takes it; ``None`` for one with an expanding (``IN``) bind, whose
-    text depends on its values."""
-    found = _DRIVEN.get(clause)
-    if found is None:
-        compiled = clause.compile(dialect=dialect)
-        names = tuple(compiled.positiontup or ())
-        binds = compiled.binds
-        if any(b.expanding for b in binds.values()):
-            return None
-        processors = tuple(binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
-        fixed = {n: binds[n].value for n in names if binds[n].value is not None}
-        found = _Driven(compiled.string, names, processors, fixed)
-        if len(_DRIVEN) < 1024:  # constant statements of hot paths; anything else is compiled again
-            _DRIVEN[clause] = found
+def _driven(clause: sa.TextClause, dialect: Any) -> Driven | None:
+    if clause in _DRIVEN:
+        return _DRIVEN[clause]
+    found = driven(clause.compile(dialect=dialect), dialect)
+    if (
+        found is not None and len(_DRIVEN) < 1024
+    ):  # constant statements of hot paths; anything else is compiled again
+        _DRIVEN[clause] = found
     return found
 
 
-def _fast(conn: sa.Connection) -> bool:
-    """No statement hooks listen (tests counting statements, SQL tracing) and the driver is asyncpg."""
-    listened = conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute
-    return not listened and conn.dialect.driver == "asyncpg"
+def fast_path(target: sa.Connection | sa.Engine) -> bool:
+    """No statement hooks listen on ``target`` (tests counting statements, SQL tracing) and the
+    driver is asyncpg: a statement may go straight to the driver unseen."""
+    listened = target.dispatch.before_cursor_execute or target.dispatch.after_cursor_execute
+    return not listened and target.dialect.driver == "asyncpg"
 
 
 _HELD = "steward_held_connection"  # session.info: (its transaction, connection, DBAPI connection)
@@ -139,17 +155,13 @@ async def _straight(
     elif not session.sync_session._is_clean():
         await session.flush()
     conn, adapted = await held_connection(session)
-    driven = _driven(clause, conn.dialect) if _fast(conn) else None
-    if driven is None:
+    found = _driven(clause, conn.dialect) if fast_path(conn) else None
+    if found is None:
         result = await session.execute(clause, params)
         if isinstance(result, CursorResult) and not result.returns_rows:  # an UPDATE without RETURNING
             return [] if every else None
         return result.all() if every else result.first()
-    values = {**driven.fixed, **params}
-    args = [
-        value if proc is None else proc(value)  # None too, as SQLAlchemy does (JSON's "null")
-        for proc, value in zip(driven.processors, (values[n] for n in driven.names), strict=True)
-    ]
+    args = found.args(params)
     driver = adapted._connection
     try:
         async with adapted._execute_mutex:  # as SQLAlchemy's asyncpg cursor does
@@ -159,10 +171,10 @@ async def _straight(
                 elif not unbegun:
                     await adapted._start_transaction()  # BEGIN, as the transaction's first statement
             if every:
-                return await driver.fetch(driven.sql, *args)
-            return await driver.fetchrow(driven.sql, *args)
+                return await driver.fetch(found.sql, *args)
+            return await driver.fetchrow(found.sql, *args)
     except Exception as error:
-        raise await _wrapped(conn, adapted, driven.sql, args, error) from error
+        raise await _wrapped(conn, adapted, found.sql, args, error) from error
 
 
 _SET_CONFIG = sa.text("SELECT set_config(:name, :value, true)")
