@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from steward.kit import audit, writes
 from steward.kit.audit import AuditEntry
-from steward.kit.db import Database
+from steward.kit.db import Database, utcnow
+from steward.kit.ids import new_id
 from steward.kit.straight import all_rows, first_row
 from steward.kit.testing import Begins
 
@@ -98,6 +99,42 @@ async def test_a_last_batch_with_nothing_before_it_is_one_statement_of_its_own(
     assert all(taken.token not in str(e.changes) for e in logs.values())
     stored = logs[taken.value]
     assert (stored.entity, stored.changes) == (f"doc {taken.value}", {"quote": f'"no. {taken.value}"'})
+
+
+async def test_documents_without_the_token_are_written_as_given_and_left_as_given(
+    db: Database, counters: str, tenant: str
+) -> None:
+    """Every document of a batch with a taken value is serialised once, to look for the token, and
+    sent as that text: stored as it was given (nested, non-ASCII, JSON null), the caller's values
+    untouched (still documents, not text), an attached entity's document too."""
+    key = f"{tenant}-d"
+    document = {"plain": [1, "二号", {"x": None, "y": 2.5}], "empty": {}}
+    entity = AuditEntry(
+        actor="u1",
+        tenant=tenant,
+        action="create",
+        entity="doc",
+        entity_id=f"{key}-e",
+        changes={"nested": document},
+    )
+    values = {
+        "id": new_id(),
+        "at": utcnow(),
+        "actor": "u1",
+        "tenant": tenant,
+        "action": "plain",
+        "entity": "doc",
+        "entity_id": f"{key}-v",
+        "changes": document,
+    }
+    taken = writes.Taken(_TAKE, {"c_key": key, "c_prefix": f"{key}-"})
+    async with db.transaction() as session, writes.batched(session, last=True) as batch:
+        batch.take(taken)
+        writes.add(session, entity, attach=True)
+        batch.insert(AuditEntry.__table__, values)
+    assert values["changes"] is document and entity.changes == {"nested": document}
+    stored = {e.entity_id: e.changes for e in await _entries(db, tenant)}
+    assert stored == {f"{key}-e": {"nested": document}, f"{key}-v": document}
 
 
 async def test_the_value_keeps_every_digit_past_its_width(db: Database, counters: str, tenant: str) -> None:

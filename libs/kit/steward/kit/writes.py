@@ -28,6 +28,7 @@ The NOTIFY is sent either way (a repeat wakes the relay for nothing).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import secrets
@@ -54,8 +55,17 @@ _Shape = tuple[tuple[_Part, ...], tuple[str, ...], tuple[tuple[int, bool], ...],
 _STATEMENTS: dict[_Shape, sa.TextClause] = {}
 _MAX_STATEMENTS = 512
 # how a column's value is given when a value is taken (see Taken): a parameter, the taken value
-# itself, a JSON document or a text with the taken value in place of its token
-_PLAIN, _IS_TAKEN, _HOLDS_TAKEN, _TEXT_HOLDS_TAKEN = 0, 1, 2, 3
+# itself, a JSON document or a text with the taken value in place of its token, or a JSON document
+# without the token, as the JSON text it was serialised to when it was looked through for the token
+_PLAIN, _IS_TAKEN, _HOLDS_TAKEN, _TEXT_HOLDS_TAKEN, _JSON_TEXT = 0, 1, 2, 3, 4
+_AS_TEXT = (_HOLDS_TAKEN, _JSON_TEXT)  # sent as text, cast to the column's JSON type
+_HOLDING = (_IS_TAKEN, _HOLDS_TAKEN, _TEXT_HOLDS_TAKEN)  # the taken value is in it once written
+
+
+@functools.cache
+def _names(part: int, columns: int) -> tuple[str, ...]:
+    """The parameter names of a part's columns (the statement's text names them the same way)."""
+    return tuple(f"p{part}_{j}" for j in range(columns))
 
 
 def _quoted(name: str) -> str:
@@ -71,6 +81,8 @@ def _placeholder(name: str, how: int, column: sa.Column[Any]) -> str:
         return f"CAST(replace(:{name}, :tk, {escaped}) AS {kind})"
     if how == _TEXT_HOLDS_TAKEN:
         return f"replace(:{name}, :tk, (SELECT value FROM t))"
+    if how == _JSON_TEXT:
+        return f"CAST(:{name} AS {'JSONB' if isinstance(column.type, postgresql.JSONB) else 'JSON'})"
     return ":" + name
 
 
@@ -88,10 +100,10 @@ def _text(shape: _Shape, tables: list[sa.Table]) -> sa.TextClause:
         if any(m in (_HOLDS_TAKEN, _TEXT_HOLDS_TAKEN) for _, _, _, marks in parts for m in marks):
             binds.append(sa.bindparam("tk", type_=sa.Text()))
     for i, ((_, columns, conflict, marks), table) in enumerate(zip(parts, tables, strict=True)):
-        names = [f"p{i}_{j}" for j in range(len(columns))]
+        names = _names(i, len(columns))
         hows = marks or (_PLAIN,) * len(columns)
         binds += [
-            sa.bindparam(n, type_=sa.Text() if how == _HOLDS_TAKEN else table.c[c].type)
+            sa.bindparam(n, type_=sa.Text() if how in _AS_TEXT else table.c[c].type)
             for n, c, how in zip(names, columns, hows, strict=True)
             if how != _IS_TAKEN
         ]
@@ -258,8 +270,9 @@ class WriteBatch:
         self.taken = taken
 
     def _marks(self, values: dict[str, Any], table: sa.Table) -> tuple[int, ...]:
-        """How each column's value is given (see ``_placeholder``); a document holding the token is
-        serialised here, as the JSON type would, and goes as text."""
+        """How each column's value is given (see ``_placeholder``); a document is serialised here, as
+        the JSON type would, to look for the token in it, and that text is what is sent (a document
+        is serialised once)."""
         assert self.taken is not None
         token = self.taken.token
         marks = []
@@ -269,9 +282,8 @@ class WriteBatch:
                 how = _IS_TAKEN if value == token else _TEXT_HOLDS_TAKEN
             elif isinstance(value, (dict, list)) and isinstance(table.c[name].type, sa.JSON):
                 text = json.dumps(value)
-                if token in text:
-                    values[name] = text
-                    how = _HOLDS_TAKEN
+                values[name] = text
+                how = _HOLDS_TAKEN if token in text else _JSON_TEXT
             marks.append(how)
         return tuple(marks) if any(marks) else ()
 
@@ -279,8 +291,10 @@ class WriteBatch:
         """The one statement and its parameters, or None when nothing was queued."""
         if not self.rows and not self.channels and self.taken is None:
             return None
-        rows = list(self.rows.values())
         taken = self.taken
+        rows = list(self.rows.values())
+        if taken is not None:  # its documents are sent as text: the callers' dicts stay as they were
+            rows = [(table, dict(values), conflict) for table, values, conflict in rows]
         marks = [self._marks(values, table) if taken else () for table, values, _ in rows]
         parts = tuple(
             (table.name, tuple(values), conflict, m)
@@ -295,16 +309,18 @@ class WriteBatch:
             if any(after >= i for i, (after, _) in enumerate(links)):
                 raise ValueError("a conditional part is queued before the part it depends on")
         shape: _Shape = (parts, tuple(self.channels), links, taken.clause if taken else None)
-        params = {
-            f"p{i}_{j}": v
-            for i, (_, values, _) in enumerate(rows)
-            for j, v in enumerate(values.values())
-            if not marks[i] or marks[i][j] != _IS_TAKEN
-        }
+        params: dict[str, Any] = {}
+        for i, (_, values, _) in enumerate(rows):
+            names = _names(i, len(values))
+            if marks[i]:
+                sent = zip(names, values.values(), marks[i], strict=True)
+                params.update((n, v) for n, v, how in sent if how != _IS_TAKEN)
+            else:
+                params.update(zip(names, values.values(), strict=True))
         if taken is not None:
             params.update(taken.params, tk=taken.token)
             self._holding = {
-                key: tuple(name for name, how in zip(values, m, strict=True) if how != _PLAIN)
+                key: tuple(name for name, how in zip(values, m, strict=True) if how in _HOLDING)
                 for key, (_, values, _), m in zip(self.rows, rows, marks, strict=True)
                 if m
             }
