@@ -27,18 +27,25 @@ class Boom(RuntimeError):
 
 
 class RecordingPublisher:
-    """Delegates to the real bus and records every msg id it was asked to publish."""
+    """Delegates to the real bus and records, in the order asked, every msg id it was asked to
+    publish (and did not refuse), and how many publishes were in flight at most."""
 
     def __init__(self, bus: EventBus, *, fail_ids: set[str] | None = None) -> None:
         self.bus = bus
         self.fail_ids = fail_ids or set()
         self.sent: list[str] = []
+        self.in_flight = self.most_in_flight = 0
 
     async def publish_event(self, *, subject: str, body: bytes, msg_id: str, headers: dict[str, str]) -> None:
         if msg_id in self.fail_ids:
             raise Boom(f"cannot publish {msg_id}")
-        await self.bus.publish_event(subject=subject, body=body, msg_id=msg_id, headers=headers)
         self.sent.append(msg_id)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self.bus.publish_event(subject=subject, body=body, msg_id=msg_id, headers=headers)
+        finally:
+            self.in_flight -= 1
         await asyncio.sleep(0)  # let a concurrent relay interleave
 
 
@@ -126,7 +133,7 @@ async def test_a_relay_round_is_begin_one_statement_and_commit(
 
 
 async def test_events_written_at_the_same_time_are_published_in_the_order_written(
-    db: Database, bus: EventBus, kit: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
+    db: Database, bus: EventBus, js: Any, kit: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A request's events share their time: the claim's RETURNING has no order, the relay keeps the
     pending index's (per-subject order)."""
@@ -136,6 +143,25 @@ async def test_events_written_at_the_same_time_are_published_in_the_order_writte
     publisher = RecordingPublisher(bus)
     assert await OutboxRelay(db, publisher, service="kit-test", batch_size=100).publish_pending() == 40
     assert publisher.sent == ids
+    subject = f"steward.events.{tenant}.>"
+    msgs = await kit.read_messages(js, bus.settings.events_stream, subject, expected=40)
+    assert [kit.headers(m)["Nats-Msg-Id"] for m in msgs] == ids  # the stream holds them in that order
+
+
+async def test_a_batch_is_published_pipelined_and_every_ack_awaited(
+    db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
+) -> None:
+    """Every event of a batch is sent before the first ack is awaited (not a round trip each), and
+    the round returns only once the stream acked each: all of them are in it, once."""
+    ids = await kit.emit_many(db, tenant, 30, per_tx=5)
+    publisher = RecordingPublisher(bus)
+    assert await OutboxRelay(db, publisher, service="kit-test", batch_size=100).publish_pending() == 30
+    assert publisher.most_in_flight == 30 and publisher.in_flight == 0
+    subject = f"steward.events.{tenant}.>"
+    assert await kit.count_messages(js, bus.settings.events_stream, subject) == 30
+    msgs = await kit.read_messages(js, bus.settings.events_stream, subject, expected=30)
+    assert [kit.headers(m)["Nats-Msg-Id"] for m in msgs] == ids
+    assert await kit.pending_rows(db) == 0
 
 
 async def test_trace_context_travels_in_row_and_message_headers(
@@ -205,29 +231,35 @@ async def test_two_relays_publish_every_row_exactly_once(
     assert Counter(kit.headers(m)["Nats-Msg-Id"] for m in msgs) == Counter(ids)
 
 
-async def test_failed_publish_is_recorded_and_keeps_order(
+async def test_a_failed_publish_is_recorded_and_goes_first_next_time(
     db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
 ) -> None:
+    """A row NATS did not take is unmarked (attempts and the error recorded) and published by the
+    next round; the rows published beside it stay published, and nothing is published twice."""
     ids = await kit.emit_many(db, tenant, 3, per_tx=1)
     failed_before = REGISTRY.get_sample_value("steward_events_publish_failed_total", {"service": "kit-fail"})
     publisher = RecordingPublisher(bus, fail_ids={ids[1]})
     relay = OutboxRelay(db, publisher, service="kit-fail")
-    assert await relay.publish_pending() == 1
-    assert publisher.sent == [ids[0]], "rows after the failing one must wait (per-subject order)"
+    assert await relay.publish_pending() == 2
+    assert publisher.sent == [ids[0], ids[2]]
     async with db.transaction() as session:  # (read() rolls back, which expires loaded rows)
         rows = {str(r.id): r for r in (await session.execute(sa.select(OutboxEvent))).scalars()}
-    assert rows[ids[0]].published_at is not None
+    assert rows[ids[0]].published_at is not None and rows[ids[2]].published_at is not None
     assert rows[ids[1]].published_at is None
     assert rows[ids[1]].attempts == 1
     assert rows[ids[1]].last_error is not None and "Boom" in rows[ids[1]].last_error
-    assert rows[ids[2]].published_at is None and rows[ids[2]].attempts == 0
+    assert rows[ids[0]].attempts == rows[ids[2]].attempts == 0
     failed_after = REGISTRY.get_sample_value("steward_events_publish_failed_total", {"service": "kit-fail"})
     assert (failed_after or 0) - (failed_before or 0) == 1
+    assert relay._left_behind  # the relay polls again soon
 
     publisher.fail_ids.clear()  # the broker is back
-    assert await relay.publish_pending() == 2
-    assert publisher.sent == ids
+    assert await relay.publish_pending() == 1
+    assert publisher.sent == [ids[0], ids[2], ids[1]]
     assert await kit.pending_rows(db) == 0
+    subject = f"steward.events.{tenant}.>"
+    msgs = await kit.read_messages(js, bus.settings.events_stream, subject, expected=3)
+    assert Counter(kit.headers(m)["Nats-Msg-Id"] for m in msgs) == Counter(ids)
 
 
 async def test_backlog_reports_pending_count_and_age(

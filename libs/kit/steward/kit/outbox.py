@@ -19,7 +19,6 @@ import nats.errors
 import sqlalchemy as sa
 import structlog
 from opentelemetry import propagate, trace
-from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,7 +27,7 @@ from steward.kit import metrics, telemetry, writes
 from steward.kit.db import JSONB, Database, asyncpg_dsn, utcnow
 from steward.kit.ids import new_id
 from steward.kit.logs import THROTTLED
-from steward.kit.straight import all_rows, first_row
+from steward.kit.straight import all_rows
 
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("steward.kit.outbox")
@@ -125,8 +124,7 @@ async def emit(
 
 # ``last_error`` of a row NATS can never take (its body is larger than the server's max_payload):
 # it stays in the outbox, unpublished — counted in the backlog, so the outbox-age alert fires — and
-# the relay publishes the rows after it instead of stopping there for good. Any other failure stops
-# the batch at that row, which is retried first next time (per-subject order).
+# is not tried again. A row that failed otherwise is unmarked and goes first in the next batch.
 HELD = "held: "
 
 
@@ -150,11 +148,6 @@ def _claim(limit: int) -> sa.TextClause:
         sa.bindparam("at", type_=sa.DateTime(timezone=True)),
         held=HELD.replace("%", "\\%").replace("_", "\\_") + "%",
     )
-
-
-_UNMARK = sa.text("UPDATE steward_outbox SET published_at = NULL WHERE id = ANY(:ids)").bindparams(
-    sa.bindparam("ids", type_=postgresql.ARRAY(sa.Uuid()))
-)
 
 
 BACKLOG_EVERY = 1.0  # seconds between the backlog gauges' queries while events flow
@@ -196,68 +189,67 @@ class OutboxRelay:
         self._listener: asyncpg.Connection | None = None
         self._last_cleanup = 0.0
         self._backlog_at = 0.0
-        self._left_behind = False  # the last batch stopped at a row it could not publish
+        self._left_behind = False  # the last batch left a row it could not publish (retried soon)
 
     async def publish_pending(self) -> int:
         """Publish one batch; returns how many rows were published. Plain statements, no ORM objects:
         the batch is taken and marked published by one statement (BEGIN, that statement, COMMIT:
         three round trips), the payload sent as the text PostgreSQL keeps (no decode and encode per
-        event); a row that was not published is unmarked before the commit."""
+        event). The batch's events go out pipelined — every publish written in the batch's order on
+        the one NATS connection, then the stream's acks awaited together (one event at a time was a
+        round trip each: about 110 µs of CPU an event against 35) — and a row that was not published
+        is unmarked before the commit, to go first next time."""
         t = _OUTBOX
         self._left_behind = False
         async with self.db.transaction() as session:
             claimed = await all_rows(session, _claim(self.batch_size), {"at": utcnow()})
             batch = sorted(claimed, key=lambda row: row[5])  # the pending index's order
-            published = 0
-            unpublished: list[uuid.UUID] = []
             traced = telemetry.exporting()
-            for event_id, subject, type_, payload, stored_headers, _place in batch:
-                if self._left_behind:  # after a failed row: per-subject order, so not attempted
-                    unpublished.append(event_id)
+            outcomes = await asyncio.gather(
+                *(self._publish(row, traced) for row in batch), return_exceptions=True
+            )
+            published = 0
+            for (event_id, _, type_, payload, _, _), outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, asyncio.CancelledError):
+                    raise outcome  # the relay is being stopped: the transaction rolls back
+                if outcome is None:
+                    published += 1
+                    metrics.EVENTS_PUBLISHED.labels(self.service, type_).inc()
                     continue
-                try:
-                    if traced:
-                        await self._publish_traced(event_id, subject, type_, payload, stored_headers)
-                    else:  # no span to record: the stored trace context travels on as it is
-                        await self.publisher.publish_event(
-                            subject=subject,
-                            body=payload.encode(),
-                            msg_id=str(event_id),
-                            headers=stored_headers,
-                        )
-                except Exception as exc:  # keep going: a broken subject must not block the rest
-                    held = isinstance(exc, nats.errors.MaxPayloadError)
-                    if held:  # can never be published: the relay goes past it (see HELD)
-                        error = f"{HELD}the event's {len(payload.encode())} bytes exceed what NATS takes"
-                    else:
-                        error = f"{type(exc).__name__}: {exc}"[:500]
-                    await session.execute(
-                        sa.update(t)
-                        .where(t.c.id == event_id)
-                        .values(published_at=None, attempts=t.c.attempts + 1, last_error=error)
-                    )
-                    metrics.EVENTS_PUBLISH_FAILED.labels(self.service).inc()
-                    if held:
-                        log.error(
-                            "outbox.event_held", service=self.service, event_id=str(event_id), error=error
-                        )
-                        continue
-                    # once per interval with a count: NATS down (or electing a leader) for a while
-                    # would otherwise write a line per attempt
-                    THROTTLED.warning(
-                        "outbox.publish_failed",
-                        key=type(exc).__name__,
-                        service=self.service,
-                        event_id=str(event_id),
-                        error=error,
-                    )
-                    self._left_behind = True  # retry this row before later ones
+                held = isinstance(outcome, nats.errors.MaxPayloadError)
+                if held:  # can never be published: the relay goes past it (see HELD)
+                    error = f"{HELD}the event's {len(payload.encode())} bytes exceed what NATS takes"
+                else:
+                    error = f"{type(outcome).__name__}: {outcome}"[:500]
+                await session.execute(
+                    sa.update(t)
+                    .where(t.c.id == event_id)
+                    .values(published_at=None, attempts=t.c.attempts + 1, last_error=error)
+                )
+                metrics.EVENTS_PUBLISH_FAILED.labels(self.service).inc()
+                if held:
+                    log.error("outbox.event_held", service=self.service, event_id=str(event_id), error=error)
                     continue
-                published += 1
-                metrics.EVENTS_PUBLISHED.labels(self.service, type_).inc()
-            if unpublished:
-                await first_row(session, _UNMARK, {"ids": unpublished})
+                # once per interval with a count: NATS down (or electing a leader) for a while
+                # would otherwise write a line per attempt
+                THROTTLED.warning(
+                    "outbox.publish_failed",
+                    key=type(outcome).__name__,
+                    service=self.service,
+                    event_id=str(event_id),
+                    error=error,
+                )
+                self._left_behind = True  # retried on the next round, soon
             return published
+
+    async def _publish(self, row: Any, traced: bool) -> None:
+        event_id, subject, type_, payload, stored_headers, _ = row
+        if traced:
+            await self._publish_traced(event_id, subject, type_, payload, stored_headers)
+        else:  # no span to record: the stored trace context travels on as it is
+            await self.publisher.publish_event(
+                subject=subject, body=payload.encode(), msg_id=str(event_id), headers=stored_headers
+            )
 
     async def _publish_traced(
         self, event_id: uuid.UUID, subject: str, type_: str, payload: str, stored_headers: dict[str, str]
