@@ -13,9 +13,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from steward.kit.audit import AuditEntry
-from steward.kit.db import Database, asyncpg_dsn
-from steward.kit.loads import Load, by_id_or_key
+from steward.kit.db import Database, asyncpg_dsn, utcnow
+from steward.kit.loads import Joined, Load, by_id_or_key
 from steward.kit.testing import RoundTrips
+from steward.kit.timers import DueTimer
 from steward.kit.transient import is_transient
 
 BY_ID = Load(AuditEntry, AuditEntry.id == sa.bindparam("id"))
@@ -150,3 +151,43 @@ async def test_by_id_or_key_reads_a_uuid_as_an_id_and_anything_else_as_the_key(
     assert found is not None and found.id == ids[0]
     assert await by_id_or_key(db, str(uuid.uuid4()), by_id=BY_ID, by_key=by_actor) is None
     assert await by_id_or_key(db, "nobody", by_id=BY_ID, by_key=by_actor) is None
+
+
+# an entry with its timer, if it has one (keyed by the entry's entity id): an outer join
+WITH_TIMER = Joined(
+    select(AuditEntry, DueTimer)
+    .outerjoin(DueTimer, sa.and_(DueTimer.key == AuditEntry.entity_id, DueTimer.tenant == AuditEntry.tenant))
+    .where(AuditEntry.tenant == sa.bindparam("tenant"))
+    .order_by(AuditEntry.entity_id)
+)
+
+
+async def test_joined_rows_are_what_a_read_session_gives_with_none_for_an_outer_joins_miss(
+    db: Database, tenant: str
+) -> None:
+    await _entries(db, tenant, 3)
+    async with db.transaction() as s:
+        s.add(DueTimer(kind="kit.test", key="1", tenant=tenant, due_at=utcnow(), payload={"键": [1, 2]}))
+    rows = await WITH_TIMER.all(db, tenant=tenant)
+    async with db.read() as s:
+        expected = [tuple(r) for r in (await s.execute(WITH_TIMER.statement, {"tenant": tenant})).all()]
+    assert [(e.entity_id, t is not None) for e, t in rows] == [("0", False), ("1", True), ("2", False)]
+    for (entry, timer), (entry_expected, timer_expected) in zip(rows, expected, strict=True):
+        assert type(entry) is AuditEntry and _values(entry) == _values(entry_expected)
+        assert sa.inspect(entry).detached and sa.inspect(entry).key == sa.inspect(entry_expected).key
+        if timer_expected is None:
+            assert timer is None
+        else:
+            assert type(timer) is DueTimer and _values(timer) == _values(timer_expected)
+            assert timer.payload == {"键": [1, 2]} and timer.due_at.tzinfo is not None
+    assert await WITH_TIMER.all(db, tenant="nobody") == []
+    with RoundTrips(db) as trips:  # counted: through a session, the same answer
+        seen = await WITH_TIMER.all(db, tenant=tenant)
+    assert trips.count == 1 and [(_values(e), t and _values(t)) for e, t in seen] == [
+        (_values(e), t and _values(t)) for e, t in rows
+    ]
+
+
+def test_a_joined_read_selects_whole_models_only() -> None:
+    with pytest.raises(ValueError, match="whole table models"):
+        Joined(select(AuditEntry.id, DueTimer))  # type: ignore[call-overload]

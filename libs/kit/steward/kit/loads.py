@@ -33,9 +33,16 @@ M = TypeVar("M")
 
 
 @dataclass(frozen=True)
+class _Entity:
+    mapper: Any
+    columns: tuple[tuple[int, str], ...]  # (result column, model attribute) of each of its columns
+    identity: tuple[int, ...]  # the result columns of its primary key (all NULL: an outer join's miss)
+
+
+@dataclass(frozen=True)
 class _Plan:
     statement: Driven  # the SQL, its placeholders and their bind processing
-    keys: tuple[str, ...]  # the model attribute of each result column
+    entities: tuple[_Entity, ...]
     types: tuple[Any, ...]  # the SQL type of each result column
     results: tuple[Callable[[Any], Any] | None, ...] | None  # result processing; None: not yet known
 
@@ -50,23 +57,13 @@ async def by_id_or_key(db: Database, key: str, *, by_id: Load[M], by_key: Load[M
     return await by_id.first(db, id=ident)
 
 
-class Load(Generic[M]):
-    """``select(model).where(*where)`` with named bind parameters (``sa.bindparam("id")``), read
-    with :meth:`first` or :meth:`all`. Build it once, at import: its SQL is worked out at its first
-    use and kept."""
+class _Reader:
+    """A constant select of table models read straight through the driver (see the module's doc)."""
 
-    def __init__(self, model: type[M], *where: sa.ColumnElement[bool] | bool) -> None:
-        self.statement = select(model).where(*where)
+    def __init__(self, statement: Any, models: tuple[Any, ...]) -> None:
+        self.statement = statement
+        self._mappers: tuple[Any, ...] = tuple(sa.inspect(m) for m in models)
         self._plan: _Plan | None = None
-        self._mapper: Any = sa.inspect(model)
-
-    async def first(self, db: Database, **params: Any) -> M | None:
-        """The first row's instance, or ``None``."""
-        found = await self._read(db, params, one=True)
-        return found[0] if found else None
-
-    async def all(self, db: Database, **params: Any) -> list[M]:
-        return await self._read(db, params, one=False)
 
     def _compiled(self, dialect: Any) -> _Plan:
         compiled = self.statement.compile(dialect=dialect)
@@ -77,22 +74,25 @@ class Load(Generic[M]):
             next(o for o in objects if isinstance(o, sa.Column))
             for _keyname, _name, objects, _type in compiled._result_columns
         ]
+        entities = []
+        for mapper in self._mappers:
+            mine = [(i, c) for i, c in enumerate(columns) if c.table is mapper.local_table]
+            entities.append(
+                _Entity(
+                    mapper=mapper,
+                    columns=tuple((i, mapper.get_property_by_column(c).key) for i, c in mine),
+                    identity=tuple(i for i, c in mine if c.primary_key),
+                )
+            )
         return _Plan(
             statement=statement,
-            keys=tuple(self._mapper.get_property_by_column(c).key for c in columns),
+            entities=tuple(entities),
             types=tuple(type_ for _k, _n, _o, type_ in compiled._result_columns),
             results=None,
         )
 
-    async def _read(self, db: Database, params: dict[str, Any], *, one: bool) -> list[M]:
+    async def _rows(self, db: Database, params: dict[str, Any], *, one: bool) -> tuple[_Plan, list[Any]]:
         engine = db.engine
-        if not fast_path(engine.sync_engine):
-            async with db.read() as session:
-                scalars = (await session.execute(self.statement, params)).scalars()
-                if not one:
-                    return list(scalars.all())
-                first = scalars.first()
-                return [] if first is None else [first]
         dialect = engine.dialect
         plan = self._plan
         if plan is None:
@@ -122,17 +122,64 @@ class Load(Generic[M]):
                 raise await translated(dialect, adapted, sql, args, error, raw.invalidate) from error
         finally:
             raw.close()  # no transaction was begun: nothing to roll back, no round trip
-        return [self._instance(plan, row) for row in rows]
+        return plan, rows
 
-    def _instance(self, plan: _Plan, row: Any) -> M:
+    @staticmethod
+    def _instance(plan: _Plan, entity: _Entity, row: Any) -> Any:
+        if entity.identity and all(row[i] is None for i in entity.identity):
+            return None  # an outer join found nothing
         results = plan.results or ()
-        obj: Any = self._mapper.class_manager.new_instance()  # __new__ + instance state, as a load does
-        obj.__dict__.update(
-            zip(
-                plan.keys,
-                (v if proc is None else proc(v) for proc, v in zip(results, row, strict=True)),
-                strict=True,
-            )
-        )
+        obj: Any = entity.mapper.class_manager.new_instance()  # __new__ + instance state, as a load does
+        for i, key in entity.columns:
+            process = results[i]
+            obj.__dict__[key] = row[i] if process is None else process(row[i])
         make_transient_to_detached(obj)  # an identity key, every column loaded and committed
-        return obj  # type: ignore[no-any-return]
+        return obj
+
+
+class Load(_Reader, Generic[M]):
+    """``select(model).where(*where)`` with named bind parameters (``sa.bindparam("id")``), read
+    with :meth:`first` or :meth:`all`. Build it once, at import: its SQL is worked out at its first
+    use and kept."""
+
+    def __init__(self, model: type[M], *where: sa.ColumnElement[bool] | bool) -> None:
+        super().__init__(select(model).where(*where), (model,))
+
+    async def first(self, db: Database, **params: Any) -> M | None:
+        """The first row's instance, or ``None``."""
+        found = await self._read(db, params, one=True)
+        return found[0] if found else None
+
+    async def all(self, db: Database, **params: Any) -> list[M]:
+        return await self._read(db, params, one=False)
+
+    async def _read(self, db: Database, params: dict[str, Any], *, one: bool) -> list[M]:
+        if not fast_path(db.engine.sync_engine):
+            async with db.read() as session:
+                scalars = (await session.execute(self.statement, params)).scalars()
+                if not one:
+                    return list(scalars.all())
+                first = scalars.first()
+                return [] if first is None else [first]
+        plan, rows = await self._rows(db, params, one=one)
+        entity = plan.entities[0]
+        return [self._instance(plan, entity, row) for row in rows]
+
+
+class Joined(_Reader):
+    """A constant ``select(A, B, ...)`` of table models — joins (outer ones too), ORDER BY, named
+    bind parameters — read as :class:`Load` reads: each row a tuple of detached instances, ``None``
+    for a model an outer join found nothing of (its primary key NULL). Build it once, at import."""
+
+    def __init__(self, statement: Any) -> None:  # a select of table models (SQLAlchemy's or SQLModel's)
+        models = tuple(d["entity"] for d in statement.column_descriptions)
+        if any(d["entity"] is None or d["expr"] is not d["entity"] for d in statement.column_descriptions):
+            raise ValueError("a Joined statement selects whole table models only")
+        super().__init__(statement, models)
+
+    async def all(self, db: Database, **params: Any) -> list[tuple[Any, ...]]:
+        if not fast_path(db.engine.sync_engine):
+            async with db.read() as session:
+                return [tuple(row) for row in (await session.execute(self.statement, params)).all()]
+        plan, rows = await self._rows(db, params, one=False)
+        return [tuple(self._instance(plan, e, row) for e in plan.entities) for row in rows]

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.api.registry.v1 import registry_pb2_grpc as pb_grpc
 from steward.kit.auth import Principal
+from steward.kit.db import Database
 from steward.kit.grpc import grpc_errors, principal_of
 from steward.kit.runtime import ServiceRuntime
 from steward.registry.projects import grpc as projects
@@ -18,7 +19,7 @@ from steward.registry.reports import grpc as reports
 from steward.registry.rosters import grpc as rosters
 from steward.registry.rules import grpc as rules
 from steward.registry.tenants import grpc as tenants
-from steward.registry.tenants.gate import ensure_known_tenant
+from steward.registry.tenants.gate import ensure_known_tenant, http_gate
 
 R = TypeVar("R")
 
@@ -26,6 +27,7 @@ R = TypeVar("R")
 class RegistryServicer(pb_grpc.RegistryServiceServicer):
     def __init__(self, runtime: ServiceRuntime) -> None:
         self.runtime = runtime
+        self._known_tenant = http_gate(runtime.db)
 
     async def _call(
         self,
@@ -38,11 +40,23 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
             await ensure_known_tenant(session, principal)  # unknown token tenant: PERMISSION_DENIED
             return await handler(session, principal, request)
 
+    async def _direct(
+        self,
+        context: grpc.aio.ServicerContext,
+        handler: Callable[[Database, Principal, Any], Awaitable[R]],
+        request: Any,
+    ) -> R:
+        """For a handler that reads by key straight through the driver (``steward.kit.loads``) and
+        opens a session only for what else it reads: no session around it."""
+        principal = principal_of(context, self.runtime.verifier)
+        await self._known_tenant(principal)  # unknown token tenant: PERMISSION_DENIED
+        return await handler(self.runtime.db, principal, request)
+
     @grpc_errors
     async def GetProject(
         self, request: pb.GetProjectRequest, context: grpc.aio.ServicerContext
     ) -> pb.Project:
-        return await self._call(context, projects.get_project, request)
+        return await self._direct(context, projects.get_project, request)
 
     @grpc_errors
     async def ListProjects(
@@ -52,7 +66,7 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
 
     @grpc_errors
     async def GetRoster(self, request: pb.GetRosterRequest, context: grpc.aio.ServicerContext) -> pb.Roster:
-        return await self._call(context, rosters.get_roster, request)
+        return await self._direct(context, rosters.get_roster, request)
 
     @grpc_errors
     async def GetEffectiveRules(

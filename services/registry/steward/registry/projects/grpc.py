@@ -6,6 +6,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.kit.auth import Principal
+from steward.kit.db import Database
 from steward.kit.errors import ValidationFailed
 from steward.kit.grpc import timestamp
 from steward.registry.projects import listing, service
@@ -46,12 +47,10 @@ def to_pb(p: Project, owner_name: str = "") -> pb.Project:
     )
 
 
-async def get_project(
-    session: AsyncSession, principal: Principal, request: pb.GetProjectRequest
-) -> pb.Project:
+async def get_project(db: Database, principal: Principal, request: pb.GetProjectRequest) -> pb.Project:
     if not request.id_or_code:
         raise ValidationFailed("id_or_code is required")
-    return to_pb(await service.get_project(session, principal=principal, id_or_code=request.id_or_code))
+    return to_pb(await service.read_project(db, principal=principal, id_or_code=request.id_or_code))
 
 
 async def list_projects(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from steward.api.registry.v1 import registry_pb2 as pb
 from steward.kit.auth import Principal
+from steward.kit.db import Database
 from steward.kit.errors import ValidationFailed
 from steward.registry.projects.grpc import to_pb as project_pb
-from steward.registry.projects.service import get_project
+from steward.registry.projects.service import read_project
 from steward.registry.rosters import service
 from steward.registry.units.access import mask_email
 from steward.registry.units.models import Person
@@ -30,12 +29,13 @@ def routes_of(person: Person, principal: Principal) -> list[pb.ContactRoute]:
     return routes
 
 
-async def get_roster(session: AsyncSession, principal: Principal, request: pb.GetRosterRequest) -> pb.Roster:
+async def get_roster(db: Database, principal: Principal, request: pb.GetRosterRequest) -> pb.Roster:
     if not request.project_id:
         raise ValidationFailed("project_id is required")
-    project = await get_project(session, principal=principal, id_or_code=request.project_id)
-    template = await service.template_for(session, project=project)
-    holders = await service.active_holders(session, project_id=project.id)
+    project = await read_project(db, principal=principal, id_or_code=request.project_id)
+    async with db.read() as session:
+        template = await service.template_for(session, project=project)
+    holders = await service.active_holders(db, project_id=project.id)
     entries = []
     for a, person, unit in holders:
         role = template.role(a.role_key)

@@ -12,8 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events.registry import RosterAssigned, RosterRoleMissing, RosterUnassigned
 from steward.kit.auth import Principal, Role
 from steward.kit.changes import record_change
-from steward.kit.db import utcnow
+from steward.kit.db import Database, utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
+from steward.kit.loads import Joined
 from steward.kit.outbox import emit
 from steward.kit.paging import scoped
 from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable
@@ -60,19 +61,23 @@ async def active_assignments(session: AsyncSession, *, project_ids: list[uuid.UU
     return list((await session.exec(stmt)).all())
 
 
+# the project's active assignments in order, each with its person and its unit (the assignment's
+# own, else the person's): one statement, read straight through the driver (steward.kit.loads)
+_HOLDERS = Joined(
+    select(Assignment, Person, Unit)
+    .outerjoin(Person, col(Person.id) == col(Assignment.person_id))
+    .outerjoin(Unit, col(Unit.id) == sa.func.coalesce(col(Assignment.unit_id), col(Person.unit_id)))
+    .where(col(Assignment.project_id) == sa.bindparam("project_id"), col(Assignment.ended_at).is_(None))
+    .order_by(col(Assignment.assigned_at))
+)
+
+
 async def active_holders(
-    session: AsyncSession, *, project_id: uuid.UUID
+    db: Database, *, project_id: uuid.UUID
 ) -> list[tuple[Assignment, Person | None, Unit | None]]:
     """The project's active assignments in order, each with its person and its unit (the
-    assignment's own, else the person's): one statement."""
-    stmt = (
-        select(Assignment, Person, Unit)
-        .outerjoin(Person, col(Person.id) == col(Assignment.person_id))
-        .outerjoin(Unit, col(Unit.id) == sa.func.coalesce(col(Assignment.unit_id), col(Person.unit_id)))
-        .where(col(Assignment.project_id) == project_id, col(Assignment.ended_at).is_(None))
-        .order_by(col(Assignment.assigned_at))
-    )
-    return [(a, p, u) for a, p, u in (await session.exec(stmt)).all()]
+    assignment's own, else the person's): one statement, no session."""
+    return [(a, p, u) for a, p, u in await _HOLDERS.all(db, project_id=project_id)]
 
 
 async def roster_roles(session: AsyncSession, *, subject: str, project_id: uuid.UUID) -> set[str]:
