@@ -8,19 +8,19 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from steward.kit.audit import AuditEntry
 from steward.kit.db import Database, sqlstate
 from steward.kit.straight import driver_transaction
 from steward.kit.testing import Greenlets
+from steward.kit.timers import DueTimer
 
 _INSERT = sa.text(
-    "INSERT INTO steward_audit (id, at, actor, tenant, action, entity, entity_id, changes) "
-    "VALUES (:id, now(), 'u1', :tenant, 'create', 'doc', :entity_id, :changes) RETURNING entity_id, changes"
+    "INSERT INTO steward_timers (id, kind, key, tenant, due_at, payload, attempts) "
+    "VALUES (:id, 'kit.test', :key, :tenant, now(), :payload, 0) RETURNING key, payload"
 ).bindparams(
     sa.bindparam("id", type_=sa.Uuid()),
-    sa.bindparam("changes", type_=AuditEntry.__table__.c.changes.type),  # type: ignore[attr-defined]
+    sa.bindparam("payload", type_=DueTimer.__table__.c.payload.type),  # type: ignore[attr-defined]
 )
-_COUNT = sa.text("SELECT count(*) FROM steward_audit WHERE tenant = :tenant")
+_COUNT = sa.text("SELECT count(*) FROM steward_timers WHERE tenant = :tenant")
 _PID = sa.text("SELECT pg_backend_pid()")
 
 
@@ -33,8 +33,8 @@ async def _count(db: Database, tenant: str) -> int:
         return int((await session.execute(_COUNT, {"tenant": tenant})).scalar_one())
 
 
-def _row(tenant: str, entity_id: str, same: uuid.UUID | None = None) -> dict[str, object]:
-    return {"id": same or uuid.uuid4(), "tenant": tenant, "entity_id": entity_id, "changes": {"k": "值"}}
+def _row(tenant: str, key: str, same: uuid.UUID | None = None) -> dict[str, object]:
+    return {"id": same or uuid.uuid4(), "tenant": tenant, "key": f"{tenant}-{key}", "payload": {"k": "值"}}
 
 
 async def test_the_block_commits_with_sqlalchemys_values_and_no_session(db: Database, tenant: str) -> None:
@@ -42,7 +42,9 @@ async def test_the_block_commits_with_sqlalchemys_values_and_no_session(db: Data
         async with driver_transaction(db.engine) as tx:
             rows = await tx.rows(_INSERT, _row(tenant, "a"))
             await tx.rows(_INSERT, _row(tenant, "b"))
-    assert [tuple(r) for r in rows] == [("a", {"k": "值"})]  # the JSON bound and read as SQLAlchemy would
+    assert [tuple(r) for r in rows] == [
+        (f"{tenant}-a", {"k": "值"})
+    ]  # the JSON bound and read as SQLAlchemy would
     assert len(started.started) <= 1  # the pool's checkout; no session, no greenlet per statement
     assert await _count(db, tenant) == 2
 
