@@ -3,7 +3,10 @@ pooled connection, no session (the outbox relay's rounds), against real PostgreS
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -85,3 +88,24 @@ async def test_a_lost_connection_is_invalidated_and_the_next_round_works(db: Dat
         ((other_pid,),) = await tx.rows(_PID, {})
         assert other_pid != pid
         assert [tuple(r) for r in await tx.rows(_COUNT, {"tenant": tenant})] == [(0,)]
+
+
+async def test_transactions_past_the_pool_size_close_their_overflow_connections_cleanly(
+    db: Database, db_url: str, tenant: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    small = Database(db_url, pool_size=1)  # one kept, one overflow
+    try:
+
+        async def one(key: str) -> None:
+            async with driver_transaction(small.engine) as tx:
+                await tx.rows(_INSERT, _row(tenant, key))
+                await asyncio.sleep(0.01)  # both hold a connection at once
+
+        with caplog.at_level(logging.WARNING, logger="sqlalchemy.pool"):
+            await asyncio.gather(one("a"), one("b"))
+        assert [r.getMessage() for r in caplog.records if r.name.startswith("sqlalchemy.pool")] == []
+        pool: Any = small.engine.sync_engine.pool
+        assert pool.checkedout() == 0 and pool.checkedin() == 1
+    finally:
+        await small.dispose()
+    assert await _count(db, tenant) == 2

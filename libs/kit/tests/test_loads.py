@@ -3,6 +3,8 @@ is what a read session gives, against real PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -191,3 +193,23 @@ async def test_joined_rows_are_what_a_read_session_gives_with_none_for_an_outer_
 def test_a_joined_read_selects_whole_models_only() -> None:
     with pytest.raises(ValueError, match="whole table models"):
         Joined(select(AuditEntry.id, DueTimer))  # type: ignore[call-overload]
+
+
+async def test_reads_past_the_pool_size_close_their_overflow_connections_cleanly(
+    db: Database, db_url: str, tenant: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """More reads at once than the pool keeps: the overflow connections are closed when they come
+    back (closing an asyncpg connection is I/O, which SQLAlchemy does in a greenlet): no error, no
+    connection left open."""
+    [ident] = await _entries(db, tenant, 1)
+    small = Database(db_url, pool_size=1)  # one kept, one overflow
+    try:
+        pool: Any = small.engine.sync_engine.pool
+        with caplog.at_level(logging.WARNING, logger="sqlalchemy.pool"):
+            for _ in range(3):
+                found = await asyncio.gather(*(BY_ID.first(small, id=ident) for _ in range(2)))
+                assert all(f is not None and f.id == ident for f in found)
+        assert [r.getMessage() for r in caplog.records if r.name.startswith("sqlalchemy.pool")] == []
+        assert pool.checkedout() == 0 and pool.overflow() <= 0 and pool.checkedin() == 1
+    finally:
+        await small.dispose()

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import select
 
-from steward.kit.straight import Driven, driven, fast_path, translated
+from steward.kit.straight import Driven, checkin, driven, fast_path, translated
 
 if TYPE_CHECKING:
     from steward.kit.db import Database
@@ -121,7 +121,7 @@ class _Reader:
             except Exception as error:
                 raise await translated(dialect, adapted, sql, args, error, raw.invalidate) from error
         finally:
-            raw.close()  # no transaction was begun: nothing to roll back, no round trip
+            await checkin(raw)  # no transaction was begun: nothing to roll back
         return plan, rows
 
     @staticmethod

@@ -14,6 +14,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -179,6 +180,18 @@ async def _straight(
         raise await _wrapped(conn, adapted, found.sql, args, error) from error
 
 
+async def checkin(raw: Any) -> None:
+    """Give back a connection taken with ``engine.raw_connection()``. Into the pool's queue it goes
+    with no I/O; but when the pool has no room for it (an overflow connection) or keeps none, it
+    closes it — I/O for asyncpg, which SQLAlchemy can only do inside a greenlet (called plainly, the
+    close failed and the pool logged "Exception closing connection")."""
+    pool = raw._pool
+    if isinstance(pool, QueuePool) and pool.checkedin() < pool.size():
+        raw.close()  # no await between the check and this: the queue has room
+    else:
+        await greenlet_spawn(raw.close)
+
+
 @dataclass(frozen=True)
 class DriverTransaction:
     """The statements of a :func:`driver_transaction`: constant statements as :func:`first_row`
@@ -237,7 +250,7 @@ async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[DriverTransac
             except Exception as error:
                 raise await _lost(tx, "COMMIT", [], error) from error
     finally:
-        raw.close()  # the transaction ended: the pool's reset has nothing to roll back
+        await checkin(raw)  # the transaction ended: the pool's reset has nothing to roll back
 
 
 _SET_CONFIG = sa.text("SELECT set_config(:name, :value, true)")
