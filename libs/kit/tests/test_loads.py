@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from steward.kit.audit import AuditEntry
 from steward.kit.db import Database, asyncpg_dsn, utcnow
-from steward.kit.loads import Joined, Load, by_id_or_key
+from steward.kit.loads import Joined, Load, by_id_or_key, read_rows
 from steward.kit.testing import RoundTrips
 from steward.kit.timers import DueTimer
 from steward.kit.transient import is_transient
@@ -213,3 +213,19 @@ async def test_reads_past_the_pool_size_close_their_overflow_connections_cleanly
         assert pool.checkedout() == 0 and pool.overflow() <= 0 and pool.checkedin() == 1
     finally:
         await small.dispose()
+
+
+async def test_read_rows_reads_straight_and_through_a_session_while_counted(
+    db: Database, tenant: str
+) -> None:
+    ids = await _entries(db, tenant, 3)
+    by_tenant = sa.text(
+        "SELECT id, actor FROM steward_audit WHERE tenant = :tenant ORDER BY actor"
+    ).bindparams(sa.bindparam("tenant", type_=sa.String()))
+    pool: Any = db.engine.sync_engine.pool
+    straight = [tuple(r) for r in await read_rows(db, by_tenant, {"tenant": tenant})]
+    assert straight == [(ids[i], f"u{i}") for i in range(3)] and pool.checkedout() == 0
+    with RoundTrips(db) as trips:
+        seen = [tuple(r) for r in await read_rows(db, by_tenant, {"tenant": tenant})]
+    assert trips.count == 1 and seen == straight
+    assert await read_rows(db, by_tenant, {"tenant": "nobody"}) == []

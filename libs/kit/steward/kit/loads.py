@@ -16,7 +16,7 @@ seen (the answer is the same)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -24,12 +24,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import select
 
-from steward.kit.straight import Driven, checkin, driven, fast_path, translated
+from steward.kit.straight import Driven, checkin, driven, driven_text, fast_path, translated
 
 if TYPE_CHECKING:
     from steward.kit.db import Database
 
 M = TypeVar("M")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,35 @@ async def by_id_or_key(db: Database, key: str, *, by_id: Load[M], by_key: Load[M
     except ValueError:
         return await by_key.first(db, key=key)
     return await by_id.first(db, id=ident)
+
+
+async def _pooled(engine: Any, sql: str, args: list[Any], work: Callable[[Any], Awaitable[T]]) -> T:
+    """``work(driver)`` on a pooled connection (the pool's checkout and its idle ping, as for a
+    session), outside any transaction; a driver error raised as SQLAlchemy raises it, a lost
+    connection invalidated."""
+    raw = await engine.raw_connection()
+    try:
+        adapted: Any = raw.dbapi_connection
+        try:
+            async with adapted._execute_mutex:
+                return await work(adapted._connection)
+        except Exception as error:
+            raise await translated(engine.dialect, adapted, sql, args, error, raw.invalidate) from error
+    finally:
+        await checkin(raw)  # no transaction was begun: nothing to roll back
+
+
+async def read_rows(db: Database, clause: sa.TextClause, params: dict[str, Any]) -> Sequence[Any]:
+    """Every row of a constant read statement, straight through the driver on a pooled connection,
+    outside any session and transaction (the values as the driver gives them, as ``all_rows``
+    gives them); through a read session while statement hooks listen."""
+    engine = db.engine
+    found = driven_text(clause, engine.dialect) if fast_path(engine.sync_engine) else None
+    if found is None:
+        async with db.read() as session:
+            return (await session.execute(clause, params)).all()
+    args = found.args(params)
+    return await _pooled(engine, found.sql, args, lambda driver: driver.fetch(found.sql, *args))
 
 
 class _Reader:
@@ -98,31 +128,26 @@ class _Reader:
         if plan is None:
             plan = self._plan = self._compiled(dialect)
         sql, args = plan.statement.sql, plan.statement.args(params)
-        raw = await engine.raw_connection()  # the pool's checkout (and its idle ping) as for a session
-        try:
-            adapted: Any = raw.dbapi_connection
-            driver = adapted._connection
-            try:
-                async with adapted._execute_mutex:
-                    if plan.results is None:
-                        # SQLAlchemy's result processing per column, as it works it out from the
-                        # cursor's description (a numeric's depends on the type the server sends)
-                        oids = [a.type.oid for a in (await driver.prepare(sql)).get_attributes()]
-                        results = tuple(
-                            type_.dialect_impl(dialect).result_processor(dialect, oid)
-                            for type_, oid in zip(plan.types, oids, strict=True)
-                        )
-                        plan = self._plan = replace(plan, results=results)
-                    if one:
-                        row = await driver.fetchrow(sql, *args)
-                        rows = [] if row is None else [row]
-                    else:
-                        rows = await driver.fetch(sql, *args)
-            except Exception as error:
-                raise await translated(dialect, adapted, sql, args, error, raw.invalidate) from error
-        finally:
-            await checkin(raw)  # no transaction was begun: nothing to roll back
-        return plan, rows
+        ready: _Plan = plan
+
+        async def fetch(driver: Any) -> list[Any]:
+            nonlocal ready
+            if ready.results is None:
+                # SQLAlchemy's result processing per column, as it works it out from the cursor's
+                # description (a numeric's depends on the type the server sends)
+                oids = [a.type.oid for a in (await driver.prepare(sql)).get_attributes()]
+                results = tuple(
+                    type_.dialect_impl(dialect).result_processor(dialect, oid)
+                    for type_, oid in zip(ready.types, oids, strict=True)
+                )
+                ready = self._plan = replace(ready, results=results)
+            if one:
+                row = await driver.fetchrow(sql, *args)
+                return [] if row is None else [row]
+            return list(await driver.fetch(sql, *args))
+
+        rows = await _pooled(engine, sql, args, fetch)
+        return ready, rows
 
     @staticmethod
     def _instance(plan: _Plan, entity: _Entity, row: Any) -> Any:

@@ -55,6 +55,11 @@ def driven(compiled: Any, dialect: Any) -> Driven | None:
 _DRIVEN: dict[sa.TextClause, Driven | None] = {}
 
 
+def driven_text(clause: sa.TextClause, dialect: Any) -> Driven | None:
+    """:func:`driven` of a constant statement, worked out once per statement (``None``: not constant)."""
+    return _driven(clause, dialect)
+
+
 def _driven(clause: sa.TextClause, dialect: Any) -> Driven | None:
     if clause in _DRIVEN:
         return _DRIVEN[clause]

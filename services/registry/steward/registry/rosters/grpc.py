@@ -9,6 +9,7 @@ from steward.kit.errors import ValidationFailed
 from steward.registry.projects.grpc import to_pb as project_pb
 from steward.registry.projects.service import read_project
 from steward.registry.rosters import service
+from steward.registry.rules import service as rules
 from steward.registry.units.access import mask_email
 from steward.registry.units.models import Person
 from steward.registry.units.service import PHONE_ROLES, mask_phone
@@ -33,8 +34,9 @@ async def get_roster(db: Database, principal: Principal, request: pb.GetRosterRe
     if not request.project_id:
         raise ValidationFailed("project_id is required")
     project = await read_project(db, principal=principal, id_or_code=request.project_id)
-    async with db.read() as session:
-        template = await service.template_for(session, project=project)
+    template = (
+        await rules.read_effective(db, tenant=project.tenant_code, path=project.tenant_path)
+    ).document.roster
     holders = await service.active_holders(db, project_id=project.id)
     entries = []
     for a, person, unit in holders:

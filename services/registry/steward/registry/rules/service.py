@@ -25,8 +25,9 @@ from steward.events.registry import RulesUpdated
 from steward.kit import timers
 from steward.kit.auth import Principal, Role
 from steward.kit.changes import record_change
-from steward.kit.db import utcnow
+from steward.kit.db import Database, utcnow
 from steward.kit.errors import NotFound, ValidationFailed
+from steward.kit.loads import read_rows
 from steward.kit.outbox import emit
 from steward.kit.straight import all_rows
 from steward.kit.tenancy import ancestry_of, ensure_writable
@@ -98,6 +99,10 @@ async def versions_in_force(session: AsyncSession, *, codes: list[str], at: date
     documents: a registration or a roster look-up reads them only when the fold is not cached)."""
     # a read needs no BEGIN (READ COMMITTED): a registration's one write can then go alone
     found = await all_rows(session, _IN_FORCE, {"codes": codes, "at": at}, begin=False)
+    return _in_order(found, codes)
+
+
+def _in_order(found: Sequence[Any], codes: list[str]) -> list[VersionRef]:
     by_tenant = {r[1]: VersionRef(*r) for r in found}
     return [by_tenant[c] for c in codes if c in by_tenant]
 
@@ -133,6 +138,20 @@ async def effective(
     path = path or (await get_tenant(session, code=tenant)).path
     versions = tuple(await versions_in_force(session, codes=ancestry_of(path), at=when))
     return Effective(tenant=tenant, at=when, document=await fold(session, versions), versions=versions)
+
+
+async def read_effective(db: Database, *, tenant: str, path: str) -> Effective:
+    """:func:`effective` now, for a caller holding the tenant's path and no session (gRPC
+    ``GetRoster``): the versions in force read straight through the driver, the documents only when
+    their fold is not cached (a session then)."""
+    when = utcnow()
+    codes = ancestry_of(path)
+    versions = tuple(_in_order(await read_rows(db, _IN_FORCE, {"codes": codes, "at": when}), codes))
+    document = _cache.get(tuple(v.id for v in versions))
+    if document is None:
+        async with db.read() as session:
+            document = await fold(session, versions)
+    return Effective(tenant=tenant, at=when, document=document, versions=versions)
 
 
 async def rules_of(session: AsyncSession, tenant: str) -> RulesDocument:
