@@ -175,15 +175,17 @@ async def test_events_written_at_the_same_time_are_published_in_the_order_writte
 async def test_a_batch_is_published_pipelined_and_every_ack_awaited(
     db: Database, bus: EventBus, js: Any, kit: Any, tenant: str
 ) -> None:
-    """Every event of a batch is sent before the first ack is awaited (not a round trip each), and
-    the round returns only once the stream acked each: all of them are in it, once."""
-    ids = await kit.emit_many(db, tenant, 30, per_tx=5)
+    """A batch's events are sent ``IN_FLIGHT`` at a time before their acks are awaited (not a round
+    trip each, nor the whole batch at once), and the round returns only once the stream acked each:
+    all of them are in it, once, in order."""
+    n = outbox_module.IN_FLIGHT * 2 + 6
+    ids = await kit.emit_many(db, tenant, n, per_tx=5)
     publisher = RecordingPublisher(bus)
-    assert await OutboxRelay(db, publisher, service="kit-test", batch_size=100).publish_pending() == 30
-    assert publisher.most_in_flight == 30 and publisher.in_flight == 0
+    assert await OutboxRelay(db, publisher, service="kit-test", batch_size=200).publish_pending() == n
+    assert publisher.most_in_flight == outbox_module.IN_FLIGHT and publisher.in_flight == 0
     subject = f"steward.events.{tenant}.>"
-    assert await kit.count_messages(js, bus.settings.events_stream, subject) == 30
-    msgs = await kit.read_messages(js, bus.settings.events_stream, subject, expected=30)
+    assert await kit.count_messages(js, bus.settings.events_stream, subject) == n
+    msgs = await kit.read_messages(js, bus.settings.events_stream, subject, expected=n)
     assert [kit.headers(m)["Nats-Msg-Id"] for m in msgs] == ids
     assert await kit.pending_rows(db) == 0
 
