@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import steward.kit.lean  # noqa: F401  (first: keeps rich out of the service process)
+
+# isort: split
 import asyncio
 from pathlib import Path
 
