@@ -57,16 +57,10 @@ _DRIVEN: dict[sa.TextClause, Driven | None] = {}
 
 def driven_text(clause: sa.TextClause, dialect: Any) -> Driven | None:
     """:func:`driven` of a constant statement, worked out once per statement (``None``: not constant)."""
-    return _driven(clause, dialect)
-
-
-def _driven(clause: sa.TextClause, dialect: Any) -> Driven | None:
     if clause in _DRIVEN:
         return _DRIVEN[clause]
     found = driven(clause.compile(dialect=dialect), dialect)
-    if (
-        found is not None and len(_DRIVEN) < 1024
-    ):  # constant statements of hot paths; anything else is compiled again
+    if found is not None and len(_DRIVEN) < 1024:  # hot paths' constant statements; others compile again
         _DRIVEN[clause] = found
     return found
 
@@ -163,7 +157,7 @@ async def _straight(
     elif not session.sync_session._is_clean():
         await session.flush()
     conn, adapted = await held_connection(session)
-    found = _driven(clause, conn.dialect) if fast_path(conn) else None
+    found = driven_text(clause, conn.dialect) if fast_path(conn) else None
     if found is None:
         result = await session.execute(clause, params)
         if isinstance(result, CursorResult) and not result.returns_rows:  # an UPDATE without RETURNING
@@ -209,7 +203,7 @@ class DriverTransaction:
 
     async def rows(self, clause: sa.TextClause, params: dict[str, Any]) -> Sequence[Any]:
         """Every row of ``clause`` (none for a statement without RETURNING)."""
-        found = _driven(clause, self.engine.dialect)
+        found = driven_text(clause, self.engine.dialect)
         if found is None:
             raise ValueError("a statement sent straight is constant: no expanding (IN) parameters")
         args = found.args(params)
