@@ -199,3 +199,38 @@ async def test_the_versions_in_force_are_read_straight_through_the_driver(regist
     assert len(started.started) < 20  # one per call through the ORM session (a relay round may add a few)
     assert {(v.tenant_code, v.version) for v in found[-1]} >= {(tree.districts[0], 1)}
     assert all(isinstance(v.id, uuid.UUID) and v.effective_from.tzinfo is not None for v in found[-1])
+
+
+async def test_the_version_in_force_is_each_tenants_latest_effective_one(registry: Registry) -> None:
+    """Per tenant the version with the latest effective date not after ``at``, the higher version
+    number between two of the same date; none for a tenant without one in force."""
+    tree = await make_tree(registry)
+    a, b, c = tree.city, tree.districts[0], tree.districts[1]
+    t0 = utcnow() - timedelta(days=10)
+    rows = [  # (tenant, version, effective_from)
+        (a, 1, t0),
+        (a, 2, t0 + timedelta(days=2)),
+        (a, 3, t0 + timedelta(days=20)),  # in the future
+        (b, 1, t0 + timedelta(days=1)),
+        (b, 2, t0 + timedelta(days=1)),  # the same date: the higher version wins
+        (c, 1, t0 + timedelta(days=30)),  # nothing in force yet
+    ]
+    async with registry.db.transaction() as session:
+        await session.execute(
+            text("DELETE FROM rules_versions WHERE tenant_code = ANY(:codes)"), {"codes": [a, b, c]}
+        )
+        for tenant, version, at in rows:
+            await session.execute(
+                text(
+                    "INSERT INTO rules_versions (id, tenant_code, version, document, effective_from, comment, "
+                    "created_by, created_at) VALUES (:id, :t, :v, '{}', :at, '', 'test', now())"
+                ),
+                {"id": uuid.uuid4(), "t": tenant, "v": version, "at": at},
+            )
+    async with registry.db.read() as session:
+        now = await versions_in_force(session, codes=[a, b, c], at=utcnow())
+        early = await versions_in_force(session, codes=[a, b, c], at=t0 + timedelta(hours=1))
+        before = await versions_in_force(session, codes=[a, b], at=t0 - timedelta(seconds=1))
+    assert [(v.tenant_code, v.version) for v in now] == [(a, 2), (b, 2)]  # root first
+    assert [(v.tenant_code, v.version) for v in early] == [(a, 1)]
+    assert before == []
