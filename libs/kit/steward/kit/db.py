@@ -29,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from steward.kit.ids import new_id
 from steward.kit.readonly import IN_TRANSACTION, READ_ONLY
-from steward.kit.straight import SEALED, ensure_unsealed
+from steward.kit.straight import SEALED, ensure_unsealed, fast_path, lone_session
 
 JSONB = postgresql.JSONB(none_as_null=True)
 T = TypeVar("T")
@@ -169,6 +169,18 @@ class Database:
             finally:
                 for end in reversed(ends):
                     end()
+
+    @asynccontextmanager
+    async def lone(self) -> AsyncIterator[AsyncSession]:
+        """A session for a transaction that is one statement sent alone, reads without BEGIN before
+        it (``kit.straight.lone_session``): no SQLAlchemy transaction around it. While statement
+        hooks listen (tests counting statements, SQL tracing) a :meth:`transaction` instead."""
+        if not fast_path(self.engine.sync_engine):
+            async with self.transaction() as session:
+                yield session
+            return
+        async with lone_session(self.engine, self.sessionmaker) as session:
+            yield session
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -85,6 +85,9 @@ async def held_connection(session: AsyncSession) -> tuple[sa.Connection, Any]:
     it, asked of SQLAlchemy once per transaction, in one greenlet. Every greenlet AsyncSession
     starts maps (and at its end unmaps) a fresh 16 KiB frame stack, about 10-20 µs each; a filing
     started six of them to ask for the connection it already held."""
+    lone = session.info.get(_LONE)
+    if lone is not None:
+        raise RuntimeError("a lone session's statements go through first_row / all_rows only")
     sync = session.sync_session
     held = session.info.get(_HELD)
     if held is not None:
@@ -152,6 +155,9 @@ async def _straight(
 ) -> Any:
     if session.info.get(SEALED):
         raise RuntimeError("a statement after the transaction's last one (first_row(alone=True))")
+    lone = session.info.get(_LONE)
+    if lone is not None:
+        return await _lone_statement(session, lone, clause, params, every=every, alone=alone, unbegun=unbegun)
     if session.info.get(READ_ONLY):
         refuse_if_read_only(session.info, clause.text)  # a read session flushes nothing either
     elif not session.sync_session._is_clean():
@@ -250,6 +256,87 @@ async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[DriverTransac
                 raise await _lost(tx, "COMMIT", [], error) from error
     finally:
         await checkin(raw)  # the transaction ended: the pool's reset has nothing to roll back
+
+
+_LONE = "steward_lone"  # session.info: the pooled connection of a lone session (see lone_session)
+
+
+@dataclass(frozen=True)
+class _Lone:
+    engine: AsyncEngine
+    raw: Any
+    adapted: Any
+
+
+def is_lone(session: AsyncSession) -> bool:
+    """Whether ``session`` is a :func:`lone_session`'s (nothing of it goes through SQLAlchemy)."""
+    return _LONE in session.info
+
+
+@asynccontextmanager
+async def lone_session(engine: AsyncEngine, make: Callable[[], AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for a transaction that is one statement sent alone (``kit.writes.batched(last=True)``,
+    :func:`first_row` with ``alone``), optionally after reads sent without BEGIN (:func:`all_rows`
+    with ``begin=False``), on a pooled connection taken at the start — with no SQLAlchemy
+    transaction, connection or commit: its bookkeeping and greenlets cost more CPU than the rest of
+    such a request's database work (a session transaction around one ``SELECT 1``: about 275 µs of
+    client CPU against 95 µs for the pooled connection, the statement and the checkin).
+
+    The statement is a transaction of its own: it commits or fails whole, and an exception before
+    it sends nothing. Anything else is refused with ``RuntimeError`` before it is sent: a statement
+    that would need BEGIN or come after the last one, a flush of objects added to the session, any
+    use of the session's own ``execute`` (its transaction would be on another connection). Only
+    where :func:`fast_path` holds (``make``'s session otherwise: statement hooks see everything)."""
+    if not fast_path(engine.sync_engine):
+        raise RuntimeError("a lone session needs the fast path (statement hooks would not see it)")
+    session = make()
+    raw = await engine.raw_connection()  # the pool's checkout (and its idle ping) as for a session
+    try:
+        session.info[_LONE] = _Lone(engine, raw, raw.dbapi_connection)
+        yield session
+        if session.sync_session.get_transaction() is not None or not session.sync_session._is_clean():
+            raise RuntimeError("a lone session was used through SQLAlchemy")
+    finally:
+        session.info.pop(_LONE, None)
+        if session.sync_session.get_transaction() is not None:  # (a programming error, refused above)
+            await session.close()
+        await checkin(raw)
+
+
+async def _lone_statement(
+    session: AsyncSession,
+    lone: _Lone,
+    clause: sa.TextClause,
+    params: dict[str, Any],
+    *,
+    every: bool,
+    alone: bool,
+    unbegun: bool,
+) -> Any:
+    if not (alone or unbegun):
+        raise RuntimeError("a lone session sends reads without BEGIN, then one statement alone")
+    if session.sync_session.get_transaction() is not None:
+        raise RuntimeError(
+            "a lone session was used through SQLAlchemy (another connection, another transaction)"
+        )
+    if not session.sync_session._is_clean():
+        raise RuntimeError("a lone session does not flush: queue its writes in kit.writes.batched")
+    found = driven_text(clause, lone.engine.dialect)
+    if found is None:
+        raise ValueError("a statement sent straight is constant: no expanding (IN) parameters")
+    args = found.args(params)
+    driver = lone.adapted._connection
+    try:
+        async with lone.adapted._execute_mutex:
+            if alone:
+                session.info[SEALED] = True  # sent (or failed): nothing may follow it
+            if every:
+                return await driver.fetch(found.sql, *args)
+            return await driver.fetchrow(found.sql, *args)
+    except Exception as error:
+        raise await translated(
+            lone.engine.dialect, lone.adapted, found.sql, args, error, lone.raw.invalidate
+        ) from error
 
 
 _SET_CONFIG = sa.text("SELECT set_config(:name, :value, true)")

@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from steward.kit.straight import first_row
+from steward.kit.straight import first_row, is_lone
 
 _BATCH = "steward_write_batch"
 
@@ -340,6 +340,7 @@ class WriteBatch:
                 self.written.update(zip(reporting, (bool(v) for v in row[: len(reporting)]), strict=True))
             if taken is not None:
                 taken.value = row[-1]
+        lone = is_lone(session)  # no SQLAlchemy session to hold the objects: they stay detached
         for key, obj in attach:
             if not self.written.get(conditions.get(key, key), True) or not self.written.get(key, True):
                 continue  # a repeat: its row is not this object
@@ -348,7 +349,8 @@ class WriteBatch:
                     attribute = obj.__table__.c[name].key
                     setattr(obj, attribute, _put(getattr(obj, attribute), taken.token, taken.value))
             make_transient_to_detached(obj)  # its attributes now count as loaded from the row
-            session.add(obj)
+            if not lone:
+                session.add(obj)
 
 
 def current(session: AsyncSession) -> WriteBatch | None:
