@@ -105,7 +105,7 @@ async def create_matter(
         if len(request.reporter) > 200:
             raise ValidationFailed("reporter: at most 200 characters", code="invalid_reporter")
     prep = await service.prepare(ctx, principal=principal, data=body, token=token)
-    async with ctx.db.transaction() as session:
+    async with service.filing_session(ctx.db, body) as session:
         m = await service.file(
             session,
             principal=principal,

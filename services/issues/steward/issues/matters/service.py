@@ -56,6 +56,13 @@ async def prepare(
     )
 
 
+def filing_session(db: Database, data: MatterCreate) -> AbstractAsyncContextManager[AsyncSession]:
+    """The session a filing (:func:`file` with ``alone``) goes in: its one statement on a pooled
+    connection of a lone session (``Database.lone``: no SQLAlchemy transaction around it); a filing
+    with an idempotency key looks the key up first, in a transaction."""
+    return db.transaction() if data.idempotency_key else db.lone()
+
+
 def _validate(data: MatterCreate, rules: RulesDocument) -> tuple[str | None, Tier]:
     m = rules.matters
     category = data.category

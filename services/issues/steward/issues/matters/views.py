@@ -55,7 +55,7 @@ async def base_path(ctx: IssuesContext, principal: Principal, tenant: str | None
 )
 async def file_matter(ctx: CtxDep, principal: PrincipalDep, token: TokenDep, body: MatterCreate) -> MatterOut:
     prep = await service.prepare(ctx, principal=principal, data=body, token=token)
-    async with ctx.db.transaction() as session:
+    async with service.filing_session(ctx.db, body) as session:
         m = await service.file(
             session, principal=principal, data=body, prep=prep, now=ctx.clock(), alone=True
         )
