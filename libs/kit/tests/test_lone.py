@@ -3,6 +3,7 @@ reads without BEGIN before it, with no SQLAlchemy transaction around it — agai
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy.orm.attributes import instance_state
 
 from steward.kit import writes
 from steward.kit.db import Database, construct, sqlstate, utcnow
-from steward.kit.straight import all_rows, first_row, is_lone
+from steward.kit.straight import all_rows, first_row, is_lone, take_connection
 from steward.kit.testing import Greenlets
 from steward.kit.timers import DueTimer
 
@@ -159,3 +160,49 @@ async def test_while_statement_hooks_listen_it_is_a_transaction_they_see(db: Dat
         sa.event.remove(db.engine.sync_engine, "before_cursor_execute", hook)
     assert any("steward_timers" in s for s in seen)
     assert await _count(db, tenant) == 1
+
+
+@pytest.mark.parametrize("turns", [True, False])
+async def test_lone_sessions_take_their_connections_in_arrival_order(db_url: str, turns: bool) -> None:
+    """A connection given back goes to the one that waited longest, not to a request arriving just
+    then. The pool's own queue hands it to whoever asks first: without turns, one that arrives as a
+    connection comes back overtakes the waiters. (With turns, one at a time here: the pool's one
+    connection serves each in turn, none is opened meanwhile to reorder them.)"""
+    small = Database(db_url, pool_size=1)  # two connections at most
+    small._lone_turns = asyncio.Semaphore(1) if turns else None  # type: ignore[assignment]
+    holders = "a" if turns else "ab"
+    order: list[str] = []
+    done = {name: asyncio.Event() for name in "abcdef"}
+    held = asyncio.Event()
+
+    async def one(name: str) -> None:
+        async with small.lone() as session:
+            await take_connection(session)
+            order.append(name)
+            held.set()
+            await done[name].wait()
+
+    try:
+        tasks = []
+        for name in holders:
+            tasks.append(asyncio.create_task(one(name)))
+            held.clear()
+            await held.wait()
+        for name in "bcde"[len(holders) - 1 :]:  # in line, in this order
+            tasks.append(asyncio.create_task(one(name)))
+            await asyncio.sleep(0.02)
+        done["a"].set()
+        tasks.append(asyncio.create_task(one("f")))  # arrives as a's connection comes back
+        for _ in range(400):  # each lets go once it has had its connection
+            if all(t.done() for t in tasks):
+                break
+            for name in order:
+                done[name].set()
+            await asyncio.sleep(0.005)
+        await asyncio.gather(*tasks)
+    finally:
+        await small.dispose()
+    if turns:
+        assert order == list("abcdef")
+    else:
+        assert order[:2] == ["a", "b"] and order[2] == "f"  # the pool alone: overtaken (why turns exist)

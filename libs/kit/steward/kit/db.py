@@ -126,6 +126,8 @@ class Database:
             pool_pre_ping=False,
             echo=echo,
         )
+        # lone sessions take their connections in arrival order (kit.straight.lone_session)
+        self._lone_turns = asyncio.Semaphore(2 * pool_size)
         pool = self.engine.sync_engine.pool
         sa.event.listen(pool, "checkin", _mark_checkin)
         sa.event.listen(pool, "checkout", _ping_if_idle)
@@ -179,7 +181,7 @@ class Database:
             async with self.transaction() as session:
                 yield session
             return
-        async with lone_session(self.engine, self.sessionmaker) as session:
+        async with lone_session(self.engine, self.sessionmaker, self._lone_turns) as session:
             yield session
 
     @asynccontextmanager

@@ -39,7 +39,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from steward.kit.db import TRANSACTION_ENDS
-from steward.kit.straight import begin_now, held_connection, is_lone
+from steward.kit.straight import begin_now, held_connection, take_connection
 
 _HELD = "steward_keyqueue_held"  # session.info: the key this transaction holds
 
@@ -108,10 +108,8 @@ class KeyQueue:
         """``key``'s turn for the block: the statement that locks the row and commits on its own
         (sent alone: ``kit.writes.batched(last=True)``); the next in line goes on when the block
         ends, not when the transaction does. True when the turn was given, False when the wait
-        outlasted ``patience``. The connection is taken first, as :meth:`enter` takes it (a lone
-        session took its own when it began: ``kit.straight.lone_session``)."""
-        if not is_lone(session):
-            await held_connection(session)
+        outlasted ``patience``. The connection is taken first, as :meth:`enter` takes it."""
+        await take_connection(session)
         line = await self._in_line(key, None)
         if line is None:
             yield False
