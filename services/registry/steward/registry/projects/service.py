@@ -19,6 +19,7 @@ from steward.kit.db import Database, construct, utcnow
 from steward.kit.errors import Conflict, NotFound, ValidationFailed
 from steward.kit.keyqueue import KeyQueue
 from steward.kit.loads import Load, by_id_or_key
+from steward.kit.straight import all_rows
 from steward.kit.tenancy import ancestry_of, ensure_visible, ensure_writable
 from steward.registry.projects.models import Project, StageChange
 from steward.registry.projects.schemas import (
@@ -36,7 +37,6 @@ from steward.registry.settings import SOURCE
 from steward.registry.tenants.models import Tenant
 from steward.registry.tenants.schemas import TenantKind
 from steward.registry.tenants.service import TenantRef, visible_tenant_ref
-from steward.registry.units.models import Unit
 from steward.rules import derive_dispatch
 
 WRITERS = (Role.PLATFORM_ADMIN, Role.TENANT_ADMIN, Role.DISPATCHER, Role.SPECIALIST, Role.STEWARD)
@@ -96,26 +96,33 @@ def _apply_dispatch(project: Project, derivation: dict[str, Any]) -> None:
     project.derivation = derivation
 
 
-async def _owner(session: AsyncSession, principal: Principal, owner_unit_id: uuid.UUID | None) -> Unit | None:
+# the registration's look-ups go straight through the driver without BEGIN (its one write then goes
+# alone, in a lone session too: kit.straight.lone_session)
+_UNIT = sa.text("SELECT kind, tenant_path FROM units WHERE id = :id").bindparams(
+    sa.bindparam("id", type_=sa.Uuid())
+)
+_NATIONAL_CODE = sa.text("SELECT id FROM projects WHERE national_code = :code LIMIT 2")
+
+
+async def _owner(session: AsyncSession, principal: Principal, owner_unit_id: uuid.UUID | None) -> None:
     if owner_unit_id is None:
-        return None
-    unit = await session.get(Unit, owner_unit_id)
-    if unit is None or unit.kind != "enterprise":
+        return
+    found = await all_rows(session, _UNIT, {"id": owner_unit_id}, begin=False)
+    if not found or found[0][0] != "enterprise":
         raise ValidationFailed(
             "owner_unit_id must name an enterprise unit",
             code="invalid_owner",
             details=[{"loc": ["owner_unit_id"], "message": "unknown enterprise", "type": "value_error"}],
         )
-    ensure_visible(principal, ancestry_of(unit.tenant_path), what="owner unit")
-    return unit
+    ensure_visible(principal, ancestry_of(found[0][1]), what="owner unit")
 
 
 async def _ensure_national_code_free(
     session: AsyncSession, national_code: str, *, project_id: uuid.UUID | None = None
 ) -> None:
     """One project per national code; the unique index backs this under races (422 invalid_data)."""
-    other = (await session.exec(select(Project).where(Project.national_code == national_code))).first()
-    if other is not None and other.id != project_id:
+    others = await all_rows(session, _NATIONAL_CODE, {"code": national_code}, begin=False)
+    if any(other[0] != project_id for other in others):
         raise Conflict(
             f"national project code {national_code} is already on another project",
             code="national_code_taken",
