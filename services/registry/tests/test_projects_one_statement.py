@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from typing import Any
 
@@ -53,3 +54,55 @@ async def test_concurrent_registrations_take_gapless_codes_that_their_events_car
     assert {p["code"] for p in made} == {code for code, _, _, _ in rows}
     assert not any("steward-taken-" in payload for _, _, payload, _ in rows)
     assert {tier for *_, tier in rows} == {"city"}  # dispatch derived from the rules read before
+
+
+async def test_every_registration_needs_no_sqlalchemy_transaction(
+    registry: Registry, tree: Tree, monkeypatch: Any
+) -> None:
+    """Its look-ups (a tenant read for the first time, an owner unit, a national code, rules versions
+    not folded yet) go straight through the driver without BEGIN, then its one statement alone: a
+    lone session (``Database.lone``), no SQLAlchemy transaction around it — and the look-ups still
+    refuse what they refused."""
+    d = tree.districts[2]
+    admin = registry.auth(d, "tenant_admin")
+    unit = await registry.http.post(
+        "/v1/units",
+        json={
+            "tenant": d,
+            "kind": "enterprise",
+            "name": f"独立会话公司{tree.city}",
+            "credit_code": "91110000MA0CCCCC33",
+        },
+        headers=admin,
+    )
+    assert unit.status_code == 201, unit.text
+    rules = await registry.http.put(
+        f"/v1/rules/{d}", json={"document": {"thresholds": {"steward_required_min": "3000万"}}}, headers=admin
+    )
+    assert rules.status_code == 201, rules.text
+    opened: list[str] = []
+    for name in ("lone", "transaction"):
+        original = getattr(registry.db, name)
+
+        def counted(original: Any = original, name: str = name) -> Any:
+            current = asyncio.current_task()
+            if current is not None and "run_asgi" in current.get_coro().__qualname__:  # type: ignore[union-attr]
+                opened.append(name)
+            return original()
+
+        monkeypatch.setattr(registry.db, name, counted)
+    code = f"2026-510107-47-03-98{secrets.token_hex(2).upper()}"
+    with Begins(requests=True) as begun:
+        first = await create_project(
+            registry, d, owner_unit_id=unit.json()["id"], national_code=code, total_investment="5000万"
+        )
+        assert first.status_code == 201, first.text
+        taken = await create_project(registry, d, national_code=code)
+        unknown = await create_project(registry, d, owner_unit_id=str(uuid.uuid4()))
+        hidden = await create_project(registry, tree.districts[0], token_tenant=d)
+    assert first.json()["dispatch"]["steward_required"] is True  # the district's own rules version
+    assert first.json()["owner_unit_id"] == unit.json()["id"] and first.json()["national_code"] == code
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "national_code_taken"
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "invalid_owner"
+    assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "unknown_tenant"
+    assert opened == ["lone"] * 4 and begun.sent == []
