@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from steward.issues.testing import Issues, auth, local
 from steward.kit.clock import Clock
-from steward.kit.testing import Begins
+from steward.kit.testing import Begins, Opened
 from steward.registry.testing import Registry, Tree, create_project
 
 
@@ -129,28 +129,17 @@ async def test_a_filing_is_one_statement_without_begin_or_commit(
 
 
 async def test_a_filing_without_a_key_needs_no_sqlalchemy_transaction(
-    issues: Issues, registry: Registry, tree: Tree, monkeypatch: Any
+    issues: Issues, registry: Registry, tree: Tree
 ) -> None:
     """Its one statement goes on a pooled connection of a lone session (``Database.lone``): no
     SQLAlchemy transaction, connection or commit around it; a keyed filing's look-up needs one."""
     d = tree.districts[2]
     p = await _project(registry, d)
-    opened: list[str] = []
-    db = issues.runtime.ctx.db
-    for name in ("lone", "transaction"):
-        original = getattr(db, name)
-
-        def counted(original: Any = original, name: str = name) -> Any:
-            current = asyncio.current_task()
-            if current is not None and "run_asgi" in current.get_coro().__qualname__:  # type: ignore[union-attr]
-                opened.append(name)
-            return original()
-
-        monkeypatch.setattr(db, name, counted)
-    for body in (obstacle(p["id"]), obstacle(p["id"], idempotency_key="lone-check")):
-        r = await issues.http.post("/v1/matters", json=body, headers=auth(d, "specialist"))
-        assert r.status_code == 201, r.text
-    assert opened == ["lone", "transaction"]
+    with Opened(issues.runtime.ctx.db) as opened:
+        for body in (obstacle(p["id"]), obstacle(p["id"], idempotency_key="lone-check")):
+            r = await issues.http.post("/v1/matters", json=body, headers=auth(d, "specialist"))
+            assert r.status_code == 201, r.text
+    assert opened.kinds == ["lone", "transaction"]
     got = await issues.http.get(f"/v1/matters/{r.json()['number']}", headers=auth(d, "dispatcher"))
     assert got.status_code == 200
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from steward.kit.testing import Begins
+from steward.kit.testing import Begins, Opened
 from steward.registry.testing import Registry, Tree, create_project
 
 
@@ -56,9 +56,7 @@ async def test_concurrent_registrations_take_gapless_codes_that_their_events_car
     assert {tier for *_, tier in rows} == {"city"}  # dispatch derived from the rules read before
 
 
-async def test_every_registration_needs_no_sqlalchemy_transaction(
-    registry: Registry, tree: Tree, monkeypatch: Any
-) -> None:
+async def test_every_registration_needs_no_sqlalchemy_transaction(registry: Registry, tree: Tree) -> None:
     """Its look-ups (a tenant read for the first time, an owner unit, a national code, rules versions
     not folded yet) go straight through the driver without BEGIN, then its one statement alone: a
     lone session (``Database.lone``), no SQLAlchemy transaction around it — and the look-ups still
@@ -80,19 +78,8 @@ async def test_every_registration_needs_no_sqlalchemy_transaction(
         f"/v1/rules/{d}", json={"document": {"thresholds": {"steward_required_min": "3000万"}}}, headers=admin
     )
     assert rules.status_code == 201, rules.text
-    opened: list[str] = []
-    for name in ("lone", "transaction"):
-        original = getattr(registry.db, name)
-
-        def counted(original: Any = original, name: str = name) -> Any:
-            current = asyncio.current_task()
-            if current is not None and "run_asgi" in current.get_coro().__qualname__:  # type: ignore[union-attr]
-                opened.append(name)
-            return original()
-
-        monkeypatch.setattr(registry.db, name, counted)
     code = f"2026-510107-47-03-98{secrets.token_hex(2).upper()}"
-    with Begins(requests=True) as begun:
+    with Begins(requests=True) as begun, Opened(registry.db) as opened:
         first = await create_project(
             registry, d, owner_unit_id=unit.json()["id"], national_code=code, total_investment="5000万"
         )
@@ -105,4 +92,4 @@ async def test_every_registration_needs_no_sqlalchemy_transaction(
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "national_code_taken"
     assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "invalid_owner"
     assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "unknown_tenant"
-    assert opened == ["lone"] * 4 and begun.sent == []
+    assert opened.kinds == ["lone"] * 4 and begun.sent == []

@@ -159,6 +159,40 @@ class Greenlets:
         greenlet.settrace(self._before)
 
 
+def _serving_a_request() -> bool:
+    """Whether the current task is uvicorn's request-response cycle (an HTTP request this process
+    serves, not the service's own loops: the outbox relay, timers, consumers)."""
+    current = asyncio.current_task()
+    return current is not None and "run_asgi" in current.get_coro().__qualname__  # type: ignore[union-attr]
+
+
+class Opened:
+    """The sessions HTTP requests open on ``db`` while counting, in order: ``"lone"``
+    (``Database.lone``) or ``"transaction"`` (``Database.transaction``)."""
+
+    KINDS = ("lone", "transaction")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.kinds: list[str] = []
+
+    def __enter__(self) -> Opened:
+        for kind in self.KINDS:
+            original = getattr(self.db, kind)
+
+            def counted(original: Any = original, kind: str = kind) -> Any:
+                if _serving_a_request():
+                    self.kinds.append(kind)
+                return original()
+
+            setattr(self.db, kind, counted)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for kind in self.KINDS:
+            delattr(self.db, kind)  # the class's own again
+
+
 class Begins:
     """The BEGINs sent to PostgreSQL while counting (each a round trip, and a COMMIT to follow),
     seen without statement hooks (with hooks listening, hot-path statements go through SQLAlchemy
@@ -174,10 +208,7 @@ class Begins:
         original = self._original = AsyncAdapt_asyncpg_connection._start_transaction
 
         def counted_here() -> bool:
-            current = asyncio.current_task()
-            if self.requests:  # uvicorn's request-response cycle
-                return current is not None and "run_asgi" in current.get_coro().__qualname__  # type: ignore[union-attr]
-            return current is task
+            return _serving_a_request() if self.requests else asyncio.current_task() is task
 
         async def counted(adapted: Any) -> None:
             if counted_here() and adapted.isolation_level != "autocommit":  # a read session sends none
