@@ -198,3 +198,38 @@ async def test_retry_conflicts_runs_again_after_a_lost_race_only() -> None:
     with pytest.raises(DBAPIError):
         await retry_conflicts(broken, pause=0.0)
     assert len(calls) == 1
+
+
+async def test_retry_conflicts_runs_again_while_a_called_service_is_unavailable() -> None:
+    from steward.kit.clients.registry import RegistryUnavailable
+    from steward.kit.db import retry_conflicts
+    from steward.kit.errors import NotFound
+
+    calls: list[int] = []
+
+    async def registry_busy_twice() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RegistryUnavailable("registry GetEffectiveRules failed: DEADLINE_EXCEEDED")
+        return "seeded"
+
+    assert await retry_conflicts(registry_busy_twice, pause=0.0) == "seeded"
+    assert len(calls) == 3
+
+    async def missing() -> str:
+        calls.append(1)
+        raise NotFound("no such tenant")
+
+    calls.clear()
+    with pytest.raises(NotFound):
+        await retry_conflicts(missing, pause=0.0)
+    assert len(calls) == 1
+
+    async def always_busy() -> str:
+        calls.append(1)
+        raise RegistryUnavailable("down")
+
+    calls.clear()
+    with pytest.raises(RegistryUnavailable):
+        await retry_conflicts(always_busy, attempts=3, pause=0.0)
+    assert len(calls) == 3

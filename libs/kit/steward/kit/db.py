@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from steward.kit.errors import DomainError
 from steward.kit.ids import new_id
 from steward.kit.readonly import IN_TRANSACTION, READ_ONLY
 from steward.kit.straight import SEALED, ensure_unsealed, fast_path, lone_session
@@ -288,13 +289,18 @@ def is_invalid_data(exc: BaseException) -> bool:
 
 async def retry_conflicts(work: Callable[[], Awaitable[T]], *, attempts: int = 5, pause: float = 0.2) -> T:
     """Run ``work`` (which opens its own transactions) again when it lost a database race (deadlock,
-    serialization failure, lock timeout): nothing of the failed attempt was written. For batch jobs
-    such as demo seeds that run beside live services; ``work`` must be idempotent."""
+    serialization failure, lock timeout): nothing of the failed attempt was written — or when a
+    service it calls was unavailable for the moment (a 503 error: the registry busy past a call's
+    deadline while the platform starts). For batch jobs such as demo seeds that run beside live
+    services; ``work`` must be idempotent."""
     for attempt in range(1, attempts + 1):
         try:
             return await work()
         except DBAPIError as exc:
             if attempt == attempts or not is_retryable_conflict(exc):
                 raise
-            await asyncio.sleep(pause * attempt)
+        except DomainError as exc:
+            if attempt == attempts or exc.status_code != 503:
+                raise
+        await asyncio.sleep(pause * attempt)
     raise AssertionError("unreachable")  # pragma: no cover
