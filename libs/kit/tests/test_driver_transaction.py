@@ -1,4 +1,4 @@
-"""``kit.straight.driver_transaction``: a background loop's transaction straight through asyncpg on a
+"""``kit.pooled.driver_transaction``: a background loop's transaction straight through asyncpg on a
 pooled connection, no session (the outbox relay's rounds), against real PostgreSQL."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from steward.kit.db import Database, sqlstate
-from steward.kit.straight import driver_transaction
+from steward.kit.pooled import driver_transaction
 from steward.kit.testing import Greenlets
 from steward.kit.timers import DueTimer
 

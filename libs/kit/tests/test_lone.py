@@ -1,4 +1,4 @@
-"""``Database.lone`` (``kit.straight.lone_session``): a transaction that is one statement sent alone,
+"""``Database.lone`` (``kit.pooled.lone_session``): a transaction that is one statement sent alone,
 reads without BEGIN before it, with no SQLAlchemy transaction around it — against real PostgreSQL."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from sqlalchemy.orm.attributes import instance_state
 
 from steward.kit import writes
 from steward.kit.db import Database, construct, sqlstate, utcnow
-from steward.kit.straight import all_rows, first_row, is_lone, take_connection
+from steward.kit.pooled import is_lone
+from steward.kit.straight import all_rows, first_row, take_connection
 from steward.kit.testing import Greenlets
 from steward.kit.timers import DueTimer
 

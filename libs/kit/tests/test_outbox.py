@@ -108,7 +108,7 @@ async def test_a_relay_round_sends_its_statements_straight_to_the_driver(
     db: Database, bus: EventBus, kit: Any, tenant: str
 ) -> None:
     """No session: the round's transaction and statements go straight through asyncpg on a pooled
-    connection (``kit.straight.driver_transaction``); the only greenlet is the pool's checkout (5 when
+    connection (``kit.pooled.driver_transaction``); the only greenlet is the pool's checkout (5 when
     both statements went through SQLAlchemy's execute, 3 with a session around them)."""
     relay = OutboxRelay(db, bus, service="kit-test")
     for n in (1, 2):

@@ -27,10 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from steward.kit.driven import SEALED, fast_path
 from steward.kit.errors import DomainError
 from steward.kit.ids import new_id
+from steward.kit.pooled import lone_session
 from steward.kit.readonly import IN_TRANSACTION, READ_ONLY
-from steward.kit.straight import SEALED, ensure_unsealed, fast_path, lone_session
+from steward.kit.straight import ensure_unsealed
 
 JSONB = postgresql.JSONB(none_as_null=True)
 T = TypeVar("T")
@@ -127,7 +129,7 @@ class Database:
             pool_pre_ping=False,
             echo=echo,
         )
-        # lone sessions take their connections in arrival order (kit.straight.lone_session)
+        # lone sessions take their connections in arrival order (kit.pooled.lone_session)
         self._lone_turns = asyncio.Semaphore(2 * pool_size)
         pool = self.engine.sync_engine.pool
         sa.event.listen(pool, "checkin", _mark_checkin)
@@ -176,7 +178,7 @@ class Database:
     @asynccontextmanager
     async def lone(self) -> AsyncIterator[AsyncSession]:
         """A session for a transaction that is one statement sent alone, reads without BEGIN before
-        it (``kit.straight.lone_session``): no SQLAlchemy transaction around it. While statement
+        it (``kit.pooled.lone_session``): no SQLAlchemy transaction around it. While statement
         hooks listen (tests counting statements, SQL tracing) a :meth:`transaction` instead."""
         if not fast_path(self.engine.sync_engine):
             async with self.transaction() as session:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import select
 
-from steward.kit.straight import Driven, checkin, driven, driven_text, fast_path, translated
+from steward.kit.driven import Driven, checkin, driven, driven_text, fast_path, translated
 
 if TYPE_CHECKING:
     from steward.kit.db import Database

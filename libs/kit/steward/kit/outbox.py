@@ -26,9 +26,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from steward.events.envelope import CloudEvent, EventData
 from steward.kit import metrics, telemetry, writes
 from steward.kit.db import JSONB, Database, asyncpg_dsn, utcnow
+from steward.kit.driven import fast_path
 from steward.kit.ids import new_id
 from steward.kit.logs import THROTTLED
-from steward.kit.straight import all_rows, driver_transaction, fast_path
+from steward.kit.pooled import driver_transaction
+from steward.kit.straight import all_rows
 
 log = structlog.get_logger(__name__)
 _tracer = trace.get_tracer("steward.kit.outbox")

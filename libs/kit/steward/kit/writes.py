@@ -41,7 +41,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from steward.kit.straight import first_row, is_lone
+from steward.kit.pooled import is_lone
+from steward.kit.straight import first_row
 
 _BATCH = "steward_write_batch"
 

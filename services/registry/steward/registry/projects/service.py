@@ -97,7 +97,7 @@ def _apply_dispatch(project: Project, derivation: dict[str, Any]) -> None:
 
 
 # the registration's look-ups go straight through the driver without BEGIN (its one write then goes
-# alone, in a lone session too: kit.straight.lone_session)
+# alone, in a lone session too: kit.pooled.lone_session)
 _UNIT = sa.text("SELECT kind, tenant_path FROM units WHERE id = :id").bindparams(
     sa.bindparam("id", type_=sa.Uuid())
 )

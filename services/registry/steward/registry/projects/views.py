@@ -63,7 +63,7 @@ ProjectFilterDep = Annotated[ProjectFilter, Depends(project_filter)]
     "", response_model=ProjectOut, status_code=201, summary="Register a project (gets its lifetime code)"
 )
 async def register(db: DatabaseDep, principal: PrincipalDep, body: ProjectCreate) -> ProjectOut:
-    # reads without BEGIN, then one statement alone: no SQLAlchemy transaction (kit.straight.lone_session)
+    # reads without BEGIN, then one statement alone: no SQLAlchemy transaction (kit.pooled.lone_session)
     async with db.lone() as session:
         return service.to_out(await service.register(session, principal=principal, data=body))
 

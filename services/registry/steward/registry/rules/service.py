@@ -116,7 +116,7 @@ async def documents(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uui
 
 
 # straight, without BEGIN: a registration's fold of versions not yet cached reads them before its one
-# write, in a lone session too (kit.straight.lone_session)
+# write, in a lone session too (kit.pooled.lone_session)
 # (the driver decodes the JSONB documents: SQLAlchemy set its codec on each connection)
 _DOCUMENTS = sa.text("SELECT id, document FROM rules_versions WHERE id = ANY(:ids)").bindparams(
     sa.bindparam("ids", type_=postgresql.ARRAY(sa.Uuid()))

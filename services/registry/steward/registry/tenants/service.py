@@ -72,7 +72,7 @@ async def visible_tenant_ref(session: AsyncSession, *, principal: Principal, cod
     ref = refs.get(code)
     if ref is None:
         # straight through the driver, without BEGIN (a registration's one write then goes alone,
-        # in a lone session too: kit.straight.lone_session)
+        # in a lone session too: kit.pooled.lone_session)
         found = await all_rows(session, _REF, {"code": code}, begin=False)
         if found:
             if len(refs) >= MAX_REFS:
