@@ -184,3 +184,52 @@ def test_the_raw_answer_is_well_formed() -> None:
     assert head.split(b"\r\n")[0] == b"HTTP/1.1 503 Service Unavailable"
     assert f"content-length: {len(body)}".encode() in head.split(b"\r\n")
     assert json.loads(body)["error"]["request_id"] == "abc"
+
+
+async def test_requests_read_in_one_turn_are_refused_by_the_server_not_the_application(
+    asgi_refusals: list[int],
+) -> None:
+    """Requests whose headers arrive in the same turn of the event loop reach the gate only after
+    all of them were read: the server holds a place at the gate for each it lets through, so the
+    ones beyond the one waiting place are refused by the server, not taken in and refused by the
+    application."""
+    router = APIRouter()
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    @router.get("/v1/hold")
+    async def hold() -> dict[str, bool]:
+        entered.set()
+        await release.wait()
+        return {"ok": True}
+
+    @router.get("/v1/quick")
+    async def quick() -> dict[str, bool]:
+        return {"ok": True}
+
+    settings = ServiceSettings(
+        service_name="kit-overload-turn", http_max_in_flight=1, http_min_in_flight=1, http_queue_seconds=10
+    )
+    app = create_app(service="kit-overload-turn", title="t", version="0", routers=[router], settings=settings)
+    async with serving(app, name="overload-turn") as base, httpx.AsyncClient(base_url=base) as client:
+        holding = asyncio.create_task(client.get("/v1/hold"))
+        await asyncio.wait_for(entered.wait(), 10)
+        host, port = base.removeprefix("http://").split(":")
+        conns = [await asyncio.open_connection(host, int(port)) for _ in range(6)]
+        await asyncio.sleep(0.05)  # every connection accepted
+        for _, writer in conns:  # no await between: the server reads all six in one turn
+            writer.write(b"GET /v1/quick HTTP/1.1\r\nhost: t\r\n\r\n")
+        firsts = await asyncio.gather(
+            *(asyncio.wait_for(reader.read(65536), 0.5) for reader, _ in conns), return_exceptions=True
+        )
+        release.set()
+        assert (await holding).status_code == 200
+        answered = [f for f in firsts if isinstance(f, bytes)]
+        late = [i for i, f in enumerate(firsts) if not isinstance(f, bytes)]
+        assert len(answered) == 5 and all(a.startswith(b"HTTP/1.1 503") for a in answered)
+        assert len(late) == 1  # the one that waited for the slot gets it once the hold ends
+        waited = await asyncio.wait_for(conns[late[0]][0].read(65536), 10)
+        assert waited.startswith(b"HTTP/1.1 200")
+        for _, writer in conns:
+            writer.close()
+    assert asgi_refusals == []

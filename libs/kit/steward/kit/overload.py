@@ -15,6 +15,15 @@ requests (:class:`Gate`), so that under overload a served request waits behind a
 behind 32: a fixed 32 in flight on a replica serving 300/s is already about 100 ms per request
 before any queueing (bench/README.md, ``processes``, the overload rows).
 ``STEWARD_HTTP_LATENCY_TARGET_SECONDS=0`` keeps the limit fixed.
+
+Most refusals are the HTTP server's own (:mod:`steward.kit.overload_http`): it asks the gate
+(:meth:`Gate.reserve`) as soon as a request's headers are in, and for a request it lets through the
+gate holds a place until the request's task arrives, so that requests read in the same turn of the
+event loop do not all pass, to be refused one by one by the application. A request is refused on
+arrival, too, when at the pace requests have been finishing while others waited it would not reach
+a slot within ``STEWARD_HTTP_QUEUE_SECONDS``: it would wait out its budget and be refused anyway.
+Under four times the sustainable rate (Poisson arrivals, bench/README.md), about half the refusals
+had come after the application had taken the request in; with both, hardly any do.
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ LIMIT = Gauge(
 
 
 RECOVERED_SECONDS = 1.0  # no refusal for this long: the limit goes back to its ceiling
+RESERVED_SECONDS = 1.0  # a place held by the HTTP server for a request that never came is let go
+RESERVED = "steward.gate.reserved"  # the scope key of a request the HTTP server held a place for
 
 
 class Gate:
@@ -89,6 +100,15 @@ class Gate:
         self._uncontended: list[float] = []
         self.refused = 0  # refusals in the current window
         self._last_refusal = 0.0
+        # seconds between completions while requests wait for a slot (a moving average): how fast a
+        # waiter moves up the queue, so one that could not get a slot within the budget is refused
+        # on arrival instead of after waiting it out
+        self.pace = 0.0
+        self._last_done = 0.0  # when the last request finished with others waiting (0: none were)
+        # places held by the HTTP server (:meth:`reserve`) for requests not at the gate yet, as the
+        # times they were held: a request's ASGI task starts after its headers are read, and by then
+        # the others read in the same turn of the event loop must count too
+        self._reserved: deque[float] = deque()
 
     @property
     def waiting(self) -> int:
@@ -104,28 +124,53 @@ class Gate:
             self.limit = self.max_limit
             self._hand_over()
 
-    def _full(self) -> bool:
-        """No slot free now and no room to wait for one."""
-        return (self.active >= self.limit or bool(self._waiters)) and (
-            self.queue_seconds <= 0 or len(self._waiters) >= self.max_waiting
-        )
+    def _in_transit(self) -> int:
+        """Requests the HTTP server held a place for that have not reached the gate yet."""
+        reserved = self._reserved
+        if reserved:
+            stale = time.monotonic() - RESERVED_SECONDS
+            while reserved and reserved[0] < stale:  # never came (not seen with uvicorn)
+                reserved.popleft()
+        return len(reserved)
 
-    def refuses_now(self) -> bool:
-        """Whether a request arriving now is refused at once (counted as a refusal if so): the HTTP
-        server's own refusal asks this (:mod:`steward.kit.overload_http`)."""
+    def _full(self) -> bool:
+        """No slot free now (the places held counted in) and no room to wait for one, or none that
+        would come within the budget: at the pace requests have been finishing while others
+        waited, the ones ahead and this one would take longer than ``queue_seconds`` to reach a
+        slot. Such a request would wait out its budget and be refused anyway, after the application
+        had taken it in."""
+        transit = self._in_transit()
+        if self.active + transit < self.limit and not self._waiters:
+            return False
+        if self.queue_seconds <= 0:
+            return True
+        queued = len(self._waiters) + max(0, transit - max(0, self.limit - self.active))
+        if queued >= self.max_waiting:
+            return True
+        return self.pace * (queued + 1) > self.queue_seconds
+
+    def reserve(self) -> bool:
+        """For the HTTP server, as soon as a request's headers are in: False when the request is
+        refused at once (counted as a refusal); True with a place held for it until it reaches
+        :meth:`acquire` (``reserved=True``), which then lets it wait rather than refuse it."""
         self._recover()
         if self._full():
             self._refusing()
-            return True
-        return False
+            return False
+        self._reserved.append(time.monotonic())
+        return True
 
-    async def acquire(self) -> bool:
-        """True with a slot held (release it), False when none came free within the budget."""
+    async def acquire(self, *, reserved: bool = False) -> bool:
+        """True with a slot held (release it), False when none came free within the budget;
+        ``reserved``: the HTTP server held a place for the request (:meth:`reserve`), so it waits
+        for a slot rather than being refused at once."""
+        if reserved and self._reserved:
+            self._reserved.popleft()
         self._recover()
         if self.active < self.limit and not self._waiters:
             self.active += 1
             return True
-        if self._full():
+        if not reserved and self._full():
             self._refusing()
             return False
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -151,6 +196,14 @@ class Gate:
         """Give the slot back; ``elapsed``: the request's latency, for the adaptive limit, and
         ``uncontended``: it ran alone (or at the floor), admitted without waiting."""
         self.active -= 1
+        if self._waiters:
+            now = time.monotonic()
+            if self._last_done:
+                gap = now - self._last_done
+                self.pace = gap if not self.pace else self.pace + (gap - self.pace) / 16
+            self._last_done = now
+        else:
+            self._last_done = 0.0
         if elapsed is not None and self.target > 0:
             self._observe(elapsed, uncontended)
         self._hand_over()
@@ -233,7 +286,7 @@ class OverloadMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        if not await gate.acquire():
+        if not await gate.acquire(reserved=RESERVED in scope):
             OVERLOAD_REFUSED.labels(self.service).inc()
             await _refuse(scope, send)
             return

@@ -14,7 +14,9 @@ soon as a request's headers are in: when it has no slot free and no room to wait
 be refused at once anyway — the protocol writes the same 503 ``overloaded`` answer (``Retry-After``,
 the caller's ``X-Request-ID`` or a new one, the JSON error) in one write, counts it, discards the
 body as it arrives and keeps the connection for the next request (unless the client asked to close
-it). Everything else goes on to the application as before: a request that may wait for a slot, a
+it). A request it lets through has a place held at the gate until it gets there (marked in its
+scope), so the requests read in one turn of the event loop count before any of them reaches the
+gate. Everything else goes on to the application as before: a request that may wait for a slot, a
 connection with an answer still pending (pipelining), ``Expect: 100-continue``, an upgrade, and the
 paths that are never refused (health, readiness, metrics).
 """
@@ -29,6 +31,7 @@ from steward.kit.overload import (
     EXEMPT_PATHS,
     OVERLOAD_REFUSED,
     REFUSAL_HEADERS,
+    RESERVED,
     OverloadMiddleware,
     new_request_id,
     refusal_body,
@@ -67,11 +70,18 @@ class _Answered:
 _ANSWERED = _Answered()
 
 
-def _refuses_now(middleware: OverloadMiddleware, counted: Any, url: bytes, headers: Any) -> bytes | None:
+def _refuses_now(
+    middleware: OverloadMiddleware, counted: Any, url: bytes, headers: Any, scope: Any
+) -> bytes | None:
+    """The refusal to write, or None: the request goes on to the application (with a place held
+    at the gate, marked in its scope, when the gate was asked)."""
     if url.split(b"?", 1)[0] in _EXEMPT:
         return None
     gate = middleware._gate_for({})
-    if gate is None or not gate.refuses_now():
+    if gate is None:
+        return None
+    if gate.reserve():
+        scope[RESERVED] = True
         return None
     counted.inc()
     return refusal(new_request_id(headers))
@@ -98,7 +108,7 @@ def protocol_for(app: FastAPI) -> Any:
                 and not self.expect_100_continue
                 and not self.parser.should_upgrade()
             ):
-                answer = _refuses_now(gated, counted, self.url, self.headers)
+                answer = _refuses_now(gated, counted, self.url, self.headers, self.scope)
                 if answer is not None:
                     self.cycle = _ANSWERED  # type: ignore[assignment]
                     self.transport.write(answer)
