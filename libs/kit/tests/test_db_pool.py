@@ -4,6 +4,8 @@ by a ping and replaced; one that dies between two quick uses fails that use as a
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import sqlalchemy as sa
 
@@ -63,5 +65,24 @@ async def test_a_connection_dying_while_hot_fails_once_as_transient_then_recover
             await _pid(db)
         assert is_transient(err.value)
         assert await _pid(db) != first
+    finally:
+        await db.dispose()
+
+
+async def test_connections_opened_for_a_peak_are_kept_for_the_next(db_url: str) -> None:
+    """A load whose concurrency moves around the pool size must not open and close connections all
+    the time (2.8 ms of the process's CPU and 3.9 ms of PostgreSQL's each)."""
+    db = Database(db_url, pool_size=2)  # up to four connections
+
+    async def held_pid() -> int:
+        async with db.transaction() as s:
+            pid = int((await s.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+            await asyncio.sleep(0.05)  # all four at once
+            return pid
+
+    try:
+        first = set(await asyncio.gather(*(held_pid() for _ in range(4))))
+        second = set(await asyncio.gather(*(held_pid() for _ in range(4))))
+        assert len(first) == 4 and second == first
     finally:
         await db.dispose()

@@ -122,10 +122,15 @@ class Database:
         # No ping on every checkout (a round trip per transaction on the hot path, issue 15): only a
         # connection that sat idle in the pool is pinged; one that died while busy fails its statement,
         # the pool is invalidated (fresh connections next) and the request answers 503 (transient).
+        # Up to 2 × pool_size connections, each opened when first needed and then kept: a pool
+        # keeping pool_size and opening as many again for a peak closed those on their return
+        # while it was full, so a load whose concurrency moved around pool_size (the HTTP gate's
+        # limit adapting under overload, a consumer's batches) opened and closed connections all
+        # the time, 2.8 ms of this process's CPU and 3.9 ms of PostgreSQL's each (issue 15).
         self.engine: AsyncEngine = create_async_engine(
             engine_url(url),
-            pool_size=pool_size,
-            max_overflow=pool_size,
+            pool_size=2 * pool_size,
+            max_overflow=0,
             pool_pre_ping=False,
             echo=echo,
         )
