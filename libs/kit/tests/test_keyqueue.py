@@ -79,7 +79,7 @@ async def test_whose_turn_it_is_never_waits_for_a_connection_those_behind_it_hol
     behind H waited for it while it waited for one of their connections, until ``patience`` ran
     out (a service with 32 clients filing into one tenant: 8 filings/s, p99 4 s). Now H takes its
     connection before it gets in line."""
-    small = Database(db_url, pool_size=1)  # one pooled connection and one overflow: two at most
+    small = Database(db_url, pool_size=1)  # two connections at most
     queue = KeyQueue(patience=1.0)
     key = f"{tenant}-pool"
     entered: dict[str, bool] = {}
