@@ -118,23 +118,27 @@ def _outgoing(address: str, n: int) -> Outgoing:
     )
 
 
-async def test_email_goes_over_one_connection_and_a_dead_one_is_replaced(smtp: SmtpSink) -> None:
+async def test_email_goes_over_a_few_reused_connections_and_a_dead_one_is_replaced(smtp: SmtpSink) -> None:
     settings = notify_settings("postgresql+asyncpg://unused/x", "nats://127.0.0.1:1", "127.0.0.1:1")
     sink = SmtpSink()
     sink.controller.start()
     settings = settings.model_copy(update={"smtp_port": sink.port})
+    assert settings.smtp_connections == 4
     channels = Channels(settings)
     address = f"bulk-{uuid.uuid4().hex[:8]}@example.gov.cn"
     try:
         outs = [_outgoing(address, i) for i in range(30)]
         await asyncio.gather(*(channels.send(o) for o in outs))
         assert len(sink.to(address)) == 30
-        assert channels.smtp.connects == 1
+        assert channels.smtp.connects == 4  # thirty at once: every connection opened, none more
         got = {m["Message-ID"] for m in sink.to(address)}
         assert got == {f"<{o.delivery_id}@{settings.smtp_message_id_domain}>" for o in outs}
         assert "李代办" in str(sink.to(address)[0]["To"]) and "升级督办" in str(
             sink.to(address)[0]["Subject"]
         )
+        for i in range(5):  # one after another: the connection given back last, reused
+            await channels.send(_outgoing(address, 40 + i))
+        assert channels.smtp.connects == 4
 
         # the server restarts: the reused connection is dead, the next message opens a new one
         sink.controller.stop()
@@ -144,12 +148,28 @@ async def test_email_goes_over_one_connection_and_a_dead_one_is_replaced(smtp: S
             await channels.send(_outgoing(address, 99))
         finally:
             restarted.stop()
-        assert len(sink.to(address)) == 31
-        assert channels.smtp.connects == 2
+        assert len(sink.to(address)) == 36
+        assert channels.smtp.connects == 5
     finally:
         await channels.close()
         if sink.controller.loop.is_running():
             sink.controller.stop()
+
+
+async def test_a_trickle_of_email_and_a_pool_of_one_keep_to_one_connection(smtp: SmtpSink) -> None:
+    settings = notify_settings("postgresql+asyncpg://unused/x", "nats://127.0.0.1:1", "127.0.0.1:1")
+    address = f"one-{uuid.uuid4().hex[:8]}@example.gov.cn"
+    trickle = Channels(settings.model_copy(update={"smtp_port": smtp.port}))
+    single = Channels(settings.model_copy(update={"smtp_port": smtp.port, "smtp_connections": 1}))
+    try:
+        for i in range(10):
+            await trickle.send(_outgoing(address, i))
+        await asyncio.gather(*(single.send(_outgoing(address, 100 + i)) for i in range(20)))
+        assert len(smtp.to(address)) == 30
+        assert (trickle.smtp.connects, single.smtp.connects) == (1, 1)
+    finally:
+        await trickle.close()
+        await single.close()
 
 
 async def test_claims_and_marks_are_batched_and_fenced_on_the_attempt(make_database: Any) -> None:

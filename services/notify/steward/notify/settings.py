@@ -38,8 +38,8 @@ class NotifySettings(ServiceSettings):
     # A claimed delivery whose worker died is taken again after this lease. Channel timeouts are
     # kept below it so a live worker never loses its lease while sending.
     delivery_lease_seconds: float = Field(default=60.0, gt=0)
-    # per-channel rate limits (messages per second, per replica); e-mail goes over one reused SMTP
-    # connection at up to 500/s by default: lower it to what the relay accepts
+    # per-channel rate limits (messages per second, per replica); e-mail goes over a few reused SMTP
+    # connections at up to 500/s by default: lower it to what the relay accepts
     rate_limits: str = "email=500,sms=5,wecom=3,dingtalk=3,feishu=3,webhook=50"
 
     # email (SMTP)
@@ -51,6 +51,8 @@ class NotifySettings(ServiceSettings):
     smtp_use_tls: bool = False
     smtp_from: str = "项目管家 <noreply@steward.local>"
     smtp_message_id_domain: str = "steward.notify"
+    # SMTP connections at most, each opened when messages wait for one and then reused
+    smtp_connections: int = Field(default=4, ge=1, le=32)
 
     # SMS gateway (generic JSON POST); unset = SMS deliveries fail with 'channel_not_configured'
     sms_gateway_url: str | None = None

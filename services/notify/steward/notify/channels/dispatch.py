@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from steward.notify.channels.base import ChannelError, Lease, Outgoing
-from steward.notify.channels.email import SmtpConnection, send_email
+from steward.notify.channels.email import SmtpPool, send_email
 from steward.notify.channels.http import send_robot, send_sms, send_webhook
 from steward.notify.settings import NotifySettings
 
@@ -19,7 +19,7 @@ class Channels:
         # channel calls must finish well inside the claim lease (see settings.delivery_lease_seconds)
         self.timeout = min(settings.webhook_timeout_seconds, settings.delivery_lease_seconds / 3)
         self.client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
-        self.smtp = SmtpConnection(settings)
+        self.smtp = SmtpPool(settings)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -28,7 +28,7 @@ class Channels:
     async def send(self, out: Outgoing, lease: Lease | None = None) -> None:
         """Send through the delivery's channel. With a ``lease``, nothing is handed over unless the
         send can end within it (:class:`~steward.notify.channels.base.LeaseLost` otherwise)."""
-        if out.channel == "email":  # checked once the one SMTP connection is free for it
+        if out.channel == "email":  # checked once an SMTP connection is free for it
             await send_email(out, self.settings, time_limit=self.timeout, connection=self.smtp, lease=lease)
             return
         if lease is not None:
