@@ -349,6 +349,7 @@ def test_a_request_that_would_wait_out_the_budget_is_refused_on_arrival() -> Non
     gate = Gate(1, queue_seconds=0.1, max_waiting=50)
     gate.active = 1
     gate.pace = 0.03  # a request has been finishing every 30 ms while others waited
+    gate._paced_at = time.monotonic()
     assert [gate.reserve() for _ in range(4)] == [True, True, True, False]  # the 4th: 120 ms ahead
     assert gate.refused == 1
     slow = Gate(1, queue_seconds=0.1, max_waiting=5)
@@ -402,3 +403,24 @@ async def test_the_pace_is_measured_while_requests_wait_and_not_across_an_idle_s
     await asyncio.sleep(1.0)  # nothing waits: no pace is measured over this (it would add ~60 ms)
     await round_of(3)
     assert 0.015 < gate.pace < 0.06
+
+
+def test_a_stall_moves_the_pace_a_little_and_a_second_without_a_queue_forgets_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(overload.time, "monotonic", lambda: now[0])
+    gate = Gate(1, queue_seconds=0.1, max_waiting=10)
+    gate.active = 1
+    gate._waiters.extend([object(), object()])  # type: ignore[list-item]  # two wait: releases are timed
+    for gap in (0.004, 0.004, 10.0):  # two quick completions, then a ten-second stall
+        now[0] += gap
+        gate.active += 1
+        gate.release()
+    assert 0.004 <= gate.pace <= 0.004 + 0.1 / 16 + 1e-9  # the stall counted as one budget at most
+    gate._waiters.clear()
+    gate.active = 0
+    now[0] += 0.5
+    assert gate.reserve() and gate.pace > 0  # half a second without a queue: still known
+    now[0] += overload.RECOVERED_SECONDS  # then more than a second since anybody waited
+    assert gate.reserve() and gate.pace == 0.0

@@ -105,6 +105,7 @@ class Gate:
         # on arrival instead of after waiting it out
         self.pace = 0.0
         self._last_done = 0.0  # when the last request finished with others waiting (0: none were)
+        self._paced_at = 0.0  # when the pace was last measured
         # places held by the HTTP server (:meth:`reserve`) for requests not at the gate yet, as the
         # times they were held: a request's ASGI task starts after its headers are read, and by then
         # the others read in the same turn of the event loop must count too
@@ -119,10 +120,14 @@ class Gate:
         return self.limit if self._max_waiting is None else self._max_waiting
 
     def _recover(self) -> None:
-        if self.limit < self.max_limit and time.monotonic() - self._last_refusal > RECOVERED_SECONDS:
-            # nothing refused for a while: the overload is over, whatever came (or did not) since
-            self.limit = self.max_limit
-            self._hand_over()
+        if self.limit < self.max_limit or self.pace:
+            now = time.monotonic()
+            if self.pace and now - self._paced_at > RECOVERED_SECONDS:
+                self.pace = 0.0  # nobody waited for a while: learnt again at the next queue
+            if self.limit < self.max_limit and now - self._last_refusal > RECOVERED_SECONDS:
+                # nothing refused for a while: the overload is over, whatever came (or did not) since
+                self.limit = self.max_limit
+                self._hand_over()
 
     def _in_transit(self) -> int:
         """Requests the HTTP server held a place for that have not reached the gate yet."""
@@ -199,8 +204,11 @@ class Gate:
         if self._waiters:
             now = time.monotonic()
             if self._last_done:
-                gap = now - self._last_done
+                # one stall (a long request, a pause of the process) moves it by a sixteenth of the
+                # budget at most
+                gap = min(now - self._last_done, self.queue_seconds or now - self._last_done)
                 self.pace = gap if not self.pace else self.pace + (gap - self.pace) / 16
+                self._paced_at = now
             self._last_done = now
         else:
             self._last_done = 0.0
