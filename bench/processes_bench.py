@@ -55,11 +55,18 @@ OVERLOAD_FACTOR = 4.0
 MANY_CLIENTS = 32  # above a process's 20 pooled connections, at its in-flight ceiling
 
 
-async def _overload(
-    url: str, body: dict[str, Any], token: str, *, peak: float, seconds: float, workdir: Path
+async def overload(
+    url: str,
+    body: dict[str, Any],
+    token: str,
+    *,
+    peak: float,
+    seconds: float,
+    workdir: Path,
+    factor: float = OVERLOAD_FACTOR,
 ) -> list[Row]:
-    """4× the peak rate offered (wrk -c256, each connection paced), with an open-loop probe beside
-    it for the served requests' latency (wrk's mixes them with the quick refusals)."""
+    """``factor`` (4) × the peak rate offered (wrk -c256, each connection paced), with an open-loop
+    probe beside it for the served requests' latency (wrk's mixes them with the quick refusals)."""
     load_task = asyncio.create_task(
         wrk(
             url,
@@ -69,7 +76,7 @@ async def _overload(
             workdir,
             connections=OVERLOAD_CONNECTIONS,
             refusals=True,
-            rate=OVERLOAD_FACTOR * peak,
+            rate=factor * peak,
         )
     )
     await asyncio.sleep(1.0)  # the probe samples the steady overload, not the ramp
@@ -85,7 +92,7 @@ async def _overload(
     if any(not ra for _, _, ra in refused):
         raise RuntimeError("overload: a refusal without Retry-After")
     how = (
-        f"wrk -c{OVERLOAD_CONNECTIONS} paced at {OVERLOAD_FACTOR:.0f}× the -c8 peak, {seconds:.0f} s; "
+        f"wrk -c{OVERLOAD_CONNECTIONS} paced at {factor:.0f}× the -c8 peak, {seconds:.0f} s; "
         f"offered {offered:.0f}/s = {offered / peak:.1f}× the peak"
     )
     return [
@@ -267,7 +274,7 @@ async def _run(ctx: BenchContext) -> list[Row]:
                 seconds=seconds,
                 workdir=workdir,
             )
-            rows += await _overload(
+            rows += await overload(
                 f"{iss.url}/v1/matters",
                 _filing(project, "过载"),
                 filer,

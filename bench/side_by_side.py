@@ -20,16 +20,17 @@ import logging
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchContext, percentile
-from bench.loadgen import Meter, probe, wrk, wrk_binary
+from bench.common import BenchContext
+from bench.loadgen import Meter, wrk, wrk_binary
+from bench.processes_bench import overload
 from bench.procs import SECRET, Platform, setup_tenants
 from steward.kit.auth import mint_dev_token
 
 CLIENTS = 8
-OVERLOAD_CONNECTIONS = 256
 
 
 async def _platform(ctx: BenchContext, workdir: Path, pythonpath: str | None) -> tuple[Platform, Any]:
@@ -61,32 +62,22 @@ async def _window(target: Any, seconds: float, factor: float, workdir: Path) -> 
     peak_cpu = meter.stop()["issues"] * 1000 / max(peak.requests, 1)
     meter = Meter({"issues": (pid, False)})
     meter.start()
-    load = asyncio.create_task(
-        wrk(
-            url,
-            body,
-            token,
-            seconds,
-            workdir,
-            connections=OVERLOAD_CONNECTIONS,
-            refusals=True,
-            rate=factor * peak.rate,
+    started = time.perf_counter()
+    rows = {
+        r.name: r.value
+        for r in await overload(
+            url, body, token, peak=peak.rate, seconds=seconds, workdir=workdir, factor=factor
         )
-    )
-    await asyncio.sleep(1.0)
-    sample = await probe(url, body, token, max(1.0, seconds - 2.0))
-    over = await load
-    used = meter.stop()["issues"]
-    served = (over.requests - over.refused) / over.seconds
-    ok = [t for status, t, _ in sample if 200 <= status < 300]
+    }
+    busy = meter.stop()["issues"] / (time.perf_counter() - started)
     return {
         "peak": peak.rate,
         "peak_cpu_ms": peak_cpu,
-        "offered": over.requests / over.seconds,
-        "served": served,
-        "ratio": served / peak.rate if peak.rate else 0.0,
-        "busy": used / over.seconds,
-        "p99_ms": percentile(ok, 99) * 1000 if ok else 0.0,
+        "offered": rows["overload: served"] + rows["overload: refused"],
+        "served": rows["overload: served"],
+        "ratio": rows["overload: served / peak"],
+        "busy": busy,
+        "p99_ms": rows["overload: served p99 (probe)"],
     }
 
 
