@@ -28,7 +28,6 @@ The NOTIFY is sent either way (a repeat wakes the relay for nothing).
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import secrets
@@ -37,101 +36,23 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from steward.kit import writes_sql
 from steward.kit.pooled import is_lone
 from steward.kit.straight import first_row
+from steward.kit.writes_sql import (
+    HOLDING,
+    HOLDS_TAKEN,
+    IS_TAKEN,
+    JSON_TEXT,
+    PLAIN,
+    TEXT_HOLDS_TAKEN,
+    Shape,
+)
 
 _BATCH = "steward_write_batch"
-
-# (table, columns, ON CONFLICT clause, how each column's value is given) of each part, the NOTIFY
-# channels, for conditional batches the (part, part it depends on or -1, reports) of each part, and
-# the statement a taken value comes from → the statement's text. A hot path sends the same shape
-# every time: its SQL is built once, and SQLAlchemy has no statement tree to walk for a cache key
-# (building and keying Core INSERTs cost more CPU than running them).
-_Part = tuple[str, tuple[str, ...], str, tuple[int, ...]]
-_Shape = tuple[tuple[_Part, ...], tuple[str, ...], tuple[tuple[int, bool], ...], sa.TextClause | None]
-_STATEMENTS: dict[_Shape, sa.TextClause] = {}
-_MAX_STATEMENTS = 512
-# how a column's value is given when a value is taken (see Taken): a parameter, the taken value
-# itself, a JSON document or a text with the taken value in place of its token, or a JSON document
-# without the token, as the JSON text it was serialised to when it was looked through for the token
-_PLAIN, _IS_TAKEN, _HOLDS_TAKEN, _TEXT_HOLDS_TAKEN, _JSON_TEXT = 0, 1, 2, 3, 4
-_AS_TEXT = (_HOLDS_TAKEN, _JSON_TEXT)  # sent as text, cast to the column's JSON type
-_HOLDING = (_IS_TAKEN, _HOLDS_TAKEN, _TEXT_HOLDS_TAKEN)  # the taken value is in it once written
-
-
-@functools.cache
-def _names(part: int, columns: int) -> tuple[str, ...]:
-    """The parameter names of a part's columns (the statement's text names them the same way)."""
-    return tuple(f"p{part}_{j}" for j in range(columns))
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _placeholder(name: str, how: int, column: sa.Column[Any]) -> str:
-    if how == _IS_TAKEN:
-        return "(SELECT value FROM t)"
-    if how == _HOLDS_TAKEN:  # the document comes as JSON text; the token, escaped as JSON, replaced
-        kind = "JSONB" if isinstance(column.type, postgresql.JSONB) else "JSON"
-        escaped = "(SELECT substr(to_json(value)::text, 2, length(to_json(value)::text) - 2) FROM t)"
-        return f"CAST(replace(:{name}, :tk, {escaped}) AS {kind})"
-    if how == _TEXT_HOLDS_TAKEN:
-        return f"replace(:{name}, :tk, (SELECT value FROM t))"
-    if how == _JSON_TEXT:
-        return f"CAST(:{name} AS {'JSONB' if isinstance(column.type, postgresql.JSONB) else 'JSON'})"
-    return ":" + name
-
-
-def _text(shape: _Shape, tables: list[sa.Table]) -> sa.TextClause:
-    cached = _STATEMENTS.pop(shape, None)
-    if cached is not None:
-        _STATEMENTS[shape] = cached  # the most recently used last: the first one is evicted
-        return cached
-    parts, channels, links, take = shape
-    ctes: list[str] = []
-    binds: list[sa.BindParameter[Any]] = []
-    if take is not None:
-        ctes.append(f"t AS ({take.text})")
-        binds += list(take._bindparams.values())
-        if any(m in (_HOLDS_TAKEN, _TEXT_HOLDS_TAKEN) for _, _, _, marks in parts for m in marks):
-            binds.append(sa.bindparam("tk", type_=sa.Text()))
-    for i, ((_, columns, conflict, marks), table) in enumerate(zip(parts, tables, strict=True)):
-        names = _names(i, len(columns))
-        hows = marks or (_PLAIN,) * len(columns)
-        binds += [
-            sa.bindparam(n, type_=sa.Text() if how in _AS_TEXT else table.c[c].type)
-            for n, c, how in zip(names, columns, hows, strict=True)
-            if how != _IS_TAKEN
-        ]
-        after, reports = links[i] if links else (-1, False)
-        placeholders = ", ".join(
-            _placeholder(n, how, table.c[c]) for n, c, how in zip(names, columns, hows, strict=True)
-        )
-        rows = (
-            f"SELECT {placeholders} WHERE EXISTS (SELECT FROM w{after})"
-            if after >= 0
-            else f"VALUES ({placeholders})"
-        )
-        ctes.append(
-            f"w{i} AS (INSERT INTO {_quoted(table.name)} ({', '.join(_quoted(c) for c in columns)}) "
-            f"{rows}{' ' + conflict if conflict else ''}{' RETURNING 1' if reports else ''})"
-        )
-    selected = [f"EXISTS (SELECT FROM w{i}) AS r{i}" for i, (_, reports) in enumerate(links) if reports]
-    selected += [f"pg_notify(:n{k}, '')" for k in range(len(channels))]
-    binds += [sa.bindparam(f"n{k}", value=ch, type_=sa.String()) for k, ch in enumerate(channels)]
-    if take is not None:
-        selected.append("(SELECT value FROM t) AS taken")
-    sql = (f"WITH {', '.join(ctes)} " if ctes else "") + f"SELECT {', '.join(selected) or '1'}"
-    clause = sa.text(sql).bindparams(*binds)
-    if len(_STATEMENTS) >= _MAX_STATEMENTS:  # many shapes (attendance of 1…500 people): the least
-        del _STATEMENTS[next(iter(_STATEMENTS))]  # recently used goes, the hot paths' stay
-    _STATEMENTS[shape] = clause
-    return clause
 
 
 class Taken:
@@ -278,13 +199,13 @@ class WriteBatch:
         token = self.taken.token
         marks = []
         for name, value in values.items():
-            how = _PLAIN
+            how = PLAIN
             if isinstance(value, str) and token in value:
-                how = _IS_TAKEN if value == token else _TEXT_HOLDS_TAKEN
+                how = IS_TAKEN if value == token else TEXT_HOLDS_TAKEN
             elif isinstance(value, (dict, list)) and isinstance(table.c[name].type, sa.JSON):
                 text = json.dumps(value)
                 values[name] = text
-                how = _HOLDS_TAKEN if token in text else _JSON_TEXT
+                how = HOLDS_TAKEN if token in text else JSON_TEXT
             marks.append(how)
         return tuple(marks) if any(marks) else ()
 
@@ -309,23 +230,23 @@ class WriteBatch:
             )
             if any(after >= i for i, (after, _) in enumerate(links)):
                 raise ValueError("a conditional part is queued before the part it depends on")
-        shape: _Shape = (parts, tuple(self.channels), links, taken.clause if taken else None)
+        shape: Shape = (parts, tuple(self.channels), links, taken.clause if taken else None)
         params: dict[str, Any] = {}
         for i, (_, values, _) in enumerate(rows):
-            names = _names(i, len(values))
+            names = writes_sql.names(i, len(values))
             if marks[i]:
                 sent = zip(names, values.values(), marks[i], strict=True)
-                params.update((n, v) for n, v, how in sent if how != _IS_TAKEN)
+                params.update((n, v) for n, v, how in sent if how != IS_TAKEN)
             else:
                 params.update(zip(names, values.values(), strict=True))
         if taken is not None:
             params.update(taken.params, tk=taken.token)
             self._holding = {
-                key: tuple(name for name, how in zip(values, m, strict=True) if how in _HOLDING)
+                key: tuple(name for name, how in zip(values, m, strict=True) if how in HOLDING)
                 for key, (_, values, _), m in zip(self.rows, rows, marks, strict=True)
                 if m
             }
-        return _text(shape, [table for table, _, _ in rows]), params
+        return writes_sql.statement(shape, [table for table, _, _ in rows]), params
 
     async def execute(self, session: AsyncSession, *, alone: bool = False) -> None:
         """Send the statement (``alone``: as the transaction's last one, see ``first_row``)."""
