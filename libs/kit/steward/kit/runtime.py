@@ -30,6 +30,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from steward.kit import deadletters, devclock, metrics
+from steward.kit.accept import BatchAcceptServer
 from steward.kit.audit_chain import AuditChainer
 from steward.kit.auth import Principal, TokenVerifier
 from steward.kit.batches import BatchHandler, BatchSubscription
@@ -324,10 +325,11 @@ def _wake(waker: asyncio.Future[None]) -> None:
         waker.set_result(None)
 
 
-class _Server(uvicorn.Server):
+class _Server(BatchAcceptServer):
     """uvicorn re-raises SIGTERM after its graceful shutdown (exit status -15); a service that shut
     down cleanly exits 0 instead, so supervisors can tell a clean stop from a crash. Once started
-    (the lifespan ran, the sockets listen) the start-up heap is settled (:func:`settle_heap`).
+    (the lifespan ran, the sockets listen) the start-up heap is settled (:func:`settle_heap`), and
+    connections are accepted in batches (:mod:`steward.kit.accept`).
 
     uvicorn's main loop wakes ten times a second to see whether a signal asked it to stop; here it
     sleeps until the next second (the ``date`` header's update) and a signal wakes it at once.

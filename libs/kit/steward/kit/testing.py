@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
+from steward.kit.accept import BatchAcceptServer
 from steward.kit.db import Database
 from steward.kit.overload_http import protocol_for
 
@@ -24,7 +25,7 @@ from steward.kit.overload_http import protocol_for
 async def serving(app: FastAPI, *, name: str = "service") -> AsyncIterator[str]:
     """Run ``app`` with uvicorn on 127.0.0.1 (a free port) until the block ends; yields its base URL.
     The app's lifespan starts and stops its runtime (database, bus, gRPC, workers)."""
-    server = uvicorn.Server(
+    server = BatchAcceptServer(  # connections accepted as `serve` accepts them
         uvicorn.Config(
             app,
             host="127.0.0.1",
