@@ -54,14 +54,13 @@ from steward.kit.writes_sql import (
 
 _BATCH = "steward_write_batch"
 
-# per table, built once: each column's attribute, name, Python-side default (a callable, or a
-# constant) and whether the database has a default; and the names of its JSON columns
-_Plan = tuple[tuple[str, str, Any, Any, bool], ...]
-_PLANS: dict[sa.Table, _Plan] = {}
-_JSON_COLUMNS: dict[sa.Table, frozenset[str]] = {}
+# per table, read once from its columns: each column's attribute, name, Python-side default (a
+# callable, or a constant) and whether the database has a default; and the names of its JSON columns
+_Columns = tuple[tuple[str, str, Any, Any, bool], ...]
+_PLANS: dict[sa.Table, tuple[_Columns, frozenset[str]]] = {}
 
 
-def _plan(table: sa.Table) -> _Plan:
+def _plan(table: sa.Table) -> tuple[_Columns, frozenset[str]]:
     plan = _PLANS.get(table)
     if plan is None:
         columns = []
@@ -73,15 +72,9 @@ def _plan(table: sa.Table) -> _Plan:
                 elif default.is_scalar:
                     constant = default.arg  # type: ignore[attr-defined]
             columns.append((column.key, column.name, call, constant, column.server_default is not None))
-        plan = _PLANS[table] = tuple(columns)
+        documents = frozenset(c.name for c in table.columns if isinstance(c.type, sa.JSON))
+        plan = _PLANS[table] = (tuple(columns), documents)
     return plan
-
-
-def _json_columns(table: sa.Table) -> frozenset[str]:
-    found = _JSON_COLUMNS.get(table)
-    if found is None:
-        found = _JSON_COLUMNS[table] = frozenset(c.name for c in table.columns if isinstance(c.type, sa.JSON))
-    return found
 
 
 class Taken:
@@ -169,7 +162,7 @@ class WriteBatch:
         ``only_if`` or with ``report``, only if its row was written. Returns the part's key."""
         table: sa.Table = obj.__table__
         values: dict[str, Any] = {}
-        for attr, name, call, constant, server_default in _plan(table):
+        for attr, name, call, constant, server_default in _plan(table)[0]:
             value = getattr(obj, attr, None)
             if value is None:
                 value = call(None) if call is not None else constant
@@ -217,13 +210,13 @@ class WriteBatch:
         self.taken = taken
 
     def _marks(self, values: dict[str, Any], table: sa.Table) -> tuple[int, ...]:
-        """How each column's value is given (see ``_placeholder``); () when every one is plain. A
+        """How each column's value is given (see ``writes_sql._placeholder``); () when every one is plain. A
         document is serialised here (pydantic-core's encoder: about half the time of ``json.dumps``)
         to look for the token in it, and that text is what is sent (a document is serialised
         once)."""
         assert self.taken is not None
         token = self.taken.token
-        documents = _json_columns(table)
+        documents = _plan(table)[1]
         marks: list[int] | None = None
         for i, (name, value) in enumerate(values.items()):
             if isinstance(value, str):
@@ -276,7 +269,7 @@ class WriteBatch:
             self._holding = {
                 key: tuple(name for name, how in zip(values, m, strict=True) if how in HOLDING)
                 for key, (_, values, _), m in zip(self.rows, rows, marks, strict=True)
-                if IS_TAKEN in m or HOLDS_TAKEN in m or TEXT_HOLDS_TAKEN in m  # (C-speed scans)
+                if any(how in m for how in HOLDING)
             }
         return writes_sql.statement(shape, [table for table, _, _ in rows]), params
 
